@@ -1,0 +1,20 @@
+// Printers of analysed model graphs: the Keras model.summary() table (with MACs and receptive
+// field columns) and a Graphviz graph with shapes on the edges.
+#pragma once
+
+#include "ir/Graph.h"
+
+#include <string>
+
+namespace nnc {
+
+/// The Keras-style summary of an analysed graph; `batch` < 0 prints None for the batch.
+std::string printSummary(const Graph &g, int64_t batch = -1);
+/// Graphviz dot of the model: one box per layer, edges labelled with the value's type.
+std::string printDot(const Graph &g, int64_t batch = -1);
+/// 3369 -> "3,369".
+std::string withCommas(int64_t v);
+/// Bytes in a readable unit ("12.3 KiB").
+std::string humanBytes(double bytes);
+
+} // namespace nnc
