@@ -1,0 +1,78 @@
+// Training checkpoints: one safetensors file per save (weights and optimizer state as tensors,
+// training position and model identity in "__metadata__"), named ckpt-epoch-EEEE.safetensors
+// (or ckpt-epoch-EEEE-step-SSSSSS.safetensors when saved inside an epoch), plus a `latest`
+// pointer file holding the newest file's name. Both are written atomically and in that order,
+// then older files beyond the newest `keep` are removed, so a crash at any point leaves
+// `latest` naming a complete checkpoint.
+#pragma once
+
+#include "frontend/Diagnostics.h"
+#include "runtime/Safetensors.h"
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace nnc {
+
+/// Where training stands when a checkpoint is written, and which model wrote it.
+struct CheckpointInfo {
+  std::string modelName;
+  std::string modelHash;  // sourceHash() of the model's .nn text
+  std::string optimizer;  // "adam", "sgd", ...
+  int64_t epoch = 0;      // completed epochs
+  int64_t step = 0;       // completed steps of epoch `epoch + 1` (0 at an epoch boundary)
+  int64_t globalStep = 0; // completed steps since training started
+  uint64_t seed = 0;
+  int64_t batch = 0;
+  std::string rngState;      // shuffle generator state at the start of epoch `epoch + 1`
+  double partialLossSum = 0; // sum of loss * examples over the `step` steps already done
+  int64_t partialCount = 0;  // examples in those steps
+  std::string history;       // the finished epochs' curve, "epoch,loss,val_loss,seconds" lines
+};
+
+/// A checkpoint read back from disk.
+struct Checkpoint {
+  std::string path;
+  TensorMapD tensors; // F32 files are widened exactly
+  bool f64 = false;   // the file stored F64 tensors
+  CheckpointInfo info;
+};
+
+/// A stable hash of a model's source text ("fnv1a64:" and 16 hex digits).
+std::string sourceHash(std::string_view text);
+
+/// "ckpt-epoch-0003.safetensors", or "ckpt-epoch-0003-step-000017.safetensors" when step > 0.
+std::string checkpointFileName(int64_t epoch, int64_t step);
+
+/// Encodes `info` as safetensors metadata (doubles as exact hex floats).
+SafetensorsMetadata checkpointMetadata(const CheckpointInfo &info);
+/// Decodes checkpoint metadata; `what` names the file in errors.
+Result<CheckpointInfo> parseCheckpointMetadata(const SafetensorsMetadata &m,
+                                               const std::string &what);
+
+/// Writes a checkpoint into `dir` (created if missing), points `latest` at it, and removes
+/// other checkpoints except the newest `keep` at or before this one; files of a later
+/// position (left by an abandoned run) are removed too. Tensors are stored as F64 when `f64`
+/// (a double-precision backend), else as F32. Returns the path written.
+Result<std::string> saveCheckpoint(const std::string &dir, const TensorMapD &tensors,
+                                   const CheckpointInfo &info, bool f64, int keep = 3);
+
+/// The path `dir/latest` points to; errors when there is none.
+Result<std::string> latestCheckpointPath(const std::string &dir);
+
+/// Reads and validates one checkpoint file.
+Result<Checkpoint> readCheckpoint(const std::string &path);
+
+/// Reads the checkpoint `dir/latest` points to.
+Result<Checkpoint> loadLatestCheckpoint(const std::string &dir);
+
+/// Refuses a checkpoint written by another model, naming both models and their hashes.
+Status checkSameModel(const Checkpoint &c, const std::string &modelName,
+                      const std::string &modelHash, const std::string &modelFile);
+
+/// The checkpoint files in `dir`, oldest first by (epoch, step).
+std::vector<std::string> listCheckpoints(const std::string &dir);
+
+} // namespace nnc
