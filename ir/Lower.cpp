@@ -318,7 +318,7 @@ bool Lowerer::bind(const Stmt &s, const OpSig &sig, std::vector<Bound> &out) {
           for (const std::string &c : cands) list += (list.empty() ? "" : ", ") + c;
           d_.error(a.keyLoc,
                    fmt::format("{} has no argument '{}'{}", sig.op, a.key, suggest(a.key, cands)))
-              .notes.push_back(fmt::format("note: {} takes: {}, name", sig.op, list));
+              .notes.push_back(fmt::format("{} takes: {}, name", sig.op, list));
           ok = false;
           continue;
         }
@@ -456,8 +456,7 @@ void Lowerer::assign(const Stmt &s) {
     for (const OpSig &o : signatures())
       if (std::string(o.kerasType) != "Loss") cands.push_back(o.op);
     auto &e = d_.error(s.opLoc, fmt::format("unknown operator '{}'{}", s.op, suggest(s.op, cands)));
-    if (sig)
-      e.notes.push_back(fmt::format("note: '{}' is a loss; use it in a 'loss' statement", s.op));
+    if (sig) e.notes.push_back(fmt::format("'{}' is a loss; use it in a 'loss' statement", s.op));
     return poison();
   }
   std::vector<Bound> b;
@@ -600,8 +599,7 @@ void Lowerer::assign(const Stmt &s) {
   TypeResult r = inferType(g_, n);
   if (!r.type) {
     auto &e = d_.error(s.opLoc, r.error);
-    for (std::string &note : r.notes)
-      e.notes.push_back(note.rfind("hint:", 0) == 0 ? note : "note: " + note);
+    e.notes = r.notes;
     return poison();
   }
   n.type = *r.type;
@@ -639,7 +637,7 @@ void Lowerer::loss(const Stmt &s) {
     d_.error(s.opLoc,
              fmt::format("unknown loss '{}'{}", s.op,
                          suggest(s.op, {"binary_crossentropy", "mse", "categorical_crossentropy"})))
-        .notes.push_back("note: losses are binary_crossentropy, mse, categorical_crossentropy");
+        .notes.push_back("losses are binary_crossentropy, mse, categorical_crossentropy");
     return;
   }
   std::vector<Bound> b;
@@ -659,7 +657,7 @@ void Lowerer::loss(const Stmt &s) {
   TypeResult r = inferType(g_, n);
   if (!r.type) {
     auto &e = d_.error(s.opLoc, r.error);
-    for (std::string &note : r.notes) e.notes.push_back("note: " + note);
+    e.notes = r.notes;
     return;
   }
   n.type = *r.type;
@@ -721,7 +719,7 @@ void Lowerer::train(const Stmt &s) {
       std::string list;
       for (const std::string &k : keys) list += (list.empty() ? "" : ", ") + k;
       d_.error(a.keyLoc, fmt::format("unknown train setting '{}'{}", a.key, suggest(a.key, keys)))
-          .notes.push_back("note: train settings are: " + list);
+          .notes.push_back("train settings are: " + list);
     }
   }
 }

@@ -49,6 +49,7 @@ std::string attrText(const Node &n) {
   case OpKind::Conv2DGradKernel:
   case OpKind::Conv2DTransposeGradInput:
   case OpKind::Conv2DTransposeGradKernel:
+    if (opClass(n.op) == OpClass::Forward) kv.push_back(fmt::format("filters={}", a.units));
     kv.push_back(fmt::format("kernel={}, strides={}", pair(a.kh, a.kw), pair(a.sh, a.sw)));
     if (a.dh != 1 || a.dw != 1) kv.push_back(fmt::format("dilation={}", pair(a.dh, a.dw)));
     kv.push_back(fmt::format("padding={}", paddingName(a.padding)));

@@ -75,8 +75,8 @@ struct Rule {
   }
 
   // Spatial output size along one axis, with the failing arithmetic explained.
-  bool window(const char *axis, int64_t size, int64_t k, int64_t s, int64_t d, bool pool,
-              int64_t &out, std::vector<std::string> &notes) {
+  bool window(const char *axis, int64_t size, int64_t k, int64_t s, int64_t d, int64_t &out,
+              std::vector<std::string> &notes) {
     const Attrs &a = n.attrs;
     if (k <= 0 || s <= 0 || d <= 0) {
       notes.push_back(
@@ -89,10 +89,14 @@ struct Rule {
     if (d != 1)
       notes.push_back(fmt::format("{}: dilated kernel ({} - 1) * {} + 1 = {}", axis, k, d, dk));
     notes.push_back(fmt::format("{}: ({} - {}) / {} + 1 = {}", axis, size, dk, s, out));
-    notes.push_back(fmt::format("hint: padding=same keeps the {} at ceil({} / {}) = {}{}", axis,
-                                size, s, (size + s - 1) / s,
-                                pool ? "" : ", or use a smaller kernel"));
     return false;
+  }
+
+  std::string sameHint(const TensorType &x) const {
+    const Attrs &a = n.attrs;
+    return fmt::format("hint: padding=same gives ceil({} / {}) x ceil({} / {}) = {}x{}", x.dims[0],
+                       a.sh, x.dims[1], a.sw, (x.dims[0] + a.sh - 1) / a.sh,
+                       (x.dims[1] + a.sw - 1) / a.sw);
   }
 
   TypeResult run();
@@ -144,13 +148,16 @@ TypeResult Rule::run() {
       ow = deconvOutputLength(x.dims[1], a.kw, a.padding, a.sw);
     } else {
       std::vector<std::string> notes;
-      bool okh = window("height", x.dims[0], a.kh, a.sh, a.dh, false, oh, notes);
-      bool okw = window("width", x.dims[1], a.kw, a.sw, a.dw, false, ow, notes);
-      if (!okh || !okw)
+      bool okh = window("height", x.dims[0], a.kh, a.sh, a.dh, oh, notes);
+      bool okw = window("width", x.dims[1], a.kw, a.sw, a.dw, ow, notes);
+      if (!okh || !okw) {
+        notes.push_back(sameHint(x) + ", or use a smaller kernel" +
+                        (a.dh > 1 || a.dw > 1 ? " or dilation" : ""));
         return fail(
             fmt::format("conv2d: a {}x{} kernel with padding={} does not fit the {}x{} input", a.kh,
                         a.kw, paddingName(a.padding), x.dims[0], x.dims[1]),
             std::move(notes));
+      }
     }
     return ok(TensorType{true, {oh, ow, f}});
   }
@@ -161,13 +168,15 @@ TypeResult Rule::run() {
     const TensorType &x = in(0);
     int64_t oh = 0, ow = 0;
     std::vector<std::string> notes;
-    bool okh = window("height", x.dims[0], a.kh, a.sh, 1, true, oh, notes);
-    bool okw = window("width", x.dims[1], a.kw, a.sw, 1, true, ow, notes);
-    if (!okh || !okw)
+    bool okh = window("height", x.dims[0], a.kh, a.sh, 1, oh, notes);
+    bool okw = window("width", x.dims[1], a.kw, a.sw, 1, ow, notes);
+    if (!okh || !okw) {
+      notes.push_back(sameHint(x));
       return fail(fmt::format("{}: a {}x{} window with padding={} does not fit the {}x{} input",
                               opName(n.op), a.kh, a.kw, paddingName(a.padding), x.dims[0],
                               x.dims[1]),
                   std::move(notes));
+    }
     return ok(TensorType{true, {oh, ow, x.dims[2]}});
   }
 

@@ -16,9 +16,7 @@ Status inferShapes(Graph &g, PassContext &ctx) {
     }
     if (first.empty()) first = r.error;
     if (ctx.diags) {
-      auto &d = ctx.diags->error(n.loc, r.error);
-      for (const std::string &note : r.notes)
-        d.notes.push_back(note.rfind("hint:", 0) == 0 ? note : "note: " + note);
+      ctx.diags->error(n.loc, r.error).notes = r.notes;
     }
   }
   if (!first.empty()) return Error{"infer-shapes: " + first};

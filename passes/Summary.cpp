@@ -48,7 +48,7 @@ bool isLayer(const Node &n) {
 } // namespace
 
 std::string printSummary(const Graph &g, int64_t batch) {
-  const int w1 = 29, w2 = 26, w3 = 12, w4 = 14;
+  const int w1 = 39, w2 = 26, w3 = 12, w4 = 14;
   const int width = w1 + w2 + w3 + w4 + 14;
   std::string line(size_t(width), '_'), dline(size_t(width), '=');
   std::string out = fmt::format("Model: \"{}\"\n{}\n", g.name, line);
