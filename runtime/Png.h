@@ -1,0 +1,45 @@
+// PNG output for training reports (libpng's simplified API, written atomically): plain
+// gray/RGB images, a grid of original vs reconstructed digits, and a loss-per-epoch line
+// plot drawn with a built-in 5x7 bitmap font. A reader is included for checking output.
+#pragma once
+
+#include "frontend/Diagnostics.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace nnc {
+
+/// A decoded PNG: 1 channel (gray) or 3 (RGB), rows top to bottom, alpha dropped.
+struct PngImage {
+  uint32_t width = 0, height = 0;
+  int channels = 0;
+  std::vector<uint8_t> pixels;
+};
+
+/// Encodes 8-bit pixels (`channels` 1 = gray or 3 = RGB, row-major) as PNG bytes.
+Result<std::string> encodePng(uint32_t width, uint32_t height, int channels,
+                              const std::vector<uint8_t> &pixels);
+/// Writes an 8-bit grayscale PNG atomically.
+Status writePngGray(const std::string &path, uint32_t width, uint32_t height,
+                    const std::vector<uint8_t> &pixels);
+/// Writes an 8-bit RGB PNG (r, g, b per pixel) atomically.
+Status writePngRgb(const std::string &path, uint32_t width, uint32_t height,
+                   const std::vector<uint8_t> &rgb);
+/// Reads a PNG as gray (if it has no colour) or RGB.
+Result<PngImage> readPng(const std::string &path);
+
+/// Writes `count` original images (top row) above their reconstructions (bottom row); the
+/// inputs hold at least count*rows*cols floats in [0, 1] (clamped), image after image, and
+/// each image is scaled up `scale` times, separated by gray gaps.
+Status writeReconstructionGrid(const std::string &path, const std::vector<float> &originals,
+                               const std::vector<float> &reconstructions, int64_t count,
+                               int64_t rows = 28, int64_t cols = 28, int scale = 4);
+
+/// Writes an 800x500 line plot of the loss per epoch (epochs start at 1) with axes, numeric
+/// ticks, axis labels and a legend; `validation` may be empty. Non-finite values are skipped.
+Status writeLossPlot(const std::string &path, const std::vector<double> &train,
+                     const std::vector<double> &validation);
+
+} // namespace nnc

@@ -1,0 +1,467 @@
+// Safetensors reading and writing. Reading: split off the 8-byte length and the header,
+// check the header is UTF-8, scan it for nesting depth (so the recursive JSON parser cannot
+// overflow the stack) and duplicate keys (llvm::json::parse keeps only the last one), parse
+// it with llvm::json, validate each entry, then sort the entries by offset and require them
+// to tile the data section exactly. Writing: build the header with llvm::json, pad it with
+// spaces to a multiple of 8 bytes, append little-endian data, write atomically.
+#include "runtime/Safetensors.h"
+
+#include "runtime/FileUtil.h"
+
+#include <llvm/Support/JSON.h>
+#include <llvm/Support/raw_ostream.h>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <optional>
+#include <set>
+#include <tuple>
+
+namespace nnc {
+
+namespace {
+
+constexpr uint64_t kMaxHeaderBytes = 100ull * 1000 * 1000;
+constexpr int kMaxDepth = 64;
+constexpr const char *kMetadataKey = "__metadata__";
+
+std::string shapeText(const std::vector<int64_t> &shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? "," : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+std::string offsetsText(uint64_t b, uint64_t e) {
+  return "[" + std::to_string(b) + ", " + std::to_string(e) + "]";
+}
+
+/// One validated header entry.
+struct Entry {
+  std::string name;
+  std::string dtype;
+  size_t elemSize = 0;
+  std::vector<int64_t> shape;
+  uint64_t count = 1;
+  uint64_t begin = 0, end = 0;
+};
+
+/// The validated layout of a file: entries (in offset order), metadata, data section.
+struct Layout {
+  std::vector<Entry> entries;
+  SafetensorsMetadata metadata;
+  std::string_view data;
+};
+
+/// Skips a JSON string literal starting at `i` (at the opening quote); returns the index
+/// one past the closing quote, or json.size() if it is unterminated.
+size_t skipString(std::string_view json, size_t i) {
+  for (++i; i < json.size(); ++i) {
+    if (json[i] == '\\')
+      ++i;
+    else if (json[i] == '"')
+      return i + 1;
+  }
+  return json.size();
+}
+
+/// Rejects nesting deeper than kMaxDepth before the recursive parser sees the text.
+std::optional<std::string> checkDepth(std::string_view json) {
+  int depth = 0;
+  for (size_t i = 0; i < json.size();) {
+    char c = json[i];
+    if (c == '"') {
+      i = skipString(json, i);
+      continue;
+    }
+    if (c == '{' || c == '[') {
+      if (++depth > kMaxDepth)
+        return "header nests deeper than " + std::to_string(kMaxDepth) + " levels";
+    } else if (c == '}' || c == ']') {
+      --depth;
+    }
+    ++i;
+  }
+  return std::nullopt;
+}
+
+/// Finds a repeated key in any object of the (already valid) JSON text.
+std::optional<std::string> findDuplicateKey(std::string_view json) {
+  struct Frame {
+    bool object = false;
+    std::string label;   // the key whose value this object or array is
+    std::string lastKey; // the most recent key read in this object
+    int depth = 0;
+    std::set<std::string> keys;
+  };
+  std::vector<Frame> stack;
+  for (size_t i = 0; i < json.size();) {
+    char c = json[i];
+    if (c == '"') {
+      size_t end = skipString(json, i);
+      size_t j = end;
+      while (j < json.size() &&
+             (json[j] == ' ' || json[j] == '\t' || json[j] == '\n' || json[j] == '\r'))
+        ++j;
+      if (j < json.size() && json[j] == ':' && !stack.empty() && stack.back().object) {
+        llvm::Expected<llvm::json::Value> lit = llvm::json::parse(json.substr(i, end - i));
+        if (!lit) {
+          llvm::consumeError(lit.takeError());
+          return std::string("header holds an invalid key");
+        }
+        std::string key = lit->getAsString().value_or("").str();
+        Frame &f = stack.back();
+        if (!f.keys.insert(key).second) {
+          if (f.depth == 1)
+            return key == kMetadataKey ? std::string("duplicate \"__metadata__\" entry")
+                                       : "duplicate tensor name '" + key + "'";
+          if (f.depth == 2 && f.label == kMetadataKey)
+            return "duplicate metadata key '" + key + "'";
+          if (f.depth == 2) return "tensor '" + f.label + "': duplicate key '" + key + "'";
+          return "duplicate key '" + key + "' in the header";
+        }
+        f.lastKey = key;
+      }
+      i = end;
+      continue;
+    }
+    if (c == '{' || c == '[') {
+      Frame f;
+      f.object = c == '{';
+      f.depth = static_cast<int>(stack.size()) + 1;
+      if (!stack.empty()) f.label = stack.back().object ? stack.back().lastKey : stack.back().label;
+      stack.push_back(std::move(f));
+    } else if ((c == '}' || c == ']') && !stack.empty()) {
+      stack.pop_back();
+    }
+    ++i;
+  }
+  return std::nullopt;
+}
+
+/// Reads a non-negative integer from a JSON number (int64 or uint64).
+std::optional<uint64_t> asUnsigned(const llvm::json::Value &v) {
+  if (std::optional<int64_t> i = v.getAsInteger()) {
+    if (*i < 0) return std::nullopt;
+    return static_cast<uint64_t>(*i);
+  }
+  return v.getAsUINT64();
+}
+
+/// Validates one tensor entry (everything except its position among the others).
+std::optional<std::string> parseEntry(const std::string &name, const llvm::json::Value &value,
+                                      uint64_t dataSize, Entry &e) {
+  std::string where = "tensor '" + name + "': ";
+  if (name.empty()) return std::string("a tensor has an empty name");
+  const llvm::json::Object *obj = value.getAsObject();
+  if (!obj) return where + "entry is not a JSON object";
+  for (const auto &kv : *obj) {
+    llvm::StringRef k = kv.first;
+    if (k != "dtype" && k != "shape" && k != "data_offsets")
+      return where + "unknown key '" + k.str() + "' (expected dtype, shape, data_offsets)";
+  }
+  e.name = name;
+
+  const llvm::json::Value *dtype = obj->get("dtype");
+  if (!dtype) return where + "missing \"dtype\"";
+  std::optional<llvm::StringRef> dt = dtype->getAsString();
+  if (!dt) return where + "\"dtype\" is not a string";
+  e.dtype = dt->str();
+  if (e.dtype == "F32")
+    e.elemSize = 4;
+  else if (e.dtype == "F64")
+    e.elemSize = 8;
+  else
+    return where + "unsupported dtype '" + e.dtype + "' (nnc reads F32 and F64)";
+
+  const llvm::json::Value *shape = obj->get("shape");
+  if (!shape) return where + "missing \"shape\"";
+  const llvm::json::Array *dims = shape->getAsArray();
+  if (!dims) return where + "\"shape\" is not an array";
+  e.count = 1;
+  bool overflow = false;
+  const uint64_t limit = std::numeric_limits<int64_t>::max() / 8;
+  for (size_t i = 0; i < dims->size(); ++i) {
+    const llvm::json::Value &d = (*dims)[i];
+    std::string which = "shape element " + std::to_string(i);
+    if (d.kind() != llvm::json::Value::Number) return where + which + " is not a number";
+    if (std::optional<int64_t> v = d.getAsInteger()) {
+      if (*v < 0) return where + which + " is negative (" + std::to_string(*v) + ")";
+      e.shape.push_back(*v);
+    } else if (d.getAsUINT64()) {
+      return where + which + " is too large";
+    } else {
+      double x = d.getAsNumber().value_or(0);
+      if (x == std::floor(x)) return where + which + " is too large";
+      return where + which + " is not an integer";
+    }
+    uint64_t dim = static_cast<uint64_t>(e.shape.back());
+    if (dim != 0 && e.count > limit / dim)
+      overflow = true;
+    else
+      e.count *= dim;
+  }
+  // A zero dimension anywhere makes the tensor empty even if other dimensions are huge.
+  if (std::find(e.shape.begin(), e.shape.end(), 0) != e.shape.end())
+    e.count = 0;
+  else if (overflow)
+    return where + "shape " + shapeText(e.shape) + " has too many elements";
+
+  const llvm::json::Value *offsets = obj->get("data_offsets");
+  if (!offsets) return where + "missing \"data_offsets\"";
+  const llvm::json::Array *off = offsets->getAsArray();
+  if (!off || off->size() != 2)
+    return where + "\"data_offsets\" must be an array of two integers [begin, end]";
+  std::optional<uint64_t> b = asUnsigned((*off)[0]), en = asUnsigned((*off)[1]);
+  if (!b || !en) return where + "\"data_offsets\" must hold two non-negative integers";
+  e.begin = *b;
+  e.end = *en;
+  if (e.begin > e.end)
+    return where + "data_offsets " + offsetsText(e.begin, e.end) + " begin after they end";
+  if (e.end > dataSize)
+    return where + "data_offsets " + offsetsText(e.begin, e.end) +
+           " lie outside the data section (" + std::to_string(dataSize) + " bytes)";
+  uint64_t need = e.count * e.elemSize;
+  if (e.end - e.begin != need)
+    return where + "data_offsets " + offsetsText(e.begin, e.end) + " hold " +
+           std::to_string(e.end - e.begin) + " bytes, but " + e.dtype + " shape " +
+           shapeText(e.shape) + " needs " + std::to_string(need);
+  return std::nullopt;
+}
+
+/// Splits and validates the file; all messages are prefixed with the file name.
+Result<Layout> parseLayout(std::string_view bytes, const std::string &file) {
+  auto fail = [&](const std::string &msg) -> Result<Layout> { return Error{file + ": " + msg}; };
+  if (bytes.size() < 8)
+    return fail("file is " + std::to_string(bytes.size()) +
+                " bytes, too short for the 8-byte header length of a safetensors file");
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(bytes[i]);
+  if (n > kMaxHeaderBytes)
+    return fail("header length " + std::to_string(n) + " exceeds the limit of 100 MB");
+  if (n > bytes.size() - 8)
+    return fail("header length " + std::to_string(n) + " runs past the end of the file (" +
+                std::to_string(bytes.size()) + " bytes)");
+  std::string_view header = bytes.substr(8, n);
+  Layout out;
+  out.data = bytes.substr(8 + n);
+  if (!llvm::json::isUTF8(llvm::StringRef(header.data(), header.size())))
+    return fail("header is not valid UTF-8");
+  if (std::optional<std::string> err = checkDepth(header)) return fail(*err);
+  llvm::Expected<llvm::json::Value> json = llvm::json::parse(llvm::StringRef(header.data(), n));
+  if (!json) return fail("header is not valid JSON: " + llvm::toString(json.takeError()));
+  const llvm::json::Object *root = json->getAsObject();
+  if (!root) return fail("header is not a JSON object");
+  if (std::optional<std::string> err = findDuplicateKey(header)) return fail(*err);
+
+  for (const auto &kv : *root) {
+    std::string name = kv.first.str();
+    if (name == kMetadataKey) {
+      const llvm::json::Object *meta = kv.second.getAsObject();
+      if (!meta) return fail("\"__metadata__\" is not a JSON object");
+      for (const auto &m : *meta) {
+        std::optional<llvm::StringRef> v = m.second.getAsString();
+        if (!v) return fail("metadata value for key '" + m.first.str() + "' is not a string");
+        out.metadata[m.first.str()] = v->str();
+      }
+      continue;
+    }
+    Entry e;
+    if (std::optional<std::string> err = parseEntry(name, kv.second, out.data.size(), e))
+      return fail(*err);
+    out.entries.push_back(std::move(e));
+  }
+
+  std::sort(out.entries.begin(), out.entries.end(), [](const Entry &a, const Entry &b) {
+    return std::tie(a.begin, a.end, a.name) < std::tie(b.begin, b.end, b.name);
+  });
+  uint64_t pos = 0;
+  const Entry *prev = nullptr;
+  for (const Entry &e : out.entries) {
+    if (e.begin < pos)
+      return fail("tensor '" + e.name + "': data_offsets " + offsetsText(e.begin, e.end) +
+                  " overlap tensor '" + prev->name + "' " + offsetsText(prev->begin, prev->end));
+    if (e.begin > pos)
+      return fail("tensor '" + e.name + "': data_offsets " + offsetsText(e.begin, e.end) +
+                  " leave a gap: bytes " + offsetsText(pos, e.begin) +
+                  " of the data section belong to no tensor");
+    pos = e.end;
+    prev = &e;
+  }
+  if (pos != out.data.size())
+    return fail(std::to_string(out.data.size() - pos) +
+                " trailing bytes after the last tensor (the data section is " +
+                std::to_string(out.data.size()) + " bytes, the tensors end at " +
+                std::to_string(pos) + ")");
+  return out;
+}
+
+uint64_t loadLE(const char *p, size_t n) {
+  uint64_t v = 0;
+  for (size_t i = n; i-- > 0;) v = (v << 8) | static_cast<unsigned char>(p[i]);
+  return v;
+}
+
+template <typename T, typename Out>
+Result<Out> decode(std::string_view bytes, const std::string &file) {
+  Result<Layout> layout = parseLayout(bytes, file);
+  if (!layout) return Error{layout.error()};
+  Out out;
+  out.metadata = std::move(layout->metadata);
+  for (const Entry &e : layout->entries) {
+    TensorOf<T> t;
+    t.shape = e.shape;
+    t.data.resize(e.count);
+    const char *p = layout->data.data() + e.begin;
+    for (uint64_t i = 0; i < e.count; ++i, p += e.elemSize) {
+      if (e.elemSize == 4)
+        t.data[i] = static_cast<T>(std::bit_cast<float>(static_cast<uint32_t>(loadLE(p, 4))));
+      else
+        t.data[i] = static_cast<T>(std::bit_cast<double>(loadLE(p, 8)));
+    }
+    out.dtypes[e.name] = e.dtype;
+    out.tensors.emplace(e.name, std::move(t));
+  }
+  return out;
+}
+
+template <typename T>
+Result<std::string> encode(const std::map<std::string, TensorOf<T>> &tensors,
+                           const SafetensorsMetadata &metadata) {
+  constexpr size_t size = sizeof(T);
+  const char *dtype = size == 4 ? "F32" : "F64";
+  llvm::json::Object header;
+  uint64_t offset = 0;
+  for (const auto &[name, t] : tensors) {
+    if (name.empty() || name == kMetadataKey || !llvm::json::isUTF8(name))
+      return Error{"cannot store a tensor named '" + name + "' in safetensors"};
+    uint64_t count = 1;
+    for (int64_t d : t.shape) {
+      if (d < 0) return Error{"tensor '" + name + "' has a negative dimension"};
+      if (d != 0 && count > (uint64_t(1) << 56) / static_cast<uint64_t>(d))
+        return Error{"tensor '" + name + "' has too many elements"};
+      count *= static_cast<uint64_t>(d);
+    }
+    if (count != t.data.size())
+      return Error{"tensor '" + name + "' has shape " + shapeText(t.shape) + " but " +
+                   std::to_string(t.data.size()) + " values"};
+    llvm::json::Array shape;
+    for (int64_t d : t.shape) shape.push_back(d);
+    header[name] =
+        llvm::json::Object{{"dtype", dtype},
+                           {"shape", std::move(shape)},
+                           {"data_offsets", llvm::json::Array{offset, offset + count * size}}};
+    offset += count * size;
+  }
+  if (!metadata.empty()) {
+    llvm::json::Object meta;
+    for (const auto &[k, v] : metadata) {
+      if (!llvm::json::isUTF8(k) || !llvm::json::isUTF8(v))
+        return Error{"metadata key '" + k + "' or its value is not valid UTF-8"};
+      meta[k] = v;
+    }
+    header[kMetadataKey] = std::move(meta);
+  }
+  std::string json;
+  llvm::raw_string_ostream os(json);
+  os << llvm::json::Value(std::move(header));
+  os.flush();
+  while (json.size() % 8 != 0) json += ' ';
+
+  std::string out;
+  out.reserve(8 + json.size() + offset);
+  for (int i = 0; i < 8; ++i) out += static_cast<char>((json.size() >> (8 * i)) & 0xff);
+  out += json;
+  for (const auto &[name, t] : tensors) {
+    for (T x : t.data) {
+      uint64_t bits;
+      if constexpr (size == 4)
+        bits = std::bit_cast<uint32_t>(x);
+      else
+        bits = std::bit_cast<uint64_t>(x);
+      for (size_t i = 0; i < size; ++i) out += static_cast<char>((bits >> (8 * i)) & 0xff);
+    }
+  }
+  return out;
+}
+
+template <typename Out>
+Result<Out> readFile(const std::string &path,
+                     Result<Out> (*parse)(std::string_view, const std::string &)) {
+  Result<std::string> bytes = readFileBytes(path);
+  if (!bytes) return Error{bytes.error()};
+  return parse(*bytes, path);
+}
+
+template <typename T>
+Status writeFile(const std::string &path, const std::map<std::string, TensorOf<T>> &tensors,
+                 const SafetensorsMetadata &metadata) {
+  Result<std::string> bytes = encode(tensors, metadata);
+  if (!bytes) return Error{"cannot write '" + path + "': " + bytes.error()};
+  return writeFileAtomic(path, *bytes);
+}
+
+} // namespace
+
+Result<Safetensors> parseSafetensors(std::string_view bytes, const std::string &name) {
+  return decode<float, Safetensors>(bytes, name);
+}
+
+Result<SafetensorsD> parseSafetensorsD(std::string_view bytes, const std::string &name) {
+  return decode<double, SafetensorsD>(bytes, name);
+}
+
+Result<Safetensors> readSafetensors(const std::string &path) {
+  return readFile<Safetensors>(path, parseSafetensors);
+}
+
+Result<SafetensorsD> readSafetensorsD(const std::string &path) {
+  return readFile<SafetensorsD>(path, parseSafetensorsD);
+}
+
+Result<std::string> encodeSafetensors(const TensorMap &tensors,
+                                      const SafetensorsMetadata &metadata) {
+  return encode(tensors, metadata);
+}
+
+Result<std::string> encodeSafetensorsD(const TensorMapD &tensors,
+                                       const SafetensorsMetadata &metadata) {
+  return encode(tensors, metadata);
+}
+
+Status writeSafetensors(const std::string &path, const TensorMap &tensors,
+                        const SafetensorsMetadata &metadata) {
+  return writeFile(path, tensors, metadata);
+}
+
+Status writeSafetensorsD(const std::string &path, const TensorMapD &tensors,
+                         const SafetensorsMetadata &metadata) {
+  return writeFile(path, tensors, metadata);
+}
+
+Status checkShapes(const TensorMap &tensors,
+                   const std::map<std::string, std::vector<int64_t>> &expected,
+                   const std::string &what) {
+  std::string msg;
+  auto add = [&](const std::string &line) {
+    msg += (msg.empty() ? "" : "\n") + what + ": " + line;
+  };
+  for (const auto &[name, shape] : expected) {
+    auto it = tensors.find(name);
+    if (it == tensors.end())
+      add("missing tensor '" + name + "' (the model expects shape " + shapeText(shape) + ")");
+    else if (it->second.shape != shape)
+      add("tensor '" + name + "' has shape " + shapeText(it->second.shape) +
+          ", the model expects " + shapeText(shape));
+  }
+  for (const auto &[name, t] : tensors)
+    if (!expected.count(name))
+      add("unexpected tensor '" + name + "' with shape " + shapeText(t.shape) +
+          " (the model has no parameter of that name)");
+  if (!msg.empty()) return Error{msg};
+  return okStatus();
+}
+
+} // namespace nnc

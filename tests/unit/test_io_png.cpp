@@ -1,0 +1,123 @@
+// PNG output: pixel-exact gray/RGB round trips through libpng, the reconstruction grid's
+// layout, the loss plot's size and colours, and the errors for unusable input.
+#include "runtime/Png.h"
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+using namespace nnc;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "nnc_test_io_png_XXXXXX").string();
+    path = mkdtemp(tmpl.data());
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+/// Number of pixels of an RGB image with exactly this colour.
+size_t countColor(const PngImage &img, uint8_t r, uint8_t g, uint8_t b) {
+  size_t n = 0;
+  for (size_t i = 0; i + 2 < img.pixels.size(); i += 3)
+    n += img.pixels[i] == r && img.pixels[i + 1] == g && img.pixels[i + 2] == b;
+  return n;
+}
+
+} // namespace
+
+TEST_CASE("io: PNG gray and RGB images round trip exactly") {
+  TempDir dir;
+  std::vector<uint8_t> gray(7 * 5), rgb(4 * 3 * 3);
+  for (size_t i = 0; i < gray.size(); ++i) gray[i] = static_cast<uint8_t>(i * 7);
+  for (size_t i = 0; i < rgb.size(); ++i) rgb[i] = static_cast<uint8_t>(255 - i * 5);
+  std::string gp = (dir.path / "g.png").string(), cp = (dir.path / "c.png").string();
+  REQUIRE(writePngGray(gp, 7, 5, gray).ok());
+  REQUIRE(writePngRgb(cp, 4, 3, rgb).ok());
+  Result<PngImage> g = readPng(gp), c = readPng(cp);
+  REQUIRE_MESSAGE(g.ok(), g.error());
+  REQUIRE_MESSAGE(c.ok(), c.error());
+  CHECK(g->width == 7);
+  CHECK(g->height == 5);
+  CHECK(g->channels == 1);
+  CHECK(g->pixels == gray);
+  CHECK(c->channels == 3);
+  CHECK(c->pixels == rgb);
+
+  Status wrongSize = writePngGray(gp, 7, 6, gray);
+  REQUIRE(!wrongSize.ok());
+  CHECK(wrongSize.error().find("needs 42 bytes, got 35") != std::string::npos);
+  Result<PngImage> notPng = readPng((dir.path / "x").string());
+  CHECK(!notPng.ok());
+}
+
+TEST_CASE("io: reconstruction grid puts originals above reconstructions") {
+  TempDir dir;
+  const int count = 8, rows = 28, cols = 28, scale = 4;
+  std::vector<float> orig(count * rows * cols), recon(orig.size());
+  for (int k = 0; k < count; ++k)
+    for (int y = 0; y < rows; ++y)
+      for (int x = 0; x < cols; ++x) {
+        // A filled disc whose radius grows with k; the reconstruction is a blurrier copy.
+        float r = std::hypot(y - 13.5f, x - 13.5f);
+        orig[(k * rows + y) * cols + x] = r < 4 + k ? 1.f : 0.f;
+        recon[(k * rows + y) * cols + x] = std::clamp(4.5f + k - r, 0.f, 1.f) * 0.8f;
+      }
+  std::string path = (dir.path / "recon.png").string();
+  REQUIRE(writeReconstructionGrid(path, orig, recon, count, rows, cols, scale).ok());
+  Result<PngImage> img = readPng(path);
+  REQUIRE_MESSAGE(img.ok(), img.error());
+  CHECK(img->width == count * cols * scale + (count + 1) * scale);
+  CHECK(img->height == 2 * rows * scale + 3 * scale);
+  CHECK(img->channels == 1);
+  auto at = [&](int x, int y) { return img->pixels[size_t(y) * img->width + x]; };
+  const int cell = cols * scale + scale;
+  CHECK(at(0, 0) == 96);                                         // gap colour
+  CHECK(at(scale + 56, scale + 56) == 255);                      // centre of original 0
+  CHECK(at(scale, scale) == 0);                                  // corner of original 0
+  CHECK(at(scale + 7 * cell + 56, 2 * scale + 112 + 56) == 204); // centre of recon 7 (0.8)
+
+  std::vector<float> tooFew(10);
+  Status s = writeReconstructionGrid(path, tooFew, recon, count);
+  REQUIRE(!s.ok());
+  CHECK(s.error().find("need 6272 values each, got 10 originals") != std::string::npos);
+  CHECK(!writeReconstructionGrid(path, orig, recon, 0).ok());
+}
+
+TEST_CASE("io: loss plot is an 800x500 RGB image with one colour per series") {
+  TempDir dir;
+  std::string both = (dir.path / "loss.png").string(), one = (dir.path / "train.png").string();
+  std::vector<double> train = {0.25, 0.16, 0.131, 0.118, 0.109, 0.104, 0.1, 0.097, 0.095, 0.093};
+  std::vector<double> val = {0.18, 0.14, 0.125, 0.115, 0.11, 0.106, 0.103, 0.101, 0.1, 0.099};
+  REQUIRE(writeLossPlot(both, train, val).ok());
+  REQUIRE(writeLossPlot(one, {0.7, NAN, 0.5}, {}).ok());
+  Result<PngImage> a = readPng(both), b = readPng(one);
+  REQUIRE_MESSAGE(a.ok(), a.error());
+  REQUIRE_MESSAGE(b.ok(), b.error());
+  CHECK(a->width == 800);
+  CHECK(a->height == 500);
+  CHECK(a->channels == 3);
+  CHECK(countColor(*a, 31, 119, 180) > 500); // train line, markers and legend
+  CHECK(countColor(*a, 230, 110, 20) > 500); // validation likewise
+  CHECK(countColor(*b, 31, 119, 180) > 50);
+  CHECK(countColor(*b, 230, 110, 20) == 0);
+
+  Status none = writeLossPlot(one, {NAN}, {});
+  REQUIRE(!none.ok());
+  CHECK(none.error().find("no finite loss values to plot") != std::string::npos);
+  REQUIRE(writeLossPlot(one, {2.0}, {2.0}).ok());
+  Status noDir = writeLossPlot((dir.path / "no" / "x.png").string(), train, val);
+  CHECK(!noDir.ok());
+}

@@ -1,0 +1,269 @@
+// Safetensors: F32/F64 round trips with metadata, atomic replacement, shape checks against a
+// model, and one rejected file per validation rule (each with its own message).
+#include "runtime/Safetensors.h"
+
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+using namespace nnc;
+namespace fs = std::filesystem;
+
+namespace {
+
+/// A fresh directory under the system temp dir, removed at scope exit.
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "nnc_test_io_st_XXXXXX").string();
+    path = mkdtemp(tmpl.data());
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+/// Builds a safetensors file from header text and data bytes.
+std::string file(const std::string &header, const std::string &data = "") {
+  std::string out;
+  uint64_t n = header.size();
+  for (int i = 0; i < 8; ++i) out += static_cast<char>((n >> (8 * i)) & 0xff);
+  return out + header + data;
+}
+
+std::string f32(std::initializer_list<float> vs) {
+  std::string s;
+  for (float v : vs) s.append(reinterpret_cast<const char *>(&v), 4);
+  return s;
+}
+
+std::string errorOf(const std::string &bytes) {
+  Result<Safetensors> r = parseSafetensors(bytes, "w.safetensors");
+  return r ? std::string("(accepted)") : r.error();
+}
+
+} // namespace
+
+TEST_CASE("io: safetensors F32 round trip keeps tensors, shapes and metadata") {
+  TempDir dir;
+  std::string path = (dir.path / "w.safetensors").string();
+  TensorMap m;
+  m["conv.kernel"] = Tensor{{2, 3}, {1.5f, -2.f, 0.f, 3.25f, 1e-20f, -7.f}};
+  m["dense.bias"] = Tensor{{4}, {0.1f, 0.2f, 0.3f, 0.4f}};
+  m["scalar"] = Tensor{{}, {42.f}};
+  m["empty"] = Tensor{{0, 5}, {}};
+  SafetensorsMetadata meta{{"format", "nnc"}, {"epoch", "3"}};
+  REQUIRE(writeSafetensors(path, m, meta).ok());
+
+  Result<Safetensors> r = readSafetensors(path);
+  REQUIRE_MESSAGE(r.ok(), r.error());
+  CHECK(r->metadata == meta);
+  REQUIRE(r->tensors.size() == m.size());
+  for (const auto &[name, t] : m) {
+    CHECK(r->tensors.at(name).shape == t.shape);
+    CHECK(r->tensors.at(name).data == t.data);
+    CHECK(r->dtypes.at(name) == "F32");
+  }
+  // Only the target remains: the temporary file was renamed, not copied.
+  CHECK(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator()) == 1);
+
+  Result<std::string> bytes = encodeSafetensors(m, meta);
+  REQUIRE(bytes.ok());
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>((*bytes)[i]);
+  CHECK(n % 8 == 0);
+  CHECK(bytes->size() == 8 + n + 4 * (6 + 4 + 1));
+}
+
+TEST_CASE("io: safetensors F64 round trip is exact and converts to float on request") {
+  TempDir dir;
+  std::string path = (dir.path / "g.safetensors").string();
+  TensorMapD m;
+  m["grad.w"] = TensorD{{3}, {0.1, -1.0 / 3.0, 1e-300}};
+  REQUIRE(writeSafetensorsD(path, m, {{"kind", "gradients"}}).ok());
+
+  Result<SafetensorsD> d = readSafetensorsD(path);
+  REQUIRE_MESSAGE(d.ok(), d.error());
+  CHECK(d->tensors.at("grad.w").data == m["grad.w"].data);
+  CHECK(d->dtypes.at("grad.w") == "F64");
+  CHECK(d->metadata.at("kind") == "gradients");
+
+  Result<Safetensors> f = readSafetensors(path);
+  REQUIRE(f.ok());
+  CHECK(f->dtypes.at("grad.w") == "F64");
+  CHECK(f->tensors.at("grad.w").data ==
+        std::vector<float>{0.1f, static_cast<float>(-1.0 / 3.0), 0.f});
+}
+
+TEST_CASE("io: safetensors write replaces an existing file and reports bad input") {
+  TempDir dir;
+  std::string path = (dir.path / "w.safetensors").string();
+  REQUIRE(writeSafetensors(path, {{"a", Tensor{{1}, {1.f}}}}).ok());
+  REQUIRE(writeSafetensors(path, {{"b", Tensor{{2}, {2.f, 3.f}}}}).ok());
+  Result<Safetensors> r = readSafetensors(path);
+  REQUIRE(r.ok());
+  CHECK(r->tensors.count("a") == 0);
+  CHECK(r->tensors.at("b").data == std::vector<float>{2.f, 3.f});
+
+  Status bad = writeSafetensors(path, {{"c", Tensor{{3}, {1.f}}}});
+  REQUIRE(!bad.ok());
+  CHECK(bad.error().find("tensor 'c' has shape [3] but 1 values") != std::string::npos);
+  CHECK(readSafetensors(path)->tensors.count("b") == 1);
+
+  Status noDir = writeSafetensors((dir.path / "missing" / "w.safetensors").string(), {});
+  REQUIRE(!noDir.ok());
+  CHECK(noDir.error().find("cannot create a temporary file") != std::string::npos);
+
+  Result<Safetensors> missing = readSafetensors((dir.path / "nope.safetensors").string());
+  REQUIRE(!missing.ok());
+  CHECK(missing.error().find("cannot read '") != std::string::npos);
+  CHECK(missing.error().find("No such file") != std::string::npos);
+}
+
+TEST_CASE("io: safetensors reader rejects malformed files with a specific message") {
+  const std::string ok = R"("dtype":"F32","shape":[2],"data_offsets":[0,8])";
+  struct Case {
+    const char *what;
+    std::string bytes;
+    std::string message;
+  };
+  std::string tooLong = file("{}");
+  tooLong[3] = 0x10; // header length 0x10000000 = 268 MB
+  std::string pastEnd = file("{}");
+  pastEnd[0] = 100;
+  std::string deep = file(std::string(1000, '[') + std::string(1000, ']'));
+  const std::vector<Case> cases = {
+      {"empty file", "", "file is 0 bytes, too short for the 8-byte header length"},
+      {"truncated length", std::string(5, '\0'), "file is 5 bytes"},
+      {"header too large", tooLong, "header length 268435458 exceeds the limit of 100 MB"},
+      {"header beyond the end", pastEnd, "header length 100 runs past the end of the file (10"},
+      {"not UTF-8", file("{\"\xff\":1}"), "header is not valid UTF-8"},
+      {"not JSON", file("{\"a\": "), "header is not valid JSON"},
+      {"not an object", file("[1,2]"), "header is not a JSON object"},
+      {"too deep", deep, "header nests deeper than 64 levels"},
+      {"entry not an object", file(R"({"w":5})"), "tensor 'w': entry is not a JSON object"},
+      {"missing dtype", file(R"({"w":{"shape":[2],"data_offsets":[0,8]}})", f32({1, 2})),
+       "tensor 'w': missing \"dtype\""},
+      {"missing shape", file(R"({"w":{"dtype":"F32","data_offsets":[0,8]}})", f32({1, 2})),
+       "tensor 'w': missing \"shape\""},
+      {"missing offsets", file(R"({"w":{"dtype":"F32","shape":[2]}})", f32({1, 2})),
+       "tensor 'w': missing \"data_offsets\""},
+      {"dtype not a string", file(R"({"w":{"dtype":4,"shape":[2],"data_offsets":[0,8]}})"),
+       "tensor 'w': \"dtype\" is not a string"},
+      {"unsupported dtype", file(R"({"w":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}})"),
+       "tensor 'w': unsupported dtype 'F16' (nnc reads F32 and F64)"},
+      {"shape not an array", file(R"({"w":{"dtype":"F32","shape":2,"data_offsets":[0,8]}})"),
+       "tensor 'w': \"shape\" is not an array"},
+      {"negative dim", file(R"({"w":{"dtype":"F32","shape":[2,-2],"data_offsets":[0,8]}})"),
+       "tensor 'w': shape element 1 is negative (-2)"},
+      {"fractional dim", file(R"({"w":{"dtype":"F32","shape":[2.5],"data_offsets":[0,8]}})"),
+       "tensor 'w': shape element 0 is not an integer"},
+      {"string dim", file(R"({"w":{"dtype":"F32","shape":["2"],"data_offsets":[0,8]}})"),
+       "tensor 'w': shape element 0 is not a number"},
+      {"huge dim",
+       file(R"({"w":{"dtype":"F32","shape":[18446744073709551615],)"
+            R"("data_offsets":[0,8]}})"),
+       "tensor 'w': shape element 0 is too large"},
+      {"element count overflow",
+       file(R"({"w":{"dtype":"F32","shape":[4294967296,4294967296,4],"data_offsets":[0,8]}})"),
+       "tensor 'w': shape [4294967296,4294967296,4] has too many elements"},
+      {"offsets not a pair", file(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0]}})"),
+       "tensor 'w': \"data_offsets\" must be an array of two integers"},
+      {"negative offset",
+       file(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[-8,0]}})", f32({1, 2})),
+       "tensor 'w': \"data_offsets\" must hold two non-negative integers"},
+      {"begin after end",
+       file(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}})", f32({1, 2})),
+       "tensor 'w': data_offsets [8, 0] begin after they end"},
+      {"offsets out of range",
+       file(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,16]}})", f32({1, 2})),
+       "tensor 'w': data_offsets [0, 16] lie outside the data section (8 bytes)"},
+      {"wrong byte count",
+       file(R"({"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", f32({1, 2})),
+       "tensor 'w': data_offsets [0, 8] hold 8 bytes, but F32 shape [3] needs 12"},
+      {"overlapping",
+       file(R"({"a":{)" + ok + R"(},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+            f32({1, 2, 3})),
+       "tensor 'b': data_offsets [4, 12] overlap tensor 'a' [0, 8]"},
+      {"gap",
+       file(R"({"a":{)" + ok + R"(},"b":{"dtype":"F32","shape":[1],"data_offsets":[12,16]}})",
+            f32({1, 2, 3, 4})),
+       "tensor 'b': data_offsets [12, 16] leave a gap: bytes [8, 12]"},
+      {"trailing bytes", file(R"({"a":{)" + ok + "}}", f32({1, 2, 3})),
+       "4 trailing bytes after the last tensor (the data section is 12 bytes"},
+      {"duplicate name", file(R"({"a":{)" + ok + R"(},"a":{)" + ok + "}}", f32({1, 2})),
+       "duplicate tensor name 'a'"},
+      {"duplicate name spelled with an escape",
+       file(R"({"a":{)" + ok + R"(},"\u0061":{)" + ok + "}}", f32({1, 2})),
+       "duplicate tensor name 'a'"},
+      {"duplicate key in an entry", file(R"({"a":{"dtype":"F64",)" + ok + "}}", f32({1, 2})),
+       "tensor 'a': duplicate key 'dtype'"},
+      {"unknown key", file(R"({"a":{"foo":1,)" + ok + "}}", f32({1, 2})),
+       "tensor 'a': unknown key 'foo'"},
+      {"metadata not an object", file(R"({"__metadata__":[1]})"),
+       "\"__metadata__\" is not a JSON object"},
+      {"metadata value not a string", file(R"({"__metadata__":{"k":3}})"),
+       "metadata value for key 'k' is not a string"},
+      {"duplicate metadata key", file(R"({"__metadata__":{"k":"1","k":"2"}})"),
+       "duplicate metadata key 'k'"},
+      {"empty tensor name", file(R"({"":{)" + ok + "}}", f32({1, 2})),
+       "a tensor has an empty name"},
+  };
+  for (const Case &c : cases) {
+    CAPTURE(c.what);
+    std::string err = errorOf(c.bytes);
+    CHECK(err.rfind("w.safetensors: ", 0) == 0);
+    CHECK_MESSAGE(err.find(c.message) != std::string::npos, err);
+  }
+}
+
+TEST_CASE("io: safetensors reader accepts an empty header and survives corruption") {
+  Result<Safetensors> empty = parseSafetensors(file("{}  "), "e.safetensors");
+  REQUIRE_MESSAGE(empty.ok(), empty.error());
+  CHECK(empty->tensors.empty());
+
+  Result<std::string> good = encodeSafetensors(
+      {{"a", Tensor{{2, 2}, {1, 2, 3, 4}}}, {"b", Tensor{{3}, {5, 6, 7}}}}, {{"k", "v"}});
+  REQUIRE(good.ok());
+  REQUIRE(parseSafetensors(*good, "g").ok());
+  // Every proper prefix loses data or header bytes, so each must be rejected.
+  for (size_t n = 0; n < good->size(); ++n)
+    CHECK_MESSAGE(!parseSafetensors(good->substr(0, n), "g").ok(), "prefix of length " << n);
+  // Overwriting any byte with any of these values must give a value or an error, never a crash;
+  // a change in the data section is invisible, a change in the length field never is.
+  for (size_t i = 0; i < good->size(); ++i)
+    for (char v : {'\0', '"', '{', ']', ':', ',', '9', '-', '\xff'}) {
+      std::string bad = *good;
+      if (bad[i] == v) continue;
+      bad[i] = v;
+      Result<Safetensors> r = parseSafetensors(bad, "g");
+      if (i < 8) CHECK(!r.ok());
+    }
+}
+
+TEST_CASE("io: checkShapes reports wrong shapes, missing and unexpected tensors") {
+  TensorMap m;
+  m["conv2d.kernel"] = Tensor{{3, 3, 1, 8}, std::vector<float>(72)};
+  m["conv2d.bias"] = Tensor{{8}, std::vector<float>(8)};
+  m["extra"] = Tensor{{1}, {0.f}};
+  std::map<std::string, std::vector<int64_t>> expected = {
+      {"conv2d.kernel", {3, 3, 1, 16}}, {"conv2d.bias", {8}}, {"dense.kernel", {784, 10}}};
+  Status s = checkShapes(m, expected, "weights.safetensors");
+  REQUIRE(!s.ok());
+  CHECK(s.error().find("weights.safetensors: tensor 'conv2d.kernel' has shape [3,3,1,8], "
+                       "the model expects [3,3,1,16]") != std::string::npos);
+  CHECK(s.error().find("weights.safetensors: missing tensor 'dense.kernel' (the model expects "
+                       "shape [784,10])") != std::string::npos);
+  CHECK(s.error().find("weights.safetensors: unexpected tensor 'extra' with shape [1]") !=
+        std::string::npos);
+  CHECK(s.error().find("conv2d.bias") == std::string::npos);
+
+  m.erase("extra");
+  m["conv2d.kernel"].shape = {3, 3, 1, 16};
+  m["dense.kernel"] = Tensor{{784, 10}, {}};
+  CHECK(checkShapes(m, expected, "w").ok());
+}
