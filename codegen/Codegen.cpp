@@ -1,0 +1,505 @@
+// Kernel code generation framework. For each kernel the emitter builds an exported wrapper
+// that turns the arena pointers into one pointer per buffer and calls an always-inlined body
+// whose buffer parameters are `noalias` (plan-memory guarantees that buffers live at the same
+// time never overlap), so LLVM can keep accumulators in registers and vectorize the innermost
+// loops. The body runs the root's loop nest (EmitOps.cpp); at each output element the
+// epilogue computes the fused elementwise members, accumulates fused losses, and stores the
+// values other kernels read. Arithmetic uses reassociation-allowing fast-math flags (no
+// no-NaN assumptions, so numerics checks still see NaNs).
+#include "codegen/Emitter.h"
+
+#include <fmt/format.h>
+
+#include <llvm/IR/Intrinsics.h>
+#include <llvm/IR/Verifier.h>
+#include <llvm/Support/raw_ostream.h>
+
+#include <set>
+
+namespace nnc {
+
+using llvm::Value;
+
+namespace {
+
+// Multiply-accumulates (x2 = FLOPs) per example of a node, or of the whole op when unbatched.
+double nodeFlops(const Graph &g, const Node &n) {
+  auto el = [&](ValueId v) { return double(g[v].type.elements()); };
+  const Attrs &a = n.attrs;
+  switch (n.op) {
+  case OpKind::Dense:
+    return 2 * el(n.inputs[0]) * double(g[n.inputs[1]].type.dims[1]);
+  case OpKind::DenseGradInput:
+    return 2 * el(n.inputs[0]) * double(g[n.inputs[1]].type.dims[0]);
+  case OpKind::DenseGradKernel:
+    return 2 * el(n.inputs[0]) * double(g[n.inputs[1]].type.dims.back());
+  case OpKind::Conv2D:
+  case OpKind::Conv2DGradKernel: {
+    const Node &y = n.op == OpKind::Conv2D ? n : g[n.inputs[1]];
+    int64_t c = g[n.inputs[0]].type.dims[2];
+    return 2 * double(y.type.elements()) * double(a.kh * a.kw * c);
+  }
+  case OpKind::Conv2DGradInput: {
+    int64_t c = n.type.dims[2];
+    return 2 * el(n.inputs[0]) * double(a.kh * a.kw * c);
+  }
+  case OpKind::Conv2DTranspose:
+  case OpKind::Conv2DTransposeGradKernel: {
+    int64_t f = n.op == OpKind::Conv2DTranspose ? n.type.dims[2] : g[n.inputs[1]].type.dims[2];
+    return 2 * el(n.inputs[0]) * double(a.kh * a.kw * f);
+  }
+  case OpKind::Conv2DTransposeGradInput: {
+    int64_t f = g[n.inputs[0]].type.dims[2];
+    return 2 * double(n.type.elements()) * double(a.kh * a.kw * f);
+  }
+  case OpKind::MaxPool2D:
+  case OpKind::AvgPool2D:
+    return double(n.type.elements() * a.kh * a.kw);
+  default:
+    if (opClass(n.op) == OpClass::Loss) return 4 * el(n.inputs[0]);
+    return 2 * double(n.type.elements());
+  }
+}
+
+std::string sanitize(const std::string &s) {
+  std::string r;
+  for (char c : s) r += (std::isalnum((unsigned char)c) || c == '_') ? c : '_';
+  return r;
+}
+
+} // namespace
+
+KernelEmitter::KernelEmitter(const Graph &g, const KernelGroup &k, const std::vector<bool> &stored,
+                             llvm::Module &m, KernelInfo &info)
+    : g(g), k(k), stored(stored), m(m), info(info), ctx(m.getContext()), b(m.getContext()) {}
+
+Value *KernelEmitter::f32(double v) {
+  return llvm::ConstantFP::get(b.getFloatTy(), v);
+}
+
+bool KernelEmitter::isMember(ValueId v) const {
+  return std::find(k.members.begin(), k.members.end(), v) != k.members.end();
+}
+
+void KernelEmitter::loop(Value *lo, Value *hi, const Body &body) {
+  llvm::BasicBlock *pre = b.GetInsertBlock();
+  llvm::BasicBlock *head = llvm::BasicBlock::Create(ctx, "loop", fn);
+  llvm::BasicBlock *bodyBB = llvm::BasicBlock::Create(ctx, "body", fn);
+  llvm::BasicBlock *exit = llvm::BasicBlock::Create(ctx, "exit", fn);
+  b.CreateBr(head);
+  b.SetInsertPoint(head);
+  llvm::PHINode *i = b.CreatePHI(b.getInt64Ty(), 2, "i");
+  i->addIncoming(lo, pre);
+  b.CreateCondBr(b.CreateICmpSLT(i, hi), bodyBB, exit);
+  b.SetInsertPoint(bodyBB);
+  body(i);
+  i->addIncoming(add(i, i64(1)), b.GetInsertBlock());
+  b.CreateBr(head);
+  b.SetInsertPoint(exit);
+}
+
+void KernelEmitter::ifThen(Value *cond, const std::function<void()> &then) {
+  llvm::BasicBlock *yes = llvm::BasicBlock::Create(ctx, "then", fn);
+  llvm::BasicBlock *done = llvm::BasicBlock::Create(ctx, "endif", fn);
+  b.CreateCondBr(cond, yes, done);
+  b.SetInsertPoint(yes);
+  then();
+  b.CreateBr(done);
+  b.SetInsertPoint(done);
+}
+
+Value *KernelEmitter::stackFloats(int64_t count, const char *name) {
+  llvm::IRBuilder<> eb(entry, entry->begin());
+  return eb.CreateAlloca(llvm::ArrayType::get(b.getFloatTy(), uint64_t(count)), nullptr, name);
+}
+
+Value *KernelEmitter::at(Value *base, Value *idx) {
+  return b.CreateInBoundsGEP(b.getFloatTy(), base, idx);
+}
+
+Value *KernelEmitter::inRange(Value *v, int64_t hi) {
+  // One unsigned compare covers both 0 <= v and v < hi.
+  return b.CreateICmpULT(v, i64(hi));
+}
+
+Value *KernelEmitter::call(llvm::Intrinsic::ID id, Value *x) {
+  llvm::Function *f = llvm::Intrinsic::getDeclaration(&m, id, {x->getType()});
+  return b.CreateCall(f, {x});
+}
+
+Value *KernelEmitter::addr(ValueId v, Value *n, Value *idx) {
+  ValueId bv = opClass(g[v].op) == OpClass::Update ? g[v].inputs[0] : v;
+  Value *base = bufs.at(bv);
+  Value *i = idx;
+  if (g[v].type.batched) i = add(mulC(n, g[v].type.elements()), idx);
+  return b.CreateInBoundsGEP(b.getFloatTy(), base, i);
+}
+
+Value *KernelEmitter::load(ValueId v, Value *n, Value *idx) {
+  if (g[v].inlined) return elementwise(v, n, idx, {});
+  return loadF(addr(v, n, idx));
+}
+
+Value *KernelEmitter::get(ValueId v, Value *n, Value *idx, const Vals &vals) {
+  auto it = vals.find(v);
+  return it != vals.end() ? it->second : load(v, n, idx);
+}
+
+void KernelEmitter::store(ValueId v, Value *n, Value *idx, Value *x) {
+  b.CreateStore(x, addr(v, n, idx));
+}
+
+Value *KernelEmitter::partial(ValueId v) {
+  return at(partialArg, i64(partialOffsets.at(v)));
+}
+
+void KernelEmitter::forBatch(const Body &body) {
+  if (k.batched)
+    loop(nBegin, nEnd, body);
+  else
+    body(i64(0));
+}
+
+Value *KernelEmitter::elementwise(ValueId v, Value *n, Value *idx, const Vals &vals) {
+  const Node &nd = g[v];
+  auto in = [&](size_t i) { return get(nd.inputs[i], n, idx, vals); };
+  Value *zero = f32(0), *one = f32(1);
+  // Mean scale of losses and their gradients: 1 / (batch * elements per example).
+  auto inv = [&]() -> Value * {
+    const TensorType &t = g[nd.inputs[0]].type;
+    Value *count = f32(double(t.elements()));
+    if (t.batched) count = b.CreateFMul(count, b.CreateSIToFP(nArg, b.getFloatTy()));
+    return b.CreateFDiv(one, count);
+  };
+  auto sigmoid = [&](Value *z) {
+    return b.CreateFDiv(one, b.CreateFAdd(one, expf(b.CreateFNeg(z))));
+  };
+  switch (nd.op) {
+  case OpKind::Flatten:
+  case OpKind::Reshape:
+  case OpKind::Squeeze:
+    return in(0);
+  case OpKind::Relu: {
+    Value *x = in(0);
+    return b.CreateSelect(b.CreateFCmpOGT(x, zero), x, zero);
+  }
+  case OpKind::Sigmoid:
+    return sigmoid(in(0));
+  case OpKind::Tanh: {
+    // tanh(x) = 1 - 2 / (exp(2x) + 1): saturates correctly at both ends.
+    Value *e = expf(b.CreateFMul(f32(2), in(0)));
+    return b.CreateFSub(one, b.CreateFDiv(f32(2), b.CreateFAdd(e, one)));
+  }
+  case OpKind::Add:
+    return b.CreateFAdd(in(0), in(1));
+  case OpKind::ReluGrad:
+    return b.CreateSelect(b.CreateFCmpOGT(in(0), zero), in(1), zero);
+  case OpKind::SigmoidGrad: {
+    Value *y = in(0);
+    return b.CreateFMul(in(1), b.CreateFMul(y, b.CreateFSub(one, y)));
+  }
+  case OpKind::TanhGrad: {
+    Value *y = in(0);
+    return b.CreateFMul(in(1), b.CreateFSub(one, b.CreateFMul(y, y)));
+  }
+  case OpKind::BinaryCrossentropyGrad: {
+    Value *p = in(0), *t = in(1);
+    Value *clipped = b.CreateOr(b.CreateFCmpOLT(p, f32(1e-7)), b.CreateFCmpOGT(p, f32(1 - 1e-7)));
+    Value *d = b.CreateFDiv(b.CreateFSub(p, t), b.CreateFMul(p, b.CreateFSub(one, p)));
+    return b.CreateSelect(clipped, zero, b.CreateFMul(d, inv()));
+  }
+  case OpKind::BinaryCrossentropyLogitsGrad:
+    return b.CreateFMul(b.CreateFSub(sigmoid(in(0)), in(1)), inv());
+  case OpKind::MSEGrad:
+    return b.CreateFMul(b.CreateFSub(in(0), in(1)), b.CreateFMul(f32(2), inv()));
+  default:
+    return nullptr;
+  }
+}
+
+void KernelEmitter::epilogue(Value *n, Value *idx, Value *rootValue) {
+  Vals vals;
+  if (rootValue) vals[k.root] = rootValue;
+  for (ValueId mbr : k.members) {
+    if (vals.count(mbr)) continue;
+    const Node &nd = g[mbr];
+    if (opClass(nd.op) == OpClass::Loss) {
+      Value *p = get(nd.inputs[0], n, idx, vals), *t = get(nd.inputs[1], n, idx, vals);
+      Value *term = nullptr;
+      if (nd.op == OpKind::MSE) {
+        Value *d = b.CreateFSub(p, t);
+        term = b.CreateFMul(d, d);
+      } else if (nd.op == OpKind::BinaryCrossentropy) {
+        Value *q = b.CreateSelect(b.CreateFCmpOLT(p, f32(1e-7)), f32(1e-7), p);
+        q = b.CreateSelect(b.CreateFCmpOGT(q, f32(1 - 1e-7)), f32(1 - 1e-7), q);
+        Value *l =
+            b.CreateFAdd(b.CreateFMul(t, logf(q)),
+                         b.CreateFMul(b.CreateFSub(f32(1), t), logf(b.CreateFSub(f32(1), q))));
+        term = b.CreateFNeg(l);
+      } else {
+        // max(z, 0) - z t + log(1 + exp(-|z|))
+        Value *relu = b.CreateSelect(b.CreateFCmpOGT(p, f32(0)), p, f32(0));
+        Value *soft =
+            logf(b.CreateFAdd(f32(1), expf(b.CreateFNeg(call(llvm::Intrinsic::fabs, p)))));
+        term = b.CreateFAdd(b.CreateFSub(relu, b.CreateFMul(p, t)), soft);
+      }
+      Value *acc = lossAcc.at(mbr);
+      Value *sum =
+          b.CreateFAdd(b.CreateLoad(b.getDoubleTy(), acc), b.CreateFPExt(term, b.getDoubleTy()));
+      b.CreateStore(sum, acc);
+      continue;
+    }
+    vals[mbr] = elementwise(mbr, n, idx, vals);
+  }
+  for (auto [v, x] : vals)
+    if (stored[size_t(v)] && isMember(v)) store(v, n, idx, x);
+}
+
+void KernelEmitter::emitUpdates() {
+  for (ValueId u : k.members) {
+    const Node &nd = g[u];
+    const Attrs &a = nd.attrs;
+    int64_t count = nd.type.elements();
+    Value *zero = i64(0);
+    Value *alpha = nullptr;
+    if (nd.op == OpKind::AdamUpdate) {
+      llvm::Type *d = b.getDoubleTy();
+      Value *t = b.CreateFAdd(b.CreateFPExt(loadF(addr(nd.inputs[4], zero, zero)), d),
+                              llvm::ConstantFP::get(d, 1.0));
+      llvm::Function *pow = llvm::Intrinsic::getDeclaration(&m, llvm::Intrinsic::pow, {d});
+      Value *b1t = b.CreateCall(pow, {llvm::ConstantFP::get(d, a.beta1), t});
+      Value *b2t = b.CreateCall(pow, {llvm::ConstantFP::get(d, a.beta2), t});
+      Value *one = llvm::ConstantFP::get(d, 1.0);
+      llvm::Function *sqrt = llvm::Intrinsic::getDeclaration(&m, llvm::Intrinsic::sqrt, {d});
+      alpha = b.CreateFDiv(b.CreateFMul(llvm::ConstantFP::get(d, a.lr),
+                                        b.CreateCall(sqrt, {b.CreateFSub(one, b2t)})),
+                           b.CreateFSub(one, b1t));
+      alpha = b.CreateFPTrunc(alpha, b.getFloatTy());
+    }
+    loop(0, count, [&](Value *i) {
+      Value *pp = addr(nd.inputs[0], zero, i);
+      Value *p = loadF(pp), *gr = load(nd.inputs[1], zero, i);
+      auto st = [&](size_t s) { return addr(nd.inputs[2 + s], zero, i); };
+      auto sqrt = [&](Value *x) { return call(llvm::Intrinsic::sqrt, x); };
+      Value *one = f32(1);
+      switch (nd.op) {
+      case OpKind::SGDUpdate:
+        if (nd.inputs.size() == 2) {
+          b.CreateStore(b.CreateFSub(p, b.CreateFMul(f32(a.lr), gr)), pp);
+        } else {
+          Value *mp = st(0);
+          Value *mv =
+              b.CreateFSub(b.CreateFMul(f32(a.momentum), loadF(mp)), b.CreateFMul(f32(a.lr), gr));
+          b.CreateStore(mv, mp);
+          Value *step = a.nesterov ? b.CreateFSub(b.CreateFMul(f32(a.momentum), mv),
+                                                  b.CreateFMul(f32(a.lr), gr))
+                                   : mv;
+          b.CreateStore(b.CreateFAdd(p, step), pp);
+        }
+        break;
+      case OpKind::AdamUpdate: {
+        Value *mp = st(0), *vp = st(1);
+        Value *mv = loadF(mp), *vv = loadF(vp);
+        mv = b.CreateFAdd(mv, b.CreateFMul(b.CreateFSub(gr, mv), f32(1 - a.beta1)));
+        vv = b.CreateFAdd(vv,
+                          b.CreateFMul(b.CreateFSub(b.CreateFMul(gr, gr), vv), f32(1 - a.beta2)));
+        b.CreateStore(mv, mp);
+        b.CreateStore(vv, vp);
+        Value *step = b.CreateFDiv(b.CreateFMul(alpha, mv), b.CreateFAdd(sqrt(vv), f32(a.eps)));
+        b.CreateStore(b.CreateFSub(p, step), pp);
+        break;
+      }
+      case OpKind::AdadeltaUpdate: {
+        Value *ap = st(0), *dp = st(1);
+        Value *A = b.CreateFAdd(b.CreateFMul(f32(a.rho), loadF(ap)),
+                                b.CreateFMul(f32(1 - a.rho), b.CreateFMul(gr, gr)));
+        b.CreateStore(A, ap);
+        Value *D = loadF(dp);
+        Value *d = b.CreateFNeg(b.CreateFDiv(b.CreateFMul(sqrt(b.CreateFAdd(D, f32(a.eps))), gr),
+                                             sqrt(b.CreateFAdd(A, f32(a.eps)))));
+        b.CreateStore(b.CreateFAdd(b.CreateFMul(f32(a.rho), D),
+                                   b.CreateFMul(f32(1 - a.rho), b.CreateFMul(d, d))),
+                      dp);
+        b.CreateStore(b.CreateFAdd(p, b.CreateFMul(f32(a.lr), d)), pp);
+        break;
+      }
+      case OpKind::RMSpropUpdate: {
+        Value *vp = st(0);
+        Value *v = b.CreateFAdd(b.CreateFMul(f32(a.rho), loadF(vp)),
+                                b.CreateFMul(f32(1 - a.rho), b.CreateFMul(gr, gr)));
+        b.CreateStore(v, vp);
+        b.CreateStore(b.CreateFSub(p, b.CreateFDiv(b.CreateFMul(f32(a.lr), gr),
+                                                   sqrt(b.CreateFAdd(v, f32(a.eps))))),
+                      pp);
+        break;
+      }
+      default:
+        break;
+      }
+      (void)one;
+    });
+  }
+}
+
+Status KernelEmitter::emit() {
+  // Buffers: every stored value a member writes or a member (or inlined node) reads.
+  std::set<ValueId> touched;
+  auto canon = [&](ValueId v) { return opClass(g[v].op) == OpClass::Update ? g[v].inputs[0] : v; };
+  std::function<void(ValueId)> reads = [&](ValueId v) {
+    for (ValueId o : g[v].inputs) {
+      if (g[o].inlined)
+        reads(o);
+      else if (stored[size_t(o)] && !isMember(o))
+        touched.insert(canon(o));
+    }
+  };
+  int64_t partialFloats = 0;
+  for (ValueId mbr : k.members) {
+    reads(mbr);
+    if (isBatchReductionOp(g[mbr].op)) {
+      partialOffsets[mbr] = partialFloats;
+      info.reductions.push_back({mbr, partialFloats, g[mbr].type.elements()});
+      partialFloats += g[mbr].type.elements();
+    } else if (stored[size_t(mbr)]) {
+      touched.insert(canon(mbr));
+    }
+    for (ValueId o : g[mbr].inputs)
+      if (isMember(o) && stored[size_t(o)]) touched.insert(canon(o));
+  }
+  info.partialFloats = partialFloats;
+  for (ValueId v : touched)
+    if (g[v].offset < 0)
+      return Error{fmt::format("codegen: value '{}' has no buffer (run plan-memory)", g[v].name)};
+
+  llvm::Type *ptr = b.getPtrTy(), *i64t = b.getInt64Ty();
+  std::vector<llvm::Type *> params(touched.size() + 1, ptr);
+  params.insert(params.end(), {i64t, i64t, i64t});
+  auto *bodyTy = llvm::FunctionType::get(b.getVoidTy(), params, false);
+  fn = llvm::Function::Create(bodyTy, llvm::Function::InternalLinkage, info.name + ".body", m);
+  fn->addFnAttr(llvm::Attribute::AlwaysInline);
+  fn->addFnAttr(llvm::Attribute::NoUnwind);
+  for (unsigned i = 0; i <= touched.size(); ++i) fn->addParamAttr(i, llvm::Attribute::NoAlias);
+  unsigned ai = 0;
+  for (ValueId v : touched) {
+    fn->getArg(ai)->setName("p." + sanitize(g[v].name));
+    bufs[v] = fn->getArg(ai++);
+  }
+  partialArg = fn->getArg(ai++);
+  partialArg->setName("partial");
+  nArg = fn->getArg(ai++);
+  nArg->setName("n");
+  nBegin = fn->getArg(ai++);
+  nBegin->setName("nbegin");
+  nEnd = fn->getArg(ai++);
+  nEnd->setName("nend");
+
+  llvm::FastMathFlags fmf;
+  fmf.setAllowReassoc();
+  fmf.setAllowContract();
+  fmf.setNoSignedZeros();
+  b.setFastMathFlags(fmf);
+
+  entry = llvm::BasicBlock::Create(ctx, "entry", fn);
+  llvm::BasicBlock *start = llvm::BasicBlock::Create(ctx, "start", fn);
+  b.SetInsertPoint(start);
+  if (partialFloats > 0)
+    loop(0, partialFloats, [&](Value *i) { b.CreateStore(f32(0), at(partialArg, i)); });
+  for (ValueId mbr : k.members)
+    if (opClass(g[mbr].op) == OpClass::Loss) {
+      llvm::IRBuilder<> eb(entry, entry->begin());
+      Value *acc = eb.CreateAlloca(b.getDoubleTy(), nullptr, "loss");
+      b.CreateStore(llvm::ConstantFP::get(b.getDoubleTy(), 0.0), acc);
+      lossAcc[mbr] = acc;
+    }
+  if (Status s = emitRoot(); !s) return s;
+  for (auto [mbr, acc] : lossAcc) {
+    // Means over every element; categorical losses average over rows (the last axis is summed).
+    const TensorType &t = g[g[mbr].inputs[0]].type;
+    bool rows = g[mbr].op == OpKind::CategoricalCrossentropy ||
+                g[mbr].op == OpKind::CategoricalCrossentropyLogits;
+    double per = double(t.elements()) / (rows ? double(t.dims.back()) : 1.0);
+    Value *count = llvm::ConstantFP::get(b.getDoubleTy(), per);
+    if (t.batched) count = b.CreateFMul(count, b.CreateSIToFP(nArg, b.getDoubleTy()));
+    Value *mean = b.CreateFDiv(b.CreateLoad(b.getDoubleTy(), acc), count);
+    b.CreateStore(b.CreateFPTrunc(mean, b.getFloatTy()), partial(mbr));
+  }
+  b.CreateRetVoid();
+  b.SetInsertPoint(entry);
+  b.CreateBr(start);
+
+  // The exported wrapper: arena pointers -> buffer pointers.
+  auto *wrapTy =
+      llvm::FunctionType::get(b.getVoidTy(), {ptr, ptr, i64t, i64t, i64t, i64t, ptr}, false);
+  llvm::Function *w = llvm::Function::Create(wrapTy, llvm::Function::ExternalLinkage, info.name, m);
+  const char *argNames[] = {"batched", "fixed", "ncap", "n", "nbegin", "nend", "partial"};
+  for (unsigned i = 0; i < 7; ++i) w->getArg(i)->setName(argNames[i]);
+  w->addFnAttr(llvm::Attribute::NoUnwind);
+  w->addFnAttr("nnc-layer", info.layer);
+  w->addFnAttr("nnc-line", std::to_string(info.line));
+  std::string ops;
+  for (ValueId mbr : k.members)
+    ops += fmt::format("{}{}(%{})", ops.empty() ? "" : " ", opName(g[mbr].op), g[mbr].name);
+  for (ValueId v : k.inlined) ops += fmt::format(" inlined:{}(%{})", opName(g[v].op), g[v].name);
+  w->addFnAttr("nnc-ops", ops);
+  llvm::IRBuilder<> wb(llvm::BasicBlock::Create(ctx, "entry", w));
+  std::vector<Value *> args;
+  for (ValueId v : touched) {
+    const Node &nd = g[v];
+    Value *off = wb.getInt64(uint64_t(nd.offset));
+    if (nd.type.batched) off = wb.CreateMul(off, w->getArg(2));
+    args.push_back(wb.CreateInBoundsGEP(wb.getInt8Ty(), w->getArg(nd.type.batched ? 0 : 1), off,
+                                        "p." + sanitize(nd.name)));
+  }
+  args.push_back(w->getArg(6));
+  args.push_back(w->getArg(3));
+  args.push_back(w->getArg(4));
+  args.push_back(w->getArg(5));
+  wb.CreateCall(fn, args);
+  wb.CreateRetVoid();
+  return okStatus();
+}
+
+Result<GeneratedCode> generateKernels(const Graph &g) {
+  GeneratedCode out;
+  out.context = std::make_unique<llvm::LLVMContext>();
+  out.module = std::make_unique<llvm::Module>("nnc." + sanitize(g.name), *out.context);
+  std::vector<bool> stored = storedValues(g);
+  for (const Node &n : g.nodes)
+    if (opClass(n.op) != OpClass::Leaf && n.kernel < 0)
+      return Error{"codegen needs kernels: run the fuse and plan-memory passes first"};
+  for (const KernelGroup &k : kernelGroups(g)) {
+    KernelInfo info;
+    info.id = k.id;
+    info.members = k.members;
+    info.root = k.root;
+    info.batched = k.batched;
+    const Node &root = g[k.root];
+    info.layer = root.layer;
+    info.line = root.loc.line;
+    info.role = root.role;
+    std::string name = fmt::format("k{}", k.id);
+    for (ValueId m : k.members) {
+      info.role = std::min(info.role, g[m].role);
+      if (name.size() < 60) name += "_" + std::string(opName(g[m].op));
+      double f = nodeFlops(g, g[m]);
+      bool perExample = opClass(g[m].op) == OpClass::Update ? false
+                        : isBatchReductionOp(g[m].op)       ? g[g[m].inputs[0]].type.batched
+                                                            : g[m].type.batched;
+      (perExample ? info.flopsPerExample : info.flopsFixed) += f;
+    }
+    const TensorType &t = isBatchReductionOp(root.op) ? g[root.inputs[0]].type : root.type;
+    std::string shape;
+    for (int64_t d : t.dims) shape += (shape.empty() ? "" : "x") + std::to_string(d);
+    info.name = sanitize(name + (shape.empty() ? "" : "_" + shape));
+    KernelEmitter e(g, k, stored, *out.module, info);
+    if (Status s = e.emit(); !s) return Error{s.error()};
+    out.kernels.push_back(std::move(info));
+  }
+  std::string err;
+  llvm::raw_string_ostream os(err);
+  if (llvm::verifyModule(*out.module, &os))
+    return Error{"codegen produced invalid IR: " + os.str()};
+  return out;
+}
+
+} // namespace nnc

@@ -1,0 +1,57 @@
+// Code generation: each kernel (fusion group, see passes/Fusion.h) of a fused and
+// memory-planned training graph becomes one LLVM function with a static loop nest. Only the
+// batch bounds are run-time arguments, so a partial last batch needs no recompile:
+//   void k(ptr batched, ptr fixed, i64 ncap, i64 n, i64 nbegin, i64 nend, ptr partial)
+// `batched` holds batched values at Node::offset * ncap (+ example * bytes), `fixed` holds
+// parameters, optimizer state and unbatched values at Node::offset; n is the batch size, and
+// the kernel handles examples [nbegin, nend). Kernels that sum over the batch (weight, bias
+// gradients, losses) write the sum over their examples to `partial` (zeroed by the kernel);
+// the runtime adds the partial buffers in a fixed order.
+#pragma once
+
+#include "frontend/Diagnostics.h"
+#include "ir/Graph.h"
+
+#include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/Module.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace nnc {
+
+/// A value a kernel sums over the batch, and where its sum sits in the partial buffer.
+struct ReductionOut {
+  ValueId value = kNoValue;
+  int64_t partialOffset = 0; // floats into one partial buffer
+  int64_t elements = 0;
+};
+
+/// What the runtime needs to know about one generated kernel.
+struct KernelInfo {
+  int id = 0;
+  std::string name;             // LLVM function name ("k3_conv2d_relu_28x28x16")
+  std::vector<ValueId> members; // nodes it computes
+  ValueId root = kNoValue;
+  bool batched = false;                 // split [0, n) across threads
+  Role role = Role::Forward;            // earliest role of its members (Forward runs in evaluate)
+  std::vector<ReductionOut> reductions; // partial sums the runtime adds
+  int64_t partialFloats = 0;            // size of one partial buffer
+  double flopsPerExample = 0;           // for GFLOP/s reports
+  double flopsFixed = 0;
+  std::string layer; // .nn layer name of the root
+  uint32_t line = 0; // .nn line of the root
+};
+
+/// An LLVM module with one function per kernel, plus the kernels' descriptions in schedule order.
+struct GeneratedCode {
+  std::unique_ptr<llvm::LLVMContext> context;
+  std::unique_ptr<llvm::Module> module;
+  std::vector<KernelInfo> kernels;
+};
+
+/// Generates the kernels of `g`, which must have been through fuse and plan-memory.
+Result<GeneratedCode> generateKernels(const Graph &g);
+
+} // namespace nnc

@@ -1,0 +1,801 @@
+// Loop nests of the layer ops, NHWC with Keras kernel layouts. Every convolution-like op is
+// one of three gathers, written once:
+//   emitConv           out[p, co] = sum_{i,j,ci} in[p*s + (i,j)*d - pad, ci] * w[i,j,ci,co]
+//                      (conv2d; conv2d_transpose_grad_input reads dy as `in`)
+//   emitConvTransposed out[t, ct] = sum over (i,j) with t = p*s + (i,j)*d - pad of
+//                      src[p, cs] * w[i,j,ct,cs]   (conv2d_transpose; conv2d_grad_input)
+//   emitConvGradKernel dw[i,j,cb,ca] += B[a*s + (i,j)*d - pad, cb] * A[a, ca] over positions a
+//                      of A (conv2d: A = dy, B = x; conv2d_transpose: A = x, B = dy)
+// so every output element is written exactly once and batch-parallel loops never race.
+// Accumulators for one output pixel live in a small stack array that LLVM promotes or keeps
+// in L1; the innermost loops run over contiguous channels and vectorize.
+#include "codegen/Emitter.h"
+
+#include "ir/ShapeRules.h"
+
+#include <llvm/IR/Intrinsics.h>
+
+namespace nnc {
+
+using llvm::Value;
+
+namespace {
+bool isCopy(OpKind op) {
+  return op == OpKind::Flatten || op == OpKind::Reshape || op == OpKind::Squeeze;
+}
+int64_t pad(const Attrs &a, bool height, int64_t in, int64_t out, int64_t dilation) {
+  if (a.padding != Padding::Same) return 0;
+  return height ? samePadBefore(in, out, a.kh, a.sh, dilation)
+                : samePadBefore(in, out, a.kw, a.sw, dilation);
+}
+struct Img {
+  int64_t h, w, c;
+};
+Img img(const TensorType &t) {
+  return {t.dims[0], t.dims[1], t.dims[2]};
+}
+} // namespace
+
+Status KernelEmitter::emitRoot() {
+  const Node &r = rootNode();
+  if (opClass(r.op) == OpClass::Update) {
+    emitUpdates();
+    return okStatus();
+  }
+  if (isElementwiseOp(r.op) || isCopy(r.op) || r.op == OpKind::BinaryCrossentropy ||
+      r.op == OpKind::BinaryCrossentropyLogits || r.op == OpKind::MSE) {
+    emitElementSpace();
+    return okStatus();
+  }
+  switch (r.op) {
+  case OpKind::Dense:
+    emitDense();
+    break;
+  case OpKind::DenseGradInput:
+    emitDenseGradInput();
+    break;
+  case OpKind::DenseGradKernel:
+    emitDenseGradKernel();
+    break;
+  case OpKind::BiasGrad:
+    emitBiasGrad();
+    break;
+  case OpKind::Conv2D:
+  case OpKind::Conv2DTransposeGradInput:
+    emitConv();
+    break;
+  case OpKind::Conv2DTranspose:
+  case OpKind::Conv2DGradInput:
+    emitConvTransposed();
+    break;
+  case OpKind::Conv2DGradKernel:
+  case OpKind::Conv2DTransposeGradKernel:
+    emitConvGradKernel();
+    break;
+  case OpKind::MaxPool2D:
+    emitMaxPool();
+    break;
+  case OpKind::MaxPool2DGrad:
+    emitMaxPoolGrad();
+    break;
+  case OpKind::AvgPool2D:
+    emitAvgPool();
+    break;
+  case OpKind::AvgPool2DGrad:
+    emitAvgPoolGrad();
+    break;
+  case OpKind::Upsample2D:
+    emitUpsample();
+    break;
+  case OpKind::Upsample2DGrad:
+    emitUpsampleGrad();
+    break;
+  case OpKind::Softmax:
+    emitSoftmax();
+    break;
+  case OpKind::SoftmaxGrad:
+    emitSoftmaxGrad();
+    break;
+  case OpKind::CategoricalCrossentropy:
+  case OpKind::CategoricalCrossentropyLogits:
+  case OpKind::CategoricalCrossentropyGrad:
+  case OpKind::CategoricalCrossentropyLogitsGrad:
+    emitCategorical();
+    break;
+  case OpKind::Concat:
+    emitConcat();
+    break;
+  case OpKind::Slice:
+    emitSlice();
+    break;
+  default:
+    return Error{std::string("codegen: no kernel for op ") + opName(r.op)};
+  }
+  return okStatus();
+}
+
+void KernelEmitter::emitElementSpace() {
+  const Node &r = rootNode();
+  const TensorType &t = opClass(r.op) == OpClass::Loss ? g[r.inputs[0]].type : r.type;
+  forBatch([&](Value *n) { loop(0, t.elements(), [&](Value *i) { epilogue(n, i, nullptr); }); });
+}
+
+void KernelEmitter::emitDense() {
+  const Node &r = rootNode();
+  ValueId x = r.inputs[0], w = r.inputs[1];
+  int64_t K = g[w].type.dims[0], U = g[w].type.dims[1], R = g[x].type.elements() / K;
+  Value *acc = stackFloats(U, "acc");
+  Value *z = i64(0);
+  forBatch([&](Value *n) {
+    loop(0, R, [&](Value *row) {
+      loop(0, U, [&](Value *u) {
+        b.CreateStore(r.inputs.size() > 2 ? load(r.inputs[2], z, u) : f32(0), at(acc, u));
+      });
+      loop(0, K, [&](Value *kk) {
+        Value *xv = load(x, n, add(mulC(row, K), kk));
+        loop(0, U, [&](Value *u) {
+          Value *p = at(acc, u);
+          b.CreateStore(b.CreateFAdd(loadF(p), b.CreateFMul(xv, load(w, z, add(mulC(kk, U), u)))),
+                        p);
+        });
+      });
+      loop(0, U, [&](Value *u) { epilogue(n, add(mulC(row, U), u), loadF(at(acc, u))); });
+    });
+  });
+}
+
+void KernelEmitter::emitDenseGradInput() {
+  const Node &r = rootNode();
+  ValueId dy = r.inputs[0], w = r.inputs[1];
+  int64_t K = g[w].type.dims[0], U = g[w].type.dims[1], R = g[dy].type.elements() / U;
+  Value *acc = stackFloats(1, "acc");
+  Value *z = i64(0);
+  forBatch([&](Value *n) {
+    loop(0, R, [&](Value *row) {
+      loop(0, K, [&](Value *kk) {
+        b.CreateStore(f32(0), acc);
+        loop(0, U, [&](Value *u) {
+          Value *d = load(dy, n, add(mulC(row, U), u)), *wv = load(w, z, add(mulC(kk, U), u));
+          b.CreateStore(b.CreateFAdd(loadF(acc), b.CreateFMul(d, wv)), acc);
+        });
+        epilogue(n, add(mulC(row, K), kk), loadF(acc));
+      });
+    });
+  });
+}
+
+// The bias gradient that rides on a weight-gradient loop (same dy), if any.
+static ValueId siblingBias(const Graph &g, const KernelGroup &k) {
+  for (ValueId m : k.members)
+    if (m != k.root && g[m].op == OpKind::BiasGrad) return m;
+  return kNoValue;
+}
+
+void KernelEmitter::emitDenseGradKernel() {
+  const Node &r = rootNode();
+  ValueId x = r.inputs[0], dy = r.inputs[1], bias = siblingBias(g, k);
+  int64_t K = g[x].type.dims.back(), U = g[dy].type.dims.back(), R = g[x].type.elements() / K;
+  Value *pw = partial(k.root), *pb = bias != kNoValue ? partial(bias) : nullptr;
+  forBatch([&](Value *n) {
+    loop(0, R, [&](Value *row) {
+      loop(0, K, [&](Value *kk) {
+        Value *xv = load(x, n, add(mulC(row, K), kk));
+        loop(0, U, [&](Value *u) {
+          Value *p = at(pw, add(mulC(kk, U), u));
+          b.CreateStore(b.CreateFAdd(loadF(p), b.CreateFMul(xv, load(dy, n, add(mulC(row, U), u)))),
+                        p);
+        });
+      });
+      if (pb)
+        loop(0, U, [&](Value *u) {
+          Value *p = at(pb, u);
+          b.CreateStore(b.CreateFAdd(loadF(p), load(dy, n, add(mulC(row, U), u))), p);
+        });
+    });
+  });
+}
+
+void KernelEmitter::emitBiasGrad() {
+  const Node &r = rootNode();
+  ValueId dy = r.inputs[0];
+  int64_t U = r.type.dims[0], R = g[dy].type.elements() / U;
+  Value *pb = partial(k.root);
+  forBatch([&](Value *n) {
+    loop(0, R, [&](Value *row) {
+      loop(0, U, [&](Value *u) {
+        Value *p = at(pb, u);
+        b.CreateStore(b.CreateFAdd(loadF(p), load(dy, n, add(mulC(row, U), u))), p);
+      });
+    });
+  });
+}
+
+void KernelEmitter::emitConv() {
+  const Node &r = rootNode();
+  const Attrs &a = r.attrs;
+  ValueId in = r.inputs[0], w = r.inputs[1];
+  ValueId bias = r.op == OpKind::Conv2D && r.inputs.size() > 2 ? r.inputs[2] : kNoValue;
+  Img I = img(g[in].type), O = img(r.type);
+  int64_t dh = r.op == OpKind::Conv2D ? a.dh : 1, dw = r.op == OpKind::Conv2D ? a.dw : 1;
+  int64_t ph = pad(a, true, I.h, O.h, dh), pw = pad(a, false, I.w, O.w, dw);
+  Value *acc = stackFloats(O.c, "acc");
+  Value *z = i64(0);
+  forBatch([&](Value *n) {
+    loop(0, O.h, [&](Value *oy) {
+      loop(0, O.w, [&](Value *ox) {
+        loop(0, O.c, [&](Value *f) {
+          b.CreateStore(bias != kNoValue ? load(bias, z, f) : f32(0), at(acc, f));
+        });
+        loop(0, a.kh, [&](Value *i) {
+          Value *iy = add(b.CreateSub(mulC(oy, a.sh), i64(ph)), mulC(i, dh));
+          ifThen(inRange(iy, I.h), [&] {
+            loop(0, a.kw, [&](Value *j) {
+              Value *ix = add(b.CreateSub(mulC(ox, a.sw), i64(pw)), mulC(j, dw));
+              ifThen(inRange(ix, I.w), [&] {
+                Value *pix = mulC(add(mulC(iy, I.w), ix), I.c);
+                Value *tap = mulC(add(mulC(i, a.kw), j), I.c);
+                loop(0, I.c, [&](Value *c) {
+                  Value *xv = load(in, n, add(pix, c));
+                  Value *wrow = mulC(add(tap, c), O.c);
+                  loop(0, O.c, [&](Value *f) {
+                    Value *p = at(acc, f);
+                    Value *prod = b.CreateFMul(xv, load(w, z, add(wrow, f)));
+                    b.CreateStore(b.CreateFAdd(loadF(p), prod), p);
+                  });
+                });
+              });
+            });
+          });
+        });
+        Value *opix = mulC(add(mulC(oy, O.w), ox), O.c);
+        loop(0, O.c, [&](Value *f) { epilogue(n, add(opix, f), loadF(at(acc, f))); });
+      });
+    });
+  });
+}
+
+void KernelEmitter::emitConvTransposed() {
+  const Node &r = rootNode();
+  const Attrs &a = r.attrs;
+  ValueId src = r.inputs[0], w = r.inputs[1];
+  ValueId bias = r.op == OpKind::Conv2DTranspose && r.inputs.size() > 2 ? r.inputs[2] : kNoValue;
+  Img S = img(g[src].type), T = img(r.type);
+  int64_t dh = r.op == OpKind::Conv2DGradInput ? a.dh : 1;
+  int64_t dw = r.op == OpKind::Conv2DGradInput ? a.dw : 1;
+  int64_t ph = pad(a, true, T.h, S.h, dh), pw = pad(a, false, T.w, S.w, dw);
+  Value *acc = stackFloats(T.c, "acc"), *dot = stackFloats(1, "dot");
+  Value *z = i64(0);
+  // t = p*s + i*d - pad  <=>  p = (t + pad - i*d) / s when divisible.
+  auto source = [&](Value *t, Value *i, int64_t padv, int64_t d, int64_t s, int64_t size,
+                    const std::function<void(Value *)> &body) {
+    Value *q = b.CreateSub(add(t, i64(padv)), mulC(i, d));
+    Value *ok = b.CreateICmpSGE(q, z);
+    if (s > 1) ok = b.CreateAnd(ok, b.CreateICmpEQ(b.CreateSRem(q, i64(s)), z));
+    ifThen(ok, [&] {
+      Value *p = s > 1 ? b.CreateSDiv(q, i64(s)) : q;
+      ifThen(b.CreateICmpSLT(p, i64(size)), [&] { body(p); });
+    });
+  };
+  forBatch([&](Value *n) {
+    loop(0, T.h, [&](Value *ty) {
+      loop(0, T.w, [&](Value *tx) {
+        loop(0, T.c, [&](Value *c) {
+          b.CreateStore(bias != kNoValue ? load(bias, z, c) : f32(0), at(acc, c));
+        });
+        loop(0, a.kh, [&](Value *i) {
+          source(ty, i, ph, dh, a.sh, S.h, [&](Value *py) {
+            loop(0, a.kw, [&](Value *j) {
+              source(tx, j, pw, dw, a.sw, S.w, [&](Value *px) {
+                Value *pix = mulC(add(mulC(py, S.w), px), S.c);
+                Value *tap = mulC(add(mulC(i, a.kw), j), T.c);
+                loop(0, T.c, [&](Value *ct) {
+                  Value *wrow = mulC(add(tap, ct), S.c);
+                  b.CreateStore(f32(0), dot);
+                  loop(0, S.c, [&](Value *cs) {
+                    Value *prod =
+                        b.CreateFMul(load(src, n, add(pix, cs)), load(w, z, add(wrow, cs)));
+                    b.CreateStore(b.CreateFAdd(loadF(dot), prod), dot);
+                  });
+                  Value *p = at(acc, ct);
+                  b.CreateStore(b.CreateFAdd(loadF(p), loadF(dot)), p);
+                });
+              });
+            });
+          });
+        });
+        Value *opix = mulC(add(mulC(ty, T.w), tx), T.c);
+        loop(0, T.c, [&](Value *c) { epilogue(n, add(opix, c), loadF(at(acc, c))); });
+      });
+    });
+  });
+}
+
+void KernelEmitter::emitConvGradKernel() {
+  const Node &r = rootNode();
+  const Attrs &a = r.attrs;
+  bool conv = r.op == OpKind::Conv2DGradKernel;
+  ValueId A = conv ? r.inputs[1] : r.inputs[0], B = conv ? r.inputs[0] : r.inputs[1];
+  ValueId bias = conv ? siblingBias(g, k) : kNoValue;
+  Img IA = img(g[A].type), IB = img(g[B].type);
+  int64_t dh = conv ? a.dh : 1, dw = conv ? a.dw : 1;
+  int64_t ph = pad(a, true, IB.h, IA.h, dh), pw = pad(a, false, IB.w, IA.w, dw);
+  Value *pk = partial(k.root), *pb = bias != kNoValue ? partial(bias) : nullptr;
+  forBatch([&](Value *n) {
+    loop(0, IA.h, [&](Value *ay) {
+      loop(0, IA.w, [&](Value *ax) {
+        Value *apix = mulC(add(mulC(ay, IA.w), ax), IA.c);
+        if (pb)
+          loop(0, IA.c, [&](Value *f) {
+            Value *p = at(pb, f);
+            b.CreateStore(b.CreateFAdd(loadF(p), load(A, n, add(apix, f))), p);
+          });
+        loop(0, a.kh, [&](Value *i) {
+          Value *by = add(b.CreateSub(mulC(ay, a.sh), i64(ph)), mulC(i, dh));
+          ifThen(inRange(by, IB.h), [&] {
+            loop(0, a.kw, [&](Value *j) {
+              Value *bx = add(b.CreateSub(mulC(ax, a.sw), i64(pw)), mulC(j, dw));
+              ifThen(inRange(bx, IB.w), [&] {
+                Value *bpix = mulC(add(mulC(by, IB.w), bx), IB.c);
+                Value *tap = mulC(add(mulC(i, a.kw), j), IB.c);
+                loop(0, IB.c, [&](Value *cb) {
+                  Value *bv = load(B, n, add(bpix, cb));
+                  Value *row = mulC(add(tap, cb), IA.c);
+                  loop(0, IA.c, [&](Value *ca) {
+                    Value *p = at(pk, add(row, ca));
+                    Value *prod = b.CreateFMul(bv, load(A, n, add(apix, ca)));
+                    b.CreateStore(b.CreateFAdd(loadF(p), prod), p);
+                  });
+                });
+              });
+            });
+          });
+        });
+      });
+    });
+  });
+}
+
+// First maximum (row-major, padding skipped) of the window of output (oy, ox, c): returns
+// the flat index into the example and the value.
+static std::pair<Value *, Value *> argmax(KernelEmitter &e, ValueId x, Value *n, Value *oy,
+                                          Value *ox, Value *c, const Img &I, int64_t ph, int64_t pw,
+                                          Value *bestV, Value *bestI) {
+  const Attrs &a = e.rootNode().attrs;
+  auto &b = e.b;
+  b.CreateStore(llvm::ConstantFP::getInfinity(b.getFloatTy(), true), bestV);
+  b.CreateStore(e.i64(-1), bestI);
+  e.loop(0, a.kh, [&](Value *i) {
+    Value *iy = e.add(b.CreateSub(e.mulC(oy, a.sh), e.i64(ph)), i);
+    e.ifThen(e.inRange(iy, I.h), [&] {
+      e.loop(0, a.kw, [&](Value *j) {
+        Value *ix = e.add(b.CreateSub(e.mulC(ox, a.sw), e.i64(pw)), j);
+        e.ifThen(e.inRange(ix, I.w), [&] {
+          Value *idx = e.add(e.mulC(e.add(e.mulC(iy, I.w), ix), I.c), c);
+          Value *v = e.load(x, n, idx);
+          Value *first = b.CreateICmpSLT(b.CreateLoad(b.getInt64Ty(), bestI), e.i64(0));
+          Value *better = b.CreateOr(first, b.CreateFCmpOGT(v, e.loadF(bestV)));
+          b.CreateStore(b.CreateSelect(better, v, e.loadF(bestV)), bestV);
+          b.CreateStore(b.CreateSelect(better, idx, b.CreateLoad(b.getInt64Ty(), bestI)), bestI);
+        });
+      });
+    });
+  });
+  return {b.CreateLoad(b.getInt64Ty(), bestI), e.loadF(bestV)};
+}
+
+void KernelEmitter::emitMaxPool() {
+  const Node &r = rootNode();
+  ValueId x = r.inputs[0];
+  Img I = img(g[x].type), O = img(r.type);
+  int64_t ph = pad(r.attrs, true, I.h, O.h, 1), pw = pad(r.attrs, false, I.w, O.w, 1);
+  Value *bestV = stackFloats(1, "best");
+  llvm::IRBuilder<> eb(entry, entry->begin());
+  Value *bestI = eb.CreateAlloca(b.getInt64Ty(), nullptr, "besti");
+  forBatch([&](Value *n) {
+    loop(0, O.h, [&](Value *oy) {
+      loop(0, O.w, [&](Value *ox) {
+        loop(0, O.c, [&](Value *c) {
+          auto [idx, v] = argmax(*this, x, n, oy, ox, c, I, ph, pw, bestV, bestI);
+          (void)idx;
+          epilogue(n, add(mulC(add(mulC(oy, O.w), ox), O.c), c), v);
+        });
+      });
+    });
+  });
+}
+
+void KernelEmitter::emitMaxPoolGrad() {
+  const Node &r = rootNode();
+  ValueId x = r.inputs[0], dy = r.inputs[1];
+  Img I = img(g[x].type), O = img(g[dy].type);
+  int64_t ph = pad(r.attrs, true, I.h, O.h, 1), pw = pad(r.attrs, false, I.w, O.w, 1);
+  Value *bestV = stackFloats(1, "best");
+  llvm::IRBuilder<> eb(entry, entry->begin());
+  Value *bestI = eb.CreateAlloca(b.getInt64Ty(), nullptr, "besti");
+  forBatch([&](Value *n) {
+    loop(0, I.h * I.w * I.c, [&](Value *i) { store(k.root, n, i, f32(0)); });
+    loop(0, O.h, [&](Value *oy) {
+      loop(0, O.w, [&](Value *ox) {
+        loop(0, O.c, [&](Value *c) {
+          auto [idx, v] = argmax(*this, x, n, oy, ox, c, I, ph, pw, bestV, bestI);
+          (void)v;
+          Value *p = addr(k.root, n, idx);
+          Value *d = load(dy, n, add(mulC(add(mulC(oy, O.w), ox), O.c), c));
+          b.CreateStore(b.CreateFAdd(loadF(p), d), p);
+        });
+      });
+    });
+  });
+}
+
+// Calls body(iy, ix) for the non-padding cells of output (oy, ox)'s window; returns the count.
+static Value *avgWindow(KernelEmitter &e, Value *oy, Value *ox, const Img &I, int64_t ph,
+                        int64_t pw, const std::function<void(Value *, Value *)> &body) {
+  const Attrs &a = e.rootNode().attrs;
+  auto &b = e.b;
+  auto span = [&](Value *o, int64_t s, int64_t p, int64_t k, int64_t size) {
+    Value *lo = b.CreateSub(e.mulC(o, s), e.i64(p));
+    Value *hi = e.add(lo, e.i64(k));
+    Value *l = b.CreateSelect(b.CreateICmpSLT(lo, e.i64(0)), e.i64(0), lo);
+    Value *h = b.CreateSelect(b.CreateICmpSGT(hi, e.i64(size)), e.i64(size), hi);
+    return std::pair{l, h};
+  };
+  auto [y0, y1] = span(oy, a.sh, ph, a.kh, I.h);
+  auto [x0, x1] = span(ox, a.sw, pw, a.kw, I.w);
+  Value *count = b.CreateMul(b.CreateSub(y1, y0), b.CreateSub(x1, x0));
+  e.loop(y0, y1, [&](Value *iy) { e.loop(x0, x1, [&](Value *ix) { body(iy, ix); }); });
+  return b.CreateSIToFP(count, b.getFloatTy());
+}
+
+void KernelEmitter::emitAvgPool() {
+  const Node &r = rootNode();
+  ValueId x = r.inputs[0];
+  Img I = img(g[x].type), O = img(r.type);
+  int64_t ph = pad(r.attrs, true, I.h, O.h, 1), pw = pad(r.attrs, false, I.w, O.w, 1);
+  Value *acc = stackFloats(1, "acc");
+  forBatch([&](Value *n) {
+    loop(0, O.h, [&](Value *oy) {
+      loop(0, O.w, [&](Value *ox) {
+        loop(0, O.c, [&](Value *c) {
+          b.CreateStore(f32(0), acc);
+          Value *count = avgWindow(*this, oy, ox, I, ph, pw, [&](Value *iy, Value *ix) {
+            Value *v = load(x, n, add(mulC(add(mulC(iy, I.w), ix), I.c), c));
+            b.CreateStore(b.CreateFAdd(loadF(acc), v), acc);
+          });
+          epilogue(n, add(mulC(add(mulC(oy, O.w), ox), O.c), c), b.CreateFDiv(loadF(acc), count));
+        });
+      });
+    });
+  });
+}
+
+void KernelEmitter::emitAvgPoolGrad() {
+  const Node &r = rootNode();
+  ValueId dy = r.inputs[0];
+  Img I = img(r.type), O = img(g[dy].type);
+  int64_t ph = pad(r.attrs, true, I.h, O.h, 1), pw = pad(r.attrs, false, I.w, O.w, 1);
+  forBatch([&](Value *n) {
+    loop(0, I.h * I.w * I.c, [&](Value *i) { store(k.root, n, i, f32(0)); });
+    loop(0, O.h, [&](Value *oy) {
+      loop(0, O.w, [&](Value *ox) {
+        loop(0, O.c, [&](Value *c) {
+          // Each non-padding cell of the window receives dy / count.
+          Value *d = load(dy, n, add(mulC(add(mulC(oy, O.w), ox), O.c), c));
+          const Attrs &a = r.attrs;
+          Value *y0 = b.CreateSub(mulC(oy, a.sh), i64(ph)),
+                *x0 = b.CreateSub(mulC(ox, a.sw), i64(pw));
+          auto clampLo = [&](Value *v) {
+            return b.CreateSelect(b.CreateICmpSLT(v, i64(0)), i64(0), v);
+          };
+          auto clampHi = [&](Value *v, int64_t s) {
+            return b.CreateSelect(b.CreateICmpSGT(v, i64(s)), i64(s), v);
+          };
+          Value *ylo = clampLo(y0), *yhi = clampHi(add(y0, i64(a.kh)), I.h);
+          Value *xlo = clampLo(x0), *xhi = clampHi(add(x0, i64(a.kw)), I.w);
+          Value *count = b.CreateSIToFP(b.CreateMul(b.CreateSub(yhi, ylo), b.CreateSub(xhi, xlo)),
+                                        b.getFloatTy());
+          Value *share = b.CreateFDiv(d, count);
+          loop(ylo, yhi, [&](Value *iy) {
+            loop(xlo, xhi, [&](Value *ix) {
+              Value *p = addr(k.root, n, add(mulC(add(mulC(iy, I.w), ix), I.c), c));
+              b.CreateStore(b.CreateFAdd(loadF(p), share), p);
+            });
+          });
+        });
+      });
+    });
+  });
+}
+
+// TF2 bilinear source of output coordinate o: (lo, hi, weight of hi).
+static std::tuple<Value *, Value *, Value *> lerp(KernelEmitter &e, Value *o, int64_t in,
+                                                  int64_t out) {
+  auto &b = e.b;
+  llvm::Type *d = b.getDoubleTy();
+  Value *src =
+      b.CreateFSub(b.CreateFMul(b.CreateFAdd(b.CreateSIToFP(o, d), llvm::ConstantFP::get(d, 0.5)),
+                                llvm::ConstantFP::get(d, double(in) / double(out))),
+                   llvm::ConstantFP::get(d, 0.5));
+  Value *fl = e.call(llvm::Intrinsic::floor, src), *cl = e.call(llvm::Intrinsic::ceil, src);
+  Value *lo = b.CreateFPToSI(fl, b.getInt64Ty()), *hi = b.CreateFPToSI(cl, b.getInt64Ty());
+  lo = b.CreateSelect(b.CreateICmpSLT(lo, e.i64(0)), e.i64(0), lo);
+  hi = b.CreateSelect(b.CreateICmpSGT(hi, e.i64(in - 1)), e.i64(in - 1), hi);
+  return {lo, hi, b.CreateFPTrunc(b.CreateFSub(src, fl), b.getFloatTy())};
+}
+
+void KernelEmitter::emitUpsample() {
+  const Node &r = rootNode();
+  ValueId x = r.inputs[0];
+  Img I = img(g[x].type), O = img(r.type);
+  bool nearest = r.attrs.interpolation == Interpolation::Nearest;
+  forBatch([&](Value *n) {
+    loop(0, O.h, [&](Value *oy) {
+      loop(0, O.w, [&](Value *ox) {
+        Value *opix = mulC(add(mulC(oy, O.w), ox), O.c);
+        if (nearest) {
+          Value *ipix = mulC(
+              add(mulC(b.CreateSDiv(oy, i64(r.attrs.kh)), I.w), b.CreateSDiv(ox, i64(r.attrs.kw))),
+              I.c);
+          loop(0, O.c, [&](Value *c) { epilogue(n, add(opix, c), load(x, n, add(ipix, c))); });
+          return;
+        }
+        auto [ylo, yhi, ty] = lerp(*this, oy, I.h, O.h);
+        auto [xlo, xhi, tx] = lerp(*this, ox, I.w, O.w);
+        Value *one = f32(1);
+        Value *uy = b.CreateFSub(one, ty), *ux = b.CreateFSub(one, tx);
+        loop(0, O.c, [&](Value *c) {
+          auto px = [&](Value *yy, Value *xx) {
+            return load(x, n, add(mulC(add(mulC(yy, I.w), xx), I.c), c));
+          };
+          Value *s = b.CreateFMul(b.CreateFMul(uy, ux), px(ylo, xlo));
+          s = b.CreateFAdd(s, b.CreateFMul(b.CreateFMul(uy, tx), px(ylo, xhi)));
+          s = b.CreateFAdd(s, b.CreateFMul(b.CreateFMul(ty, ux), px(yhi, xlo)));
+          s = b.CreateFAdd(s, b.CreateFMul(b.CreateFMul(ty, tx), px(yhi, xhi)));
+          epilogue(n, add(opix, c), s);
+        });
+      });
+    });
+  });
+}
+
+void KernelEmitter::emitUpsampleGrad() {
+  const Node &r = rootNode();
+  ValueId dy = r.inputs[0];
+  Img I = img(r.type), O = img(g[dy].type);
+  const Attrs &a = r.attrs;
+  if (a.interpolation == Interpolation::Nearest) {
+    Value *acc = stackFloats(I.c, "acc");
+    forBatch([&](Value *n) {
+      loop(0, I.h, [&](Value *iy) {
+        loop(0, I.w, [&](Value *ix) {
+          loop(0, I.c, [&](Value *c) { b.CreateStore(f32(0), at(acc, c)); });
+          loop(0, a.kh, [&](Value *u) {
+            loop(0, a.kw, [&](Value *v) {
+              Value *oy = add(mulC(iy, a.kh), u), *ox = add(mulC(ix, a.kw), v);
+              Value *opix = mulC(add(mulC(oy, O.w), ox), O.c);
+              loop(0, I.c, [&](Value *c) {
+                Value *p = at(acc, c);
+                b.CreateStore(b.CreateFAdd(loadF(p), load(dy, n, add(opix, c))), p);
+              });
+            });
+          });
+          Value *ipix = mulC(add(mulC(iy, I.w), ix), I.c);
+          loop(0, I.c, [&](Value *c) { epilogue(n, add(ipix, c), loadF(at(acc, c))); });
+        });
+      });
+    });
+    return;
+  }
+  forBatch([&](Value *n) {
+    loop(0, I.h * I.w * I.c, [&](Value *i) { store(k.root, n, i, f32(0)); });
+    loop(0, O.h, [&](Value *oy) {
+      loop(0, O.w, [&](Value *ox) {
+        auto [ylo, yhi, ty] = lerp(*this, oy, I.h, O.h);
+        auto [xlo, xhi, tx] = lerp(*this, ox, I.w, O.w);
+        Value *one = f32(1);
+        Value *uy = b.CreateFSub(one, ty), *ux = b.CreateFSub(one, tx);
+        Value *opix = mulC(add(mulC(oy, O.w), ox), O.c);
+        loop(0, O.c, [&](Value *c) {
+          Value *d = load(dy, n, add(opix, c));
+          auto scatter = [&](Value *yy, Value *xx, Value *wgt) {
+            Value *p = addr(k.root, n, add(mulC(add(mulC(yy, I.w), xx), I.c), c));
+            b.CreateStore(b.CreateFAdd(loadF(p), b.CreateFMul(wgt, d)), p);
+          };
+          scatter(ylo, xlo, b.CreateFMul(uy, ux));
+          scatter(ylo, xhi, b.CreateFMul(uy, tx));
+          scatter(yhi, xlo, b.CreateFMul(ty, ux));
+          scatter(yhi, xhi, b.CreateFMul(ty, tx));
+        });
+      });
+    });
+  });
+}
+
+void KernelEmitter::emitSoftmax() {
+  const Node &r = rootNode();
+  ValueId x = r.inputs[0];
+  int64_t C = r.type.dims.back(), R = r.type.elements() / C;
+  Value *e = stackFloats(C, "exp"), *mx = stackFloats(1, "max"), *sum = stackFloats(1, "sum");
+  forBatch([&](Value *n) {
+    loop(0, R, [&](Value *row) {
+      Value *base = mulC(row, C);
+      b.CreateStore(llvm::ConstantFP::getInfinity(b.getFloatTy(), true), mx);
+      loop(0, C, [&](Value *c) {
+        Value *v = load(x, n, add(base, c));
+        b.CreateStore(b.CreateSelect(b.CreateFCmpOGT(v, loadF(mx)), v, loadF(mx)), mx);
+      });
+      b.CreateStore(f32(0), sum);
+      loop(0, C, [&](Value *c) {
+        Value *v = expf(b.CreateFSub(load(x, n, add(base, c)), loadF(mx)));
+        b.CreateStore(v, at(e, c));
+        b.CreateStore(b.CreateFAdd(loadF(sum), v), sum);
+      });
+      Value *inv = b.CreateFDiv(f32(1), loadF(sum));
+      loop(0, C, [&](Value *c) { epilogue(n, add(base, c), b.CreateFMul(loadF(at(e, c)), inv)); });
+    });
+  });
+}
+
+void KernelEmitter::emitSoftmaxGrad() {
+  const Node &r = rootNode();
+  ValueId y = r.inputs[0], dy = r.inputs[1];
+  int64_t C = r.type.dims.back(), R = r.type.elements() / C;
+  Value *dot = stackFloats(1, "dot");
+  forBatch([&](Value *n) {
+    loop(0, R, [&](Value *row) {
+      Value *base = mulC(row, C);
+      b.CreateStore(f32(0), dot);
+      loop(0, C, [&](Value *c) {
+        Value *i = add(base, c);
+        b.CreateStore(b.CreateFAdd(loadF(dot), b.CreateFMul(load(dy, n, i), load(y, n, i))), dot);
+      });
+      loop(0, C, [&](Value *c) {
+        Value *i = add(base, c);
+        epilogue(n, i, b.CreateFMul(load(y, n, i), b.CreateFSub(load(dy, n, i), loadF(dot))));
+      });
+    });
+  });
+}
+
+void KernelEmitter::emitCategorical() {
+  const Node &r = rootNode();
+  ValueId p = r.inputs[0], t = r.inputs[1];
+  const TensorType &pt = g[p].type;
+  int64_t C = pt.dims.back(), R = pt.elements() / C;
+  Value *s1 = stackFloats(1, "s1"), *s2 = stackFloats(1, "s2"), *tmp = stackFloats(C, "tmp");
+  Value *one = f32(1), *zero = f32(0);
+  // Rows over the whole batch (losses and their gradients average over rows).
+  Value *rows =
+      b.CreateFMul(f32(double(R)), pt.batched ? b.CreateSIToFP(nArg, b.getFloatTy()) : one);
+  auto clip = [&](Value *q) {
+    q = b.CreateSelect(b.CreateFCmpOLT(q, f32(1e-7)), f32(1e-7), q);
+    return b.CreateSelect(b.CreateFCmpOGT(q, f32(1 - 1e-7)), f32(1 - 1e-7), q);
+  };
+  auto clipped = [&](Value *q) {
+    return b.CreateOr(b.CreateFCmpOLT(q, f32(1e-7)), b.CreateFCmpOGT(q, f32(1 - 1e-7)));
+  };
+  auto accumulate = [&](Value *slot, Value *x) {
+    b.CreateStore(b.CreateFAdd(loadF(slot), x), slot);
+  };
+  forBatch([&](Value *n) {
+    loop(0, R, [&](Value *row) {
+      Value *base = mulC(row, C);
+      auto P = [&](Value *c) { return load(p, n, add(base, c)); };
+      auto T = [&](Value *c) { return load(t, n, add(base, c)); };
+      b.CreateStore(zero, s1);
+      b.CreateStore(zero, s2);
+      switch (r.op) {
+      case OpKind::CategoricalCrossentropy:
+      case OpKind::CategoricalCrossentropyGrad: {
+        loop(0, C, [&](Value *c) { accumulate(s1, P(c)); });
+        Value *sum = loadF(s1);
+        if (r.op == OpKind::CategoricalCrossentropy) {
+          loop(0, C, [&](Value *c) {
+            Value *q = b.CreateFDiv(P(c), sum);
+            accumulate(s2, b.CreateFNeg(b.CreateFMul(T(c), logf(clip(q)))));
+          });
+          Value *acc = lossAcc.at(k.root);
+          b.CreateStore(b.CreateFAdd(b.CreateLoad(b.getDoubleTy(), acc),
+                                     b.CreateFPExt(loadF(s2), b.getDoubleTy())),
+                        acc);
+          break;
+        }
+        loop(0, C, [&](Value *c) {
+          Value *q = b.CreateFDiv(P(c), sum);
+          Value *dq = b.CreateSelect(clipped(q), zero,
+                                     b.CreateFDiv(b.CreateFNeg(b.CreateFDiv(T(c), q)), rows));
+          b.CreateStore(dq, at(tmp, c));
+          accumulate(s2, b.CreateFMul(dq, q));
+        });
+        loop(0, C, [&](Value *c) {
+          epilogue(n, add(base, c), b.CreateFDiv(b.CreateFSub(loadF(at(tmp, c)), loadF(s2)), sum));
+        });
+        break;
+      }
+      default: {
+        Value *mx = s1;
+        b.CreateStore(llvm::ConstantFP::getInfinity(b.getFloatTy(), true), mx);
+        loop(0, C, [&](Value *c) {
+          Value *v = P(c);
+          b.CreateStore(b.CreateSelect(b.CreateFCmpOGT(v, loadF(mx)), v, loadF(mx)), mx);
+        });
+        loop(0, C, [&](Value *c) {
+          Value *e = expf(b.CreateFSub(P(c), loadF(mx)));
+          b.CreateStore(e, at(tmp, c));
+          accumulate(s2, e);
+        });
+        if (r.op == OpKind::CategoricalCrossentropyLogits) {
+          Value *lse = b.CreateFAdd(loadF(mx), logf(loadF(s2)));
+          Value *term = stackFloats(1, "term");
+          b.CreateStore(zero, term);
+          loop(0, C, [&](Value *c) {
+            accumulate(term, b.CreateFNeg(b.CreateFMul(T(c), b.CreateFSub(P(c), lse))));
+          });
+          Value *acc = lossAcc.at(k.root);
+          b.CreateStore(b.CreateFAdd(b.CreateLoad(b.getDoubleTy(), acc),
+                                     b.CreateFPExt(loadF(term), b.getDoubleTy())),
+                        acc);
+          break;
+        }
+        Value *tsum = stackFloats(1, "tsum");
+        b.CreateStore(zero, tsum);
+        loop(0, C, [&](Value *c) { accumulate(tsum, T(c)); });
+        Value *inv = b.CreateFDiv(one, loadF(s2));
+        loop(0, C, [&](Value *c) {
+          Value *sm = b.CreateFMul(loadF(at(tmp, c)), inv);
+          Value *d = b.CreateFSub(b.CreateFMul(sm, loadF(tsum)), T(c));
+          epilogue(n, add(base, c), b.CreateFDiv(d, rows));
+        });
+        break;
+      }
+      }
+    });
+  });
+}
+
+// Splits per-example dims at `axis`: (outer, size, inner).
+static std::tuple<int64_t, int64_t, int64_t> split(const TensorType &t, int64_t axis) {
+  int64_t outer = 1, inner = 1;
+  for (int64_t i = 0; i < int64_t(t.dims.size()); ++i) {
+    if (i < axis)
+      outer *= t.dims[size_t(i)];
+    else if (i > axis)
+      inner *= t.dims[size_t(i)];
+  }
+  return {outer, t.dims[size_t(axis)], inner};
+}
+
+void KernelEmitter::emitConcat() {
+  const Node &r = rootNode();
+  ValueId A = r.inputs[0], B = r.inputs[1];
+  auto [outer, as, inner] = split(g[A].type, r.attrs.axis);
+  int64_t bs = g[B].type.dims[size_t(r.attrs.axis)];
+  int64_t arow = as * inner, brow = bs * inner, row = arow + brow;
+  forBatch([&](Value *n) {
+    loop(0, outer, [&](Value *o) {
+      loop(0, arow,
+           [&](Value *i) { epilogue(n, add(mulC(o, row), i), load(A, n, add(mulC(o, arow), i))); });
+      loop(0, brow, [&](Value *i) {
+        epilogue(n, add(add(mulC(o, row), i64(arow)), i), load(B, n, add(mulC(o, brow), i)));
+      });
+    });
+  });
+}
+
+void KernelEmitter::emitSlice() {
+  const Node &r = rootNode();
+  ValueId x = r.inputs[0];
+  auto [outer, xs, inner] = split(g[x].type, r.attrs.axis);
+  int64_t ys = r.type.dims[size_t(r.attrs.axis)];
+  int64_t off = r.attrs.offset * inner;
+  forBatch([&](Value *n) {
+    loop(0, outer, [&](Value *o) {
+      loop(0, ys * inner, [&](Value *i) {
+        epilogue(n, add(mulC(o, ys * inner), i),
+                 load(x, n, add(add(mulC(o, xs * inner), i64(off)), i)));
+      });
+    });
+  });
+}
+
+} // namespace nnc

@@ -1,0 +1,234 @@
+// The fuse pass: groups nodes into kernels (Node::kernel) that become one loop nest each.
+// Greedy, in node order: each unassigned node starts a kernel (its root); then elementwise
+// users of the kernel's values whose other operands are already computed join as loop
+// epilogues (bias is part of dense/conv already; activations, the sigmoid + loss + loss
+// gradient of the output layer, elementwise chains). A weight-gradient kernel takes the bias
+// gradient of the same upstream gradient along. Activation gradients are inlined: each
+// consumer recomputes them from their operands instead of reading a stored tensor. All
+// optimizer updates form the last kernel. ctx.fusionReport lists the kernels and, for each
+// producer/consumer pair left in different kernels, why.
+#include "passes/Fusion.h"
+#include "passes/Pass.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace nnc {
+
+namespace {
+
+// Weight-gradient ops whose loop visits every element of dy once (a bias gradient can ride on it).
+bool isGradKernel(OpKind op) {
+  return op == OpKind::DenseGradKernel || op == OpKind::Conv2DGradKernel;
+}
+
+// Roots whose loop produces each output element once, so epilogues can follow it.
+bool supportsEpilogue(const Node &n) {
+  if (isElementwiseOp(n.op)) return true;
+  switch (n.op) {
+  case OpKind::Dense:
+  case OpKind::Conv2D:
+  case OpKind::Conv2DTranspose:
+  case OpKind::DenseGradInput:
+  case OpKind::Conv2DGradInput:
+  case OpKind::Conv2DTransposeGradInput:
+  case OpKind::MaxPool2D:
+  case OpKind::AvgPool2D:
+  case OpKind::Flatten:
+  case OpKind::Reshape:
+  case OpKind::Squeeze:
+  case OpKind::Softmax:
+  case OpKind::Concat:
+  case OpKind::Slice:
+    return true;
+  case OpKind::Upsample2D:
+  case OpKind::Upsample2DGrad:
+    return n.attrs.interpolation == Interpolation::Nearest;
+  default:
+    return false;
+  }
+}
+
+// Categorical losses need a whole row; these are sums of per-element terms.
+bool isElementLoss(OpKind op) {
+  return op == OpKind::BinaryCrossentropy || op == OpKind::BinaryCrossentropyLogits ||
+         op == OpKind::MSE;
+}
+
+struct Fuser {
+  Graph &g;
+  bool on;
+  std::vector<std::vector<ValueId>> users;
+  std::vector<int> group;
+  std::vector<ValueId> roots; // per kernel id
+
+  bool leaf(ValueId v) const { return opClass(g[v].op) == OpClass::Leaf; }
+  bool ready(ValueId v) const {
+    if (leaf(v) || group[size_t(v)] >= 0) return true;
+    if (!g[v].inlined) return false;
+    for (ValueId o : g[v].inputs)
+      if (!ready(o)) return false;
+    return true;
+  }
+  const TensorType &space(int k) const {
+    const Node &r = g[roots[size_t(k)]];
+    return r.type;
+  }
+
+  // Can `u` ride on kernel k's loop as an epilogue?
+  bool canJoin(ValueId u, int k) const {
+    const Node &n = g[u];
+    if (!supportsEpilogue(g[roots[size_t(k)]])) return false;
+    bool elem = isElementwiseOp(n.op);
+    if (!elem && !isElementLoss(n.op)) return false;
+    for (ValueId o : n.inputs) {
+      if (!(g[o].type == space(k))) return false;
+      if (!ready(o)) return false;
+    }
+    return true;
+  }
+
+  void assign(ValueId v, int k) {
+    group[size_t(v)] = k;
+    g[v].kernel = k;
+  }
+
+  void extend(int k) {
+    ValueId root = roots[size_t(k)];
+    const Node &r = g[root];
+    if (r.op == OpKind::BiasGrad || isGradKernel(r.op)) {
+      ValueId dy = r.op == OpKind::BiasGrad ? r.inputs[0] : r.inputs[1];
+      for (ValueId u : users[size_t(dy)]) {
+        const Node &n = g[u];
+        if (group[size_t(u)] >= 0 || n.inlined) continue;
+        bool pair = r.op == OpKind::BiasGrad ? isGradKernel(n.op) && n.inputs[1] == dy
+                                             : n.op == OpKind::BiasGrad;
+        if (!pair || !ready(n.inputs[0])) continue;
+        assign(u, k);
+        if (isGradKernel(n.op)) roots[size_t(k)] = u;
+        return;
+      }
+      return;
+    }
+    bool changed = true;
+    while (changed) {
+      changed = false;
+      for (ValueId m = root; m < ValueId(g.size()); ++m) {
+        if (group[size_t(m)] != k) continue;
+        for (ValueId u : users[size_t(m)]) {
+          if (group[size_t(u)] >= 0 || g[u].inlined || opClass(g[u].op) == OpClass::Update)
+            continue;
+          if (!canJoin(u, k)) continue;
+          assign(u, k);
+          changed = true;
+        }
+      }
+    }
+  }
+
+  std::string refusal(ValueId p, ValueId c) const {
+    const Node &pn = g[p], &cn = g[c];
+    if (!on) return "fusion is off (--no-fuse)";
+    if (opClass(cn.op) == OpClass::Update)
+      return "optimizer updates run together after all gradients";
+    int kp = group[size_t(p)];
+    const Node &root = g[roots[size_t(kp)]];
+    if (isBatchReductionOp(pn.op))
+      return fmt::format("{} sums over the batch; its value is complete only after the loop",
+                         opName(pn.op));
+    if (!supportsEpilogue(root))
+      return fmt::format("{} accumulates its output (scatter-add), so no element is final "
+                         "inside its loop",
+                         opName(root.op));
+    if (!isElementwiseOp(cn.op) && !isElementLoss(cn.op))
+      return fmt::format("{} reads a window or row of its operand, not the same element",
+                         opName(cn.op));
+    for (ValueId o : cn.inputs)
+      if (!(g[o].type == space(kp)))
+        return fmt::format("shapes differ: {} loops over {}, {} reads {}", opName(root.op),
+                           space(kp).str(), opName(cn.op), g[o].type.str());
+    return fmt::format("{} was already fused into kernel {}", cn.name, group[size_t(c)]);
+  }
+};
+
+} // namespace
+
+Status fuse(Graph &g, PassContext &ctx) {
+  Fuser f{g, ctx.fuse, g.users(), std::vector<int>(g.size(), -1), {}};
+  for (Node &n : g.nodes) {
+    n.kernel = -1;
+    n.inlined = false;
+  }
+  auto isOutput = [&](ValueId v) {
+    if (std::find(g.outputs.begin(), g.outputs.end(), v) != g.outputs.end()) return true;
+    for (auto &[p, gv] : g.grads)
+      if (gv == v) return true;
+    return false;
+  };
+  if (f.on)
+    for (ValueId v = 0; v < ValueId(g.size()); ++v) {
+      Node &n = g[v];
+      if (!isInlinableOp(n.op) || isOutput(v) || f.users[size_t(v)].empty()) continue;
+      bool ok = true;
+      for (ValueId o : n.inputs) ok = ok && !g[o].inlined;
+      for (ValueId u : f.users[size_t(v)]) ok = ok && opClass(g[u].op) != OpClass::Update;
+      n.inlined = ok;
+    }
+  int next = 0;
+  for (ValueId v = 0; v < ValueId(g.size()); ++v) {
+    const Node &n = g[v];
+    if (f.leaf(v) || n.inlined || f.group[size_t(v)] >= 0) continue;
+    if (f.on && opClass(n.op) == OpClass::Update) continue;
+    int k = next++;
+    f.roots.push_back(v);
+    f.assign(v, k);
+    if (f.on) f.extend(k);
+  }
+  int updates = -1;
+  for (ValueId v = 0; v < ValueId(g.size()); ++v) {
+    if (f.group[size_t(v)] >= 0 || opClass(g[v].op) != OpClass::Update) continue;
+    if (updates < 0) {
+      updates = next++;
+      f.roots.push_back(v);
+    }
+    f.assign(v, updates);
+  }
+  for (ValueId v = 0; v < ValueId(g.size()); ++v) {
+    if (!g[v].inlined) continue;
+    int k = -1;
+    for (ValueId u : f.users[size_t(v)])
+      if (g[u].kernel >= 0 && (k < 0 || g[u].kernel < k)) k = g[u].kernel;
+    g[v].kernel = k;
+  }
+
+  std::string &r = ctx.fusionReport;
+  r.clear();
+  std::vector<KernelGroup> groups = kernelGroups(g);
+  r += fmt::format("{} kernels for {} ops (fusion {})\n", groups.size(),
+                   std::count_if(g.nodes.begin(), g.nodes.end(),
+                                 [](const Node &n) { return opClass(n.op) != OpClass::Leaf; }),
+                   f.on ? "on" : "off");
+  for (const KernelGroup &k : groups) {
+    r += fmt::format("kernel {}:", k.id);
+    for (ValueId m : k.members) {
+      const Node &n = g[m];
+      r += fmt::format(" {}{}", m == k.root ? "*" : "", opName(n.op));
+      r += fmt::format("(%{})", n.name);
+    }
+    for (ValueId m : k.inlined) r += fmt::format(" +inlined {}(%{})", opName(g[m].op), g[m].name);
+    r += "\n";
+  }
+  for (ValueId c = 0; c < ValueId(g.size()); ++c) {
+    const Node &cn = g[c];
+    if (f.leaf(c) || cn.inlined) continue;
+    for (ValueId p : cn.inputs) {
+      if (f.leaf(p) || g[p].inlined || g[p].kernel == cn.kernel) continue;
+      r += fmt::format("not fused: {}(%{}) -> {}(%{}): {}\n", opName(g[p].op), g[p].name,
+                       opName(cn.op), cn.name, f.refusal(p, c));
+    }
+  }
+  return okStatus();
+}
+
+} // namespace nnc

@@ -1,0 +1,281 @@
+// JitBackend: compile once, then per step copy the inputs into the arena and call the kernels
+// in schedule order. Batched kernels without reductions run as min(n, 4 x threads) chunks of
+// the batch; kernels that sum over the batch run as kReduceChunks fixed chunks, each into its
+// own partial buffer, and the partials are added in chunk order afterwards.
+#include "runtime/JitBackend.h"
+
+#include "passes/Fusion.h"
+#include "passes/Pass.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <set>
+
+namespace nnc {
+
+namespace {
+constexpr int64_t kReduceChunks = 8;
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+std::string shapeStr(const std::vector<int64_t> &s) {
+  return fmt::format("[{}]", fmt::join(s, ","));
+}
+} // namespace
+
+JitBackend::~JitBackend() = default;
+
+JitBackend::Buffer JitBackend::allocate(int64_t bytes) {
+  size_t size = size_t(std::max<int64_t>(bytes, 64) + 63) / 64 * 64;
+  Buffer b(static_cast<char *>(std::aligned_alloc(64, size)));
+  if (b) std::memset(b.get(), 0, size);
+  return b;
+}
+
+Result<std::unique_ptr<JitBackend>> JitBackend::create(Graph g, const JitOptions &opts) {
+  std::unique_ptr<JitBackend> jb(new JitBackend());
+  auto stage = [&](const char *name, Clock::time_point t) {
+    jb->stageSeconds_.push_back({name, since(t)});
+  };
+  PassContext ctx;
+  ctx.fuse = opts.fuse;
+  auto t = Clock::now();
+  if (Status s = fuse(g, ctx); !s) return Error{s.error()};
+  stage("fuse", t);
+  t = Clock::now();
+  if (Status s = planMemory(g, ctx); !s) return Error{s.error()};
+  stage("plan-memory", t);
+  jb->fusionReport_ = ctx.fusionReport;
+  jb->memoryReport_ = ctx.memoryReport;
+  t = Clock::now();
+  Result<GeneratedCode> code = generateKernels(g);
+  if (!code) return Error{code.error()};
+  stage("codegen (LLVM IR)", t);
+  t = Clock::now();
+  Result<std::unique_ptr<Jit>> jit = Jit::create();
+  if (!jit) return Error{jit.error()};
+  jb->jit_ = jit.take();
+  jb->jit_->prepare(*code->module);
+  jb->jit_->optimize(*code->module);
+  stage("optimize (O3)", t);
+  t = Clock::now();
+  if (Status s = jb->jit_->addModule(std::move(code->module), std::move(code->context)); !s)
+    return Error{s.error()};
+  for (const KernelInfo &k : code->kernels) {
+    Result<void *> f = jb->jit_->lookup(k.name);
+    if (!f) return Error{f.error()};
+    jb->fns_.push_back(reinterpret_cast<KernelFn>(*f));
+  }
+  stage("machine code (ORC)", t);
+  jb->kernels_ = std::move(code->kernels);
+  jb->kernelSeconds_.assign(jb->kernels_.size(), 0.0);
+  jb->kernelFlops_.assign(jb->kernels_.size(), 0.0);
+  ArenaSizes sizes = arenaSizes(g);
+  jb->batchedPerExample_ = sizes.batchedBytesPerExample;
+  jb->fixedBytes_ = sizes.fixedBytes;
+  jb->fixed_ = allocate(sizes.fixedBytes);
+  int64_t partial = 0;
+  for (const KernelInfo &k : jb->kernels_) partial = std::max(partial, k.partialFloats);
+  jb->partial_ = allocate(partial * kReduceChunks * int64_t(sizeof(float)));
+  if (!jb->fixed_ || !jb->partial_) return Error{"out of memory allocating the JIT arena"};
+  jb->pool_ = std::make_unique<ThreadPool>(opts.threads);
+  if (const char *d = std::getenv("NNC_DEBUG")) jb->debug_ = std::atoi(d);
+  jb->g_ = std::move(g);
+  return jb;
+}
+
+float *JitBackend::valuePtr(ValueId v) const {
+  const Node &n = g_[v];
+  if (!n.type.batched) return fixedPtr(v);
+  return reinterpret_cast<float *>(batched_.get() + n.offset * ncap_);
+}
+
+Tensor JitBackend::read(ValueId v, int64_t n) const {
+  const Node &nd = g_[v];
+  Tensor t;
+  t.shape = nd.type.dims;
+  if (nd.type.batched) t.shape.insert(t.shape.begin(), n);
+  const float *p = valuePtr(v);
+  t.data.assign(p, p + t.elements());
+  return t;
+}
+
+Status JitBackend::setTensors(const TensorMap &t) {
+  for (const auto &[name, tensor] : t) {
+    ValueId v = g_.find(name);
+    if (v == kNoValue || (g_[v].op != OpKind::Param && g_[v].op != OpKind::State))
+      return Error{
+          fmt::format("'{}' is not a parameter or optimizer state of model '{}'", name, g_.name)};
+    if (tensor.shape != g_[v].type.dims || tensor.data.size() != size_t(tensor.elements()))
+      return Error{fmt::format("tensor '{}' has shape {}, the model expects {}", name,
+                               shapeStr(tensor.shape), shapeStr(g_[v].type.dims))};
+  }
+  for (const auto &[name, tensor] : t)
+    std::copy(tensor.data.begin(), tensor.data.end(), fixedPtr(g_.find(name)));
+  return okStatus();
+}
+
+TensorMap JitBackend::tensors() const {
+  TensorMap m;
+  for (ValueId v = 0; v < ValueId(g_.size()); ++v)
+    if (g_[v].op == OpKind::Param || g_[v].op == OpKind::State) m[g_[v].name] = read(v, 0);
+  return m;
+}
+
+Status JitBackend::bindInputs(const TensorMap &inputs, int64_t n) {
+  if (n <= 0) return Error{fmt::format("batch size must be positive, got {}", n)};
+  if (n > ncap_) {
+    batched_ = allocate(batchedPerExample_ * n);
+    if (!batched_) return Error{"out of memory allocating the JIT arena"};
+    ncap_ = n;
+  }
+  for (ValueId x : g_.inputs) {
+    const Node &in = g_[x];
+    auto it = inputs.find(in.name);
+    if (it == inputs.end()) return Error{fmt::format("missing input '{}'", in.name)};
+    std::vector<int64_t> want = in.type.dims;
+    if (in.type.batched) want.insert(want.begin(), n);
+    if (it->second.shape != want || it->second.data.size() != size_t(it->second.elements()))
+      return Error{fmt::format("input '{}' has shape {}, expected {}", in.name,
+                               shapeStr(it->second.shape), shapeStr(want))};
+    if (in.offset >= 0) std::copy(it->second.data.begin(), it->second.data.end(), valuePtr(x));
+  }
+  n_ = n;
+  return okStatus();
+}
+
+Status JitBackend::runKernel(size_t i, int64_t n) {
+  const KernelInfo &k = kernels_[i];
+  KernelFn f = fns_[i];
+  char *bat = batched_.get(), *fix = fixed_.get();
+  float *part = reinterpret_cast<float *>(partial_.get());
+  auto t0 = Clock::now();
+  if (!k.batched) {
+    f(bat, fix, ncap_, n, 0, n, part);
+  } else if (k.reductions.empty()) {
+    int64_t tasks = std::min<int64_t>(n, int64_t(pool_->size()) * 4);
+    pool_->parallelFor(
+        tasks, [&](int64_t c) { f(bat, fix, ncap_, n, n * c / tasks, n * (c + 1) / tasks, part); });
+  } else {
+    pool_->parallelFor(kReduceChunks, [&](int64_t c) {
+      f(bat, fix, ncap_, n, n * c / kReduceChunks, n * (c + 1) / kReduceChunks,
+        part + c * k.partialFloats);
+    });
+  }
+  int64_t chunks = k.batched ? kReduceChunks : 1;
+  for (const ReductionOut &r : k.reductions) {
+    float *dst = fixedPtr(r.value);
+    for (int64_t e = 0; e < r.elements; ++e) {
+      float s = 0;
+      for (int64_t c = 0; c < chunks; ++c) s += part[c * k.partialFloats + r.partialOffset + e];
+      dst[e] = s;
+    }
+  }
+  double secs = since(t0);
+  double flops = k.flopsPerExample * double(n) + k.flopsFixed;
+  kernelSeconds_[i] += secs;
+  kernelFlops_[i] += flops;
+  if (debug_ >= 2)
+    std::fprintf(stderr, "nnc: %-56s %-14s line %-3u %9.1f us %7.2f GFLOP/s\n", k.name.c_str(),
+                 k.layer.c_str(), k.line, secs * 1e6, secs > 0 ? flops / secs * 1e-9 : 0.0);
+  if (checkNumerics_)
+    for (ValueId m : k.members) {
+      const Node &nd = g_[m];
+      if (nd.offset < 0) continue;
+      ValueId src = opClass(nd.op) == OpClass::Update ? nd.inputs[0] : m;
+      const float *p = valuePtr(src);
+      int64_t count = g_[src].type.elements() * (g_[src].type.batched ? n : 1);
+      for (int64_t e = 0; e < count; ++e)
+        if (!std::isfinite(p[e]))
+          return Error{
+              fmt::format("{} '{}'{} produced a non-finite value ({})", opName(nd.op), nd.name,
+                          nd.loc.valid() ? fmt::format(" (line {})", nd.loc.line) : "", p[e])};
+    }
+  return okStatus();
+}
+
+Status JitBackend::run(Role upTo, int64_t n) {
+  for (size_t i = 0; i < kernels_.size(); ++i) {
+    if (kernels_[i].role > upTo) continue;
+    if (Status s = runKernel(i, n); !s) return s;
+  }
+  if (upTo == Role::Update) {
+    std::set<ValueId> counters;
+    for (ValueId u : g_.updates)
+      if (g_[u].op == OpKind::AdamUpdate && g_[u].inputs.size() > 4)
+        counters.insert(g_[u].inputs[4]);
+    for (ValueId c : counters) *fixedPtr(c) += 1;
+  }
+  return okStatus();
+}
+
+double JitBackend::lossValue() const {
+  return g_.loss == kNoValue || g_[g_.loss].offset < 0 ? 0.0 : double(*fixedPtr(g_.loss));
+}
+
+Result<double> JitBackend::evaluate(const TensorMap &inputs, int64_t n, TensorMap *outputs) {
+  if (Status s = bindInputs(inputs, n); !s) return Error{s.error()};
+  if (Status s = run(Role::Forward, n); !s) return Error{s.error()};
+  if (outputs)
+    for (ValueId o : g_.outputs) (*outputs)[g_[o].name] = read(o, n);
+  return lossValue();
+}
+
+Result<double> JitBackend::gradients(const TensorMap &inputs, int64_t n, TensorMap &grads) {
+  if (g_.grads.empty())
+    return Error{"the graph has no gradients (run the decompose and autodiff passes)"};
+  if (Status s = bindInputs(inputs, n); !s) return Error{s.error()};
+  if (Status s = run(Role::Backward, n); !s) return Error{s.error()};
+  for (auto [x, d] : g_.grads) grads[g_[x].name] = read(d, n);
+  return lossValue();
+}
+
+Result<double> JitBackend::trainStep(const TensorMap &inputs, int64_t n) {
+  if (g_.updates.empty()) return Error{"the graph has no optimizer updates (run autodiff)"};
+  if (Status s = bindInputs(inputs, n); !s) return Error{s.error()};
+  if (Status s = run(Role::Update, n); !s) return Error{s.error()};
+  return lossValue();
+}
+
+double JitBackend::compileSeconds() const {
+  double s = 0;
+  for (auto &[name, secs] : stageSeconds_) s += secs;
+  return s;
+}
+
+double JitBackend::stepFlops(int64_t n) const {
+  double f = 0;
+  for (const KernelInfo &k : kernels_) f += k.flopsPerExample * double(n) + k.flopsFixed;
+  return f;
+}
+
+std::string JitBackend::timeReport() const {
+  std::string r = "compile time:\n";
+  for (auto &[name, secs] : stageSeconds_)
+    r += fmt::format("  {:<22} {:8.2f} ms\n", name, secs * 1e3);
+  r += fmt::format("  {:<22} {:8.2f} ms ({} kernels)\n", "total", compileSeconds() * 1e3,
+                   kernels_.size());
+  return r;
+}
+
+std::string JitBackend::profileReport() const {
+  std::vector<size_t> order(kernels_.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return kernelSeconds_[a] > kernelSeconds_[b]; });
+  double total = 0;
+  for (double s : kernelSeconds_) total += s;
+  std::string r = fmt::format("kernel time: {:.3f} s total\n", total);
+  for (size_t i : order)
+    r += fmt::format("  {:<58} {:8.3f} s {:5.1f}% {:7.2f} GFLOP/s\n", kernels_[i].name,
+                     kernelSeconds_[i], total > 0 ? 100 * kernelSeconds_[i] / total : 0.0,
+                     kernelSeconds_[i] > 0 ? kernelFlops_[i] / kernelSeconds_[i] * 1e-9 : 0.0);
+  return r;
+}
+
+} // namespace nnc

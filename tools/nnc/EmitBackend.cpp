@@ -1,0 +1,65 @@
+// `nnc dump --emit=fused|memory|llvm|llvm-opt|asm`: renders the backend stages of a training
+// graph: the fusion report, the memory plan, the generated LLVM IR before and after O3 for the
+// host CPU, and the host assembly.
+#include "tools/nnc/Driver.h"
+
+#include "codegen/Codegen.h"
+#include "codegen/Jit.h"
+#include "passes/Pass.h"
+
+#include <llvm/Support/raw_ostream.h>
+
+namespace nnc::driver {
+
+bool emitBackendStage(const std::string &stage, Graph &g, bool fuse, std::string &out,
+                      std::string &error) {
+  if (stage != "fused" && stage != "memory" && stage != "llvm" && stage != "llvm-opt" &&
+      stage != "asm") {
+    error = "unknown backend stage '" + stage + "' (expected fused, memory, llvm, llvm-opt or asm)";
+    return false;
+  }
+  PassContext ctx;
+  ctx.fuse = fuse;
+  if (Status s = nnc::fuse(g, ctx); !s) {
+    error = s.error();
+    return false;
+  }
+  if (stage == "fused") {
+    out = ctx.fusionReport;
+    return true;
+  }
+  if (Status s = planMemory(g, ctx); !s) {
+    error = s.error();
+    return false;
+  }
+  if (stage == "memory") {
+    out = ctx.memoryReport;
+    return true;
+  }
+  Result<GeneratedCode> code = generateKernels(g);
+  if (!code) {
+    error = code.error();
+    return false;
+  }
+  Result<std::unique_ptr<Jit>> jit = Jit::create();
+  if (!jit) {
+    error = jit.error();
+    return false;
+  }
+  (*jit)->prepare(*code->module);
+  if (stage != "llvm") (*jit)->optimize(*code->module);
+  if (stage == "asm") {
+    Result<std::string> a = (*jit)->assembly(*code->module);
+    if (!a) {
+      error = a.error();
+      return false;
+    }
+    out = *a;
+    return true;
+  }
+  llvm::raw_string_ostream os(out);
+  code->module->print(os, nullptr);
+  return true;
+}
+
+} // namespace nnc::driver
