@@ -1,0 +1,237 @@
+// Lexer and diagnostics tests: every literal form, keywords, comments, newline suppression
+// inside brackets, token locations, the token dump, and lexical errors with their rendering.
+#include "frontend/Lexer.h"
+
+#include <doctest/doctest.h>
+
+using namespace nnc;
+
+namespace {
+
+/// Lexes `src` and returns the tokens; `out` receives the rendered diagnostics.
+std::vector<Token> lexAll(const std::string &src, std::string *out = nullptr,
+                          size_t *errors = nullptr) {
+  DiagEngine d("t.nn", src);
+  std::vector<Token> toks = lex(src, d);
+  if (out) *out = d.render();
+  if (errors) *errors = d.errorCount();
+  return toks;
+}
+
+std::vector<Tok> kinds(const std::vector<Token> &toks) {
+  std::vector<Tok> k;
+  for (const Token &t : toks) k.push_back(t.kind);
+  return k;
+}
+
+bool contains(const std::string &hay, const std::string &needle) {
+  return hay.find(needle) != std::string::npos;
+}
+
+} // namespace
+
+TEST_CASE("fe lexer: integer literals, including negative and int64 limits") {
+  std::string diags;
+  auto t = lexAll("16 -1 0 9223372036854775807 -9223372036854775808", &diags);
+  REQUIRE(t.size() == 6);
+  CHECK(diags.empty());
+  CHECK(t[0].kind == Tok::Int);
+  CHECK(t[0].intValue == 16);
+  CHECK(t[1].kind == Tok::Int);
+  CHECK(t[1].intValue == -1);
+  CHECK(t[1].text == "-1");
+  CHECK(t[2].intValue == 0);
+  CHECK(t[3].intValue == INT64_MAX);
+  CHECK(t[4].intValue == INT64_MIN);
+  CHECK(t[5].kind == Tok::Eof);
+}
+
+TEST_CASE("fe lexer: float literals") {
+  std::string diags;
+  auto t = lexAll("0.001 1e-7 1.5e3 -2.5 1E+2 1e-400", &diags);
+  CHECK(diags.empty());
+  REQUIRE(t.size() == 7);
+  for (int i = 0; i < 6; ++i) CHECK(t[i].kind == Tok::Float);
+  CHECK(t[0].floatValue == doctest::Approx(0.001));
+  CHECK(t[1].floatValue == doctest::Approx(1e-7).epsilon(1e-12));
+  CHECK(t[2].floatValue == 1500.0);
+  CHECK(t[3].floatValue == -2.5);
+  CHECK(t[4].floatValue == 100.0);
+  CHECK(t[5].floatValue == 0.0);
+}
+
+TEST_CASE("fe lexer: strings, identifiers, keywords and punctuation") {
+  auto t = lexAll("model input output loss train true false same _x9 \"enc1\" ( ) [ ] , : =");
+  std::vector<Tok> want = {Tok::KwModel, Tok::KwInput, Tok::KwOutput, Tok::KwLoss,   Tok::KwTrain,
+                           Tok::KwTrue,  Tok::KwFalse, Tok::Ident,    Tok::Ident,    Tok::String,
+                           Tok::LParen,  Tok::RParen,  Tok::LBracket, Tok::RBracket, Tok::Comma,
+                           Tok::Colon,   Tok::Equal,   Tok::Eof};
+  CHECK(kinds(t) == want);
+  CHECK(t[7].text == "same");
+  CHECK(t[8].text == "_x9");
+  CHECK(t[9].text == "\"enc1\"");
+  CHECK(lexAll("modelx")[0].kind == Tok::Ident);
+}
+
+TEST_CASE("fe lexer: token locations are 1-based line:col in bytes") {
+  auto t = lexAll("model m\n\th = f(x)\n");
+  REQUIRE(t.size() >= 9);
+  CHECK(t[0].loc.line == 1);
+  CHECK(t[0].loc.col == 1);
+  CHECK(t[1].loc.col == 7);
+  CHECK(t[2].kind == Tok::Newline);
+  CHECK(t[2].loc.col == 8);
+  CHECK(t[3].text == "h");
+  CHECK(t[3].loc.line == 2);
+  CHECK(t[3].loc.col == 2); // a tab is one byte
+  CHECK(t[5].text == "f");
+  CHECK(t[5].loc.col == 6);
+}
+
+TEST_CASE("fe lexer: comments and blank lines") {
+  auto t = lexAll("# header\n\nmodel m # trailing\n\n\n# only a comment\ninput x: [1]\n");
+  std::vector<Tok> want = {Tok::KwModel,  Tok::Ident,   Tok::Newline,  Tok::KwInput,
+                           Tok::Ident,    Tok::Colon,   Tok::LBracket, Tok::Int,
+                           Tok::RBracket, Tok::Newline, Tok::Eof};
+  CHECK(kinds(t) == want);
+  CHECK(t[3].loc.line == 7);
+}
+
+TEST_CASE("fe lexer: newlines inside ( or [ do not end the statement") {
+  auto t = lexAll("h = f(x,\n  k=3,  # comment\n  s=[1,\n 2])\ny = g(h)");
+  int newlines = 0;
+  for (const Token &tok : t) newlines += tok.kind == Tok::Newline;
+  CHECK(newlines == 1);
+  CHECK(t[t.size() - 5].text == "g");
+  CHECK(t[t.size() - 5].loc.line == 5);
+}
+
+TEST_CASE("fe lexer: a ')' closing nothing is lexed and does not break later lines") {
+  auto t = lexAll(")\nx\n");
+  std::vector<Tok> want = {Tok::RParen, Tok::Newline, Tok::Ident, Tok::Newline, Tok::Eof};
+  CHECK(kinds(t) == want);
+}
+
+TEST_CASE("fe lexer: a statement start ends brackets left open") {
+  auto t = lexAll("h = f(x,\nk = g(h)\n");
+  std::vector<Tok> want = {Tok::Ident,  Tok::Equal,   Tok::Ident,  Tok::LParen,  Tok::Ident,
+                           Tok::Comma,  Tok::Newline, Tok::Ident,  Tok::Equal,   Tok::Ident,
+                           Tok::LParen, Tok::Ident,   Tok::RParen, Tok::Newline, Tok::Eof};
+  CHECK(kinds(t) == want);
+  CHECK(t[6].loc.line == 1);
+  auto u = lexAll("h = f(x,\n  k = 3)\noutput h");
+  int newlines = 0;
+  for (const Token &tok : u) newlines += tok.kind == Tok::Newline;
+  CHECK(newlines == 1);
+}
+
+TEST_CASE("fe lexer: CRLF line endings and a UTF-8 byte order mark") {
+  std::string diags;
+  auto t = lexAll("\xEF\xBB\xBFmodel m\r\ninput x: [1]\r\n", &diags);
+  CHECK(diags.empty());
+  CHECK(t[0].kind == Tok::KwModel);
+  CHECK(t[0].loc.col == 1); // columns start after the byte order mark
+  CHECK(t[2].kind == Tok::Newline);
+  CHECK(t[3].loc.line == 2);
+  CHECK(t[3].loc.col == 1);
+  DiagEngine d("t.nn", "\xEF\xBB\xBFmodel m\n");
+  d.error({1, 7}, "here");
+  CHECK(d.render() == "t.nn:1:7: error: here\nmodel m\n      ^\n");
+}
+
+TEST_CASE("fe lexer: printTokens prints one token per line") {
+  DiagEngine d("t.nn", "");
+  std::string s = printTokens(lex("model m\nh = f(-1, 1e-7)", d));
+  CHECK(contains(s, "1:1 KwModel 'model'\n1:7 Ident 'm'\n1:8 Newline '\\n'\n"));
+  CHECK(contains(s, "2:7 Int '-1'\n"));
+  CHECK(contains(s, "2:11 Float '1e-7'\n"));
+  CHECK(contains(s, "2:16 Eof ''\n"));
+}
+
+TEST_CASE("fe lexer: integer overflow is reported with its location") {
+  std::string out;
+  auto t = lexAll("x = 9223372036854775808", &out);
+  CHECK(t[2].kind == Tok::Error);
+  CHECK(contains(out, "t.nn:1:5: error: integer literal '9223372036854775808' is too large"));
+  lexAll("-9223372036854775809", &out);
+  CHECK(contains(out, "t.nn:1:1: error: integer literal '-9223372036854775809' is too large"));
+}
+
+TEST_CASE("fe lexer: malformed numbers and strings") {
+  std::string out;
+  lexAll("a 1.5.2 1e 3x", &out);
+  CHECK(contains(out, "t.nn:1:3: error: invalid number '1.5.2'"));
+  CHECK(contains(out, "t.nn:1:9: error: invalid number '1e'"));
+  CHECK(contains(out, "t.nn:1:12: error: invalid number '3x'"));
+  lexAll("f(\"abc\n", &out);
+  CHECK(contains(out, "t.nn:1:3: error: unterminated string literal"));
+  lexAll("x = 1e999", &out);
+  CHECK(contains(out, "t.nn:1:5: error: floating-point literal '1e999' is too large"));
+}
+
+TEST_CASE("fe lexer: a run of invalid characters is one error") {
+  std::string out;
+  size_t errors = 0;
+  auto t = lexAll("h = f($%& x) @", &out, &errors);
+  CHECK(errors == 2);
+  CHECK(contains(out, "t.nn:1:7: error: invalid characters '$%&'\nh = f($%& x) @\n      ^\n"));
+  CHECK(contains(out, "t.nn:1:14: error: invalid character '@'"));
+  CHECK(t[4].kind == Tok::Error);
+  CHECK(t[5].text == "x");
+  lexAll("x = - 1", &out);
+  CHECK(contains(out, "t.nn:1:5: error: invalid character '-'"));
+  CHECK(contains(out, "hint: '-' may only appear directly before a number"));
+  lexAll("x = \xC3\xA9", &out);
+  CHECK(contains(out, "error: invalid character '\xC3\xA9'"));
+}
+
+TEST_CASE("fe lexer: invalid UTF-8 is reported once per run, shown escaped") {
+  std::string out;
+  size_t errors = 0;
+  lexAll("model m\nx = \xFF\xFE y\n", &out, &errors);
+  CHECK(errors == 1);
+  CHECK(contains(out,
+                 "t.nn:2:5: error: invalid bytes '\\xFF\\xFE' (a .nn file must be UTF-8 text)\n"
+                 "x = <FF><FE> y\n    ^\n"));
+}
+
+TEST_CASE("fe lexer: lexing stops after the error limit") {
+  std::string src;
+  for (int i = 0; i < 100; ++i) src += "$ x\n";
+  std::string out;
+  size_t errors = 0;
+  auto t = lexAll(src, &out, &errors);
+  CHECK(errors == DiagEngine::kMaxErrors);
+  CHECK(contains(out, "note: too many errors (20); stopping here"));
+  CHECK(t.back().kind == Tok::Eof);
+  CHECK(t.size() < 100);
+}
+
+TEST_CASE("fe diagnostics: rendering with caret, tabs, notes and hints") {
+  DiagEngine d("m.nn", "model m\n\t\tx = 1\n");
+  Diagnostic &e = d.error({2, 7}, "bad value");
+  e.notes.push_back("computed 3 - 4");
+  e.notes.push_back("hint: use a positive number");
+  d.warning({1, 1}, "just saying");
+  d.error({}, "no location");
+  CHECK(d.errorCount() == 2);
+  CHECK(d.hasErrors());
+  CHECK(d.render() == "m.nn:2:7: error: bad value\n"
+                      "\t\tx = 1\n"
+                      "\t\t    ^\n"
+                      "note: computed 3 - 4\n"
+                      "hint: use a positive number\n"
+                      "m.nn:1:1: warning: just saying\n"
+                      "model m\n"
+                      "^\n"
+                      "m.nn: error: no location\n");
+  CHECK(d.lineText(2) == "\t\tx = 1");
+  CHECK(d.lineText(3) == "");
+  CHECK(d.lineText(99) == "");
+}
+
+TEST_CASE("fe diagnostics: a caret past the end of the line") {
+  DiagEngine d("m.nn", "ab");
+  d.error({1, 5}, "here");
+  CHECK(d.render() == "m.nn:1:5: error: here\nab\n    ^\n");
+}
