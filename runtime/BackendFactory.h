@@ -1,0 +1,18 @@
+// Chooses an execution backend by name (--backend=NAME).
+#pragma once
+
+#include "runtime/Backend.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace nnc {
+
+/// Creates the backend `name` ("interp") for training graph `g`, using up to `threads`
+/// threads where the backend supports them. Unknown names are errors listing the known ones.
+Result<std::unique_ptr<Backend>> makeBackend(const std::string &name, const Graph &g, int threads);
+/// The backend names makeBackend accepts; the first is the default.
+const std::vector<std::string> &backendNames();
+
+} // namespace nnc
