@@ -372,7 +372,8 @@ Result<TrainOutcome> trainModel(const Graph &g, Backend &b, const DataSplit &dat
       Result<double> loss = b.trainStep(r.in.batch(r.train, order.data() + first, n), n);
       if (!loss || !std::isfinite(*loss)) {
         if (o.log) progress.abandon();
-        std::string what = !loss ? loss.error() : "the loss is " + lossValueText(*loss);
+        std::string what =
+            !loss ? loss.error() : "the loss is not finite (" + lossValueText(*loss) + ")";
         return Error{"training stopped at " + r.where(steps) + ": " + what + "; " + r.keepNote()};
       }
       r.lossSum += *loss * double(n);
@@ -393,7 +394,8 @@ Result<TrainOutcome> trainModel(const Graph &g, Backend &b, const DataSplit &dat
       Result<double> v = validationLoss(b, r.in, r.val, o.batch);
       if (!v || !std::isfinite(*v)) {
         if (o.log) progress.abandon();
-        std::string what = !v ? v.error() : "the validation loss is " + lossValueText(*v);
+        std::string what =
+            !v ? v.error() : "the validation loss is not finite (" + lossValueText(*v) + ")";
         return Error{"training stopped after epoch " + std::to_string(r.epoch + 1) + ": " + what +
                      "; " + r.keepNote()};
       }

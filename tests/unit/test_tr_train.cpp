@@ -1,0 +1,331 @@
+// End-to-end tests of `nnc train` and `nnc predict` on small models: resuming (after a finished
+// epoch or a Ctrl-C anywhere) ends bit-identical to an uninterrupted run; SIGKILL at random
+// moments always leaves a loadable latest checkpoint; a diverging run stops with a non-zero
+// exit and keeps the last good checkpoint; another model's checkpoint is refused; the PNGs
+// decode to the expected sizes; and training the bundled digits beats an untrained model.
+#include "runtime/Checkpoint.h"
+#include "runtime/Idx.h"
+#include "runtime/Png.h"
+#include "runtime/Trainer.h"
+
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+using namespace nnc;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Outcome {
+  int code = -1;
+  std::string err;
+};
+
+std::string slurp(const fs::path &p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void spit(const fs::path &p, const std::string &text) {
+  std::ofstream out(p, std::ios::binary);
+  out << text;
+}
+
+/// A scratch directory for one test.
+struct Scratch {
+  fs::path dir;
+  explicit Scratch(const std::string &name)
+      : dir(fs::temp_directory_path() / ("test_tr_" + name + "_" + std::to_string(::getpid()))) {
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+  }
+  ~Scratch() { fs::remove_all(dir); }
+  std::string operator/(const std::string &f) const { return (dir / f).string(); }
+};
+
+/// Runs `nnc ARGS` with stdout and stderr captured; returns the exit code and stderr.
+Outcome runNnc(const Scratch &s, const std::string &args) {
+  std::string cmd = std::string(NNC_BINARY) + " " + args + " >" + (s / "stdout") + " 2>" +
+                    (s / "stderr") + " </dev/null";
+  int rc = std::system(cmd.c_str());
+  Outcome o;
+  o.code = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  o.err = slurp(s / "stderr");
+  return o;
+}
+
+/// Starts `nnc ARGS` (space-separated) with stderr to `errPath`; returns its process id.
+pid_t spawnNnc(const std::string &args, const std::string &errPath) {
+  std::vector<std::string> words = {NNC_BINARY};
+  std::istringstream in(args);
+  for (std::string w; in >> w;) words.push_back(w);
+  pid_t pid = ::fork();
+  if (pid != 0) return pid;
+  std::vector<char *> argv;
+  for (std::string &w : words) argv.push_back(w.data());
+  argv.push_back(nullptr);
+  int err = ::open(errPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  int null = ::open("/dev/null", O_RDWR);
+  if (err < 0 || null < 0) ::_exit(127);
+  ::dup2(null, 0);
+  ::dup2(null, 1);
+  ::dup2(err, 2);
+  ::execv(argv[0], argv.data());
+  ::_exit(127);
+}
+
+/// Writes the first `train` and `test` digits of the bundled data as raw IDX files.
+void writeSmallData(const std::string &dir, int64_t train, int64_t test) {
+  Result<DataSplit> d = loadDataset("mnist");
+  REQUIRE_MESSAGE(d.ok(), d.error());
+  fs::create_directories(dir);
+  auto be32 = [](std::string &s, uint32_t v) {
+    for (int sh = 24; sh >= 0; sh -= 8) s.push_back(char((v >> sh) & 0xff));
+  };
+  auto write = [&](const Dataset &ds, int64_t n, const std::string &prefix) {
+    std::string img, lab;
+    be32(img, 0x803);
+    be32(img, uint32_t(n));
+    be32(img, uint32_t(ds.rows));
+    be32(img, uint32_t(ds.cols));
+    img.append(reinterpret_cast<const char *>(ds.pixels.data()), size_t(n * ds.rows * ds.cols));
+    be32(lab, 0x801);
+    be32(lab, uint32_t(n));
+    lab.append(reinterpret_cast<const char *>(ds.labels.data()), size_t(n));
+    spit(fs::path(dir) / (prefix + "-images-idx3-ubyte"), img);
+    spit(fs::path(dir) / (prefix + "-labels-idx1-ubyte"), lab);
+  };
+  write(d->train, train, "train");
+  write(d->test, test, "t10k");
+}
+
+const char *kTiny = "model tiny\n"
+                    "input x: [28, 28, 1]\n"
+                    "h = flatten(x)\n"
+                    "h = dense(h, 8, activation=relu)\n"
+                    "h = dense(h, 784, activation=sigmoid)\n"
+                    "y = reshape(h, shape=[28, 28, 1])\n"
+                    "output y\n"
+                    "loss binary_crossentropy(y, x)\n"
+                    "train optimizer=adam, lr=0.01, epochs=2, batch=32, seed=7\n";
+
+/// Every tensor of two checkpoint files, compared bit for bit.
+void checkSameTensors(const std::string &a, const std::string &b) {
+  Result<Checkpoint> ca = readCheckpoint(a), cb = readCheckpoint(b);
+  REQUIRE_MESSAGE(ca.ok(), ca.error());
+  REQUIRE_MESSAGE(cb.ok(), cb.error());
+  REQUIRE(ca->tensors.size() == cb->tensors.size());
+  for (const auto &[name, t] : ca->tensors) {
+    INFO("tensor " << name);
+    REQUIRE(cb->tensors.count(name));
+    CHECK(t.shape == cb->tensors.at(name).shape);
+    CHECK(std::memcmp(t.data.data(), cb->tensors.at(name).data.data(),
+                      t.data.size() * sizeof(double)) == 0);
+  }
+  CHECK(ca->info.epoch == cb->info.epoch);
+  CHECK(ca->info.globalStep == cb->info.globalStep);
+  CHECK(ca->info.rngState == cb->info.rngState);
+}
+
+} // namespace
+
+TEST_CASE("test_tr resumed training ends bit-identical to an uninterrupted run") {
+  Scratch s("resume");
+  writeSmallData(s / "data", 200, 40);
+  spit(s / "tiny.nn", kTiny);
+  std::string common = s / "tiny.nn" + " --data " + s / "data" + " --threads 1 --backend interp";
+
+  Outcome full =
+      runNnc(s, "train " + common + " --checkpoint " + s / "full" + " --csv " + s / "full.csv");
+  REQUIRE_MESSAGE(full.code == 0, full.err);
+  CHECK(full.err.find("Epoch 2/2") != std::string::npos);
+  CHECK(full.err.find("7/7 - ") != std::string::npos); // 200 = 6 x 32 + 8: the partial batch too
+  CHECK(full.err.find("val_loss: ") != std::string::npos);
+  std::string csv = slurp(s / "full.csv");
+  CHECK(csv.rfind("epoch,loss,val_loss,seconds\n1,", 0) == 0);
+  CHECK(csv.find("\n2,") != std::string::npos);
+
+  Outcome first = runNnc(s, "train " + common + " --epochs 1 --checkpoint " + s / "part");
+  REQUIRE_MESSAGE(first.code == 0, first.err);
+  CHECK(fs::exists(s / "part/ckpt-epoch-0001.safetensors"));
+  Outcome rest = runNnc(s, "train " + common + " --resume --checkpoint " + s / "part");
+  REQUIRE_MESSAGE(rest.code == 0, rest.err);
+  CHECK(rest.err.find("Resuming from") != std::string::npos);
+  CHECK(rest.err.find("Epoch 1/2") == std::string::npos);
+  checkSameTensors(s / "full/ckpt-epoch-0002.safetensors", s / "part/ckpt-epoch-0002.safetensors");
+  // The resumed run's curve includes the epoch trained before the restart.
+  Result<std::vector<EpochRecord>> h = parseHistoryCsv(slurp(s / "part/history.csv"), "csv");
+  REQUIRE(h.ok());
+  CHECK(h->size() == 2);
+}
+
+TEST_CASE("test_tr Ctrl-C checkpoints the current step and a resumed run ends bit-identical") {
+  Scratch s("sigint");
+  writeSmallData(s / "data", 1000, 40);
+  spit(s / "tiny.nn", kTiny);
+  std::string common = s / "tiny.nn" + " --data " + s / "data" +
+                       " --threads 1 --backend interp --epochs 3 --batch 4";
+  Outcome full = runNnc(s, "train " + common + " --checkpoint " + s / "full");
+  REQUIRE_MESSAGE(full.code == 0, full.err);
+
+  int interrupted = 0, midEpoch = 0;
+  std::mt19937 gen(99);
+  for (int trial = 0; trial < 3; ++trial) {
+    std::string dir = s / ("run" + std::to_string(trial));
+    std::string errFile = dir + ".err";
+    pid_t pid = spawnNnc("train " + common + " --checkpoint " + dir, errFile);
+    REQUIRE(pid > 0);
+    // Interrupt during the second epoch, a random moment after it starts.
+    for (int i = 0; i < 20000 && slurp(errFile).find("Epoch 2/") == std::string::npos; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    std::this_thread::sleep_for(
+        std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 40)(gen)));
+    ::kill(pid, SIGINT);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    std::string err = slurp(errFile);
+    INFO("status " << status << ": " << err);
+    REQUIRE(WIFEXITED(status));
+    int code = WEXITSTATUS(status);
+    INFO(err);
+    REQUIRE((code == 0 || code == 130));
+    if (code == 130) {
+      ++interrupted;
+      CHECK(err.find("Interrupted: saved ") != std::string::npos);
+      if (err.find("-step-") != std::string::npos) ++midEpoch;
+      Outcome rest = runNnc(s, "train " + common + " --resume --checkpoint " + dir);
+      REQUIRE_MESSAGE(rest.code == 0, rest.err);
+    }
+    checkSameTensors(s / "full/ckpt-epoch-0003.safetensors", dir + "/ckpt-epoch-0003.safetensors");
+  }
+  CHECK(interrupted > 0);
+  CHECK(midEpoch > 0);
+}
+
+TEST_CASE("test_tr SIGKILL of nnc train at random moments leaves a loadable latest checkpoint") {
+  Scratch s("kill");
+  writeSmallData(s / "data", 64, 16);
+  spit(s / "tiny.nn", kTiny);
+  std::string dir = s / "ckpt";
+  std::string args = s / "tiny.nn" + " --data " + s / "data" +
+                     " --threads 1 --backend interp --epochs 100000 --batch 64 --checkpoint " + dir;
+  Outcome first =
+      runNnc(s, "train " + s / "tiny.nn" + " --data " + s / "data" +
+                    " --threads 1 --backend interp --epochs 1 --batch 64 --checkpoint " + dir);
+  REQUIRE_MESSAGE(first.code == 0, first.err);
+  std::mt19937 gen(5);
+  int64_t last = 1, advanced = 0;
+  const int trials = 50;
+  for (int trial = 0; trial < trials; ++trial) {
+    pid_t pid = spawnNnc("train " + args + " --resume", s / "child.err");
+    REQUIRE(pid > 0);
+    std::this_thread::sleep_for(
+        std::chrono::microseconds(std::uniform_int_distribution<int>(20000, 250000)(gen)));
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    Result<Checkpoint> c = loadLatestCheckpoint(dir);
+    REQUIRE_MESSAGE(c.ok(), c.error());
+    CHECK(c->info.epoch >= last);
+    if (c->info.epoch > last) ++advanced;
+    last = c->info.epoch;
+    // Three kept, plus at most one written before the kill let the pruning run.
+    CHECK(listCheckpoints(dir).size() <= 4);
+  }
+  CHECK(advanced > 0);
+}
+
+TEST_CASE("test_tr a diverging run stops with an error and keeps the last good checkpoint") {
+  Scratch s("nonfinite");
+  writeSmallData(s / "data", 256, 32);
+  spit(s / "lin.nn", "model lin\n"
+                     "input x: [28, 28, 1]\n"
+                     "h = flatten(x)\n"
+                     "h = dense(h, 784)\n"
+                     "y = reshape(h, shape=[28, 28, 1])\n"
+                     "loss mse(y, x)\n"
+                     "train optimizer=sgd, lr=0.01, batch=16, seed=1\n");
+  std::string common = s / "lin.nn" + " --data " + s / "data" +
+                       " --threads 1 --backend interp --checkpoint " + s / "ckpt";
+  Outcome good = runNnc(s, "train " + common + " --epochs 1");
+  REQUIRE_MESSAGE(good.code == 0, good.err);
+  std::string before = slurp(s / "ckpt/ckpt-epoch-0001.safetensors");
+
+  Outcome bad = runNnc(s, "train " + common + " --epochs 3 --resume --lr 1e30");
+  CHECK(bad.code != 0);
+  CHECK(bad.err.find("training stopped at epoch 2/3, step ") != std::string::npos);
+  CHECK(bad.err.find("not finite") != std::string::npos);
+  CHECK(bad.err.find("ckpt-epoch-0001.safetensors' is kept") != std::string::npos);
+  CHECK(slurp(s / "ckpt/latest") == "ckpt-epoch-0001.safetensors\n");
+  CHECK(slurp(s / "ckpt/ckpt-epoch-0001.safetensors") == before);
+  CHECK(listCheckpoints(s / "ckpt") == std::vector<std::string>{"ckpt-epoch-0001.safetensors"});
+
+  Outcome checked =
+      runNnc(s, "train " + common + " --epochs 3 --resume --lr 1e30 --check-numerics");
+  CHECK(checked.code != 0);
+  CHECK(checked.err.find("training stopped at epoch 2/3") != std::string::npos);
+  CHECK(checked.err.find("non-finite") != std::string::npos);
+  CHECK(slurp(s / "ckpt/ckpt-epoch-0001.safetensors") == before);
+}
+
+TEST_CASE("test_tr a checkpoint of another model is refused") {
+  Scratch s("othermodel");
+  writeSmallData(s / "data", 64, 16);
+  spit(s / "tiny.nn", kTiny);
+  std::string other = kTiny;
+  other.replace(other.find("model tiny"), 10, "model wide");
+  other.replace(other.find("dense(h, 8,"), 11, "dense(h, 9,");
+  spit(s / "wide.nn", other);
+  std::string common = " --data " + s / "data" + " --threads 1 --backend interp --epochs 1";
+  Outcome first = runNnc(s, "train " + s / "tiny.nn" + common + " --checkpoint " + s / "ckpt");
+  REQUIRE_MESSAGE(first.code == 0, first.err);
+  Outcome refused =
+      runNnc(s, "train " + s / "wide.nn" + common + " --resume --checkpoint " + s / "ckpt");
+  CHECK(refused.code == 1);
+  CHECK(refused.err.find("model 'tiny'") != std::string::npos);
+  CHECK(refused.err.find("model 'wide'") != std::string::npos);
+  CHECK(refused.err.find("Epoch 1/") == std::string::npos);
+}
+
+TEST_CASE("test_tr loss plot and reconstruction grid decode to the expected sizes") {
+  Scratch s("png");
+  writeSmallData(s / "data", 64, 16);
+  spit(s / "tiny.nn", kTiny);
+  Outcome t = runNnc(s, "train " + s / "tiny.nn" + " --data " + s / "data" +
+                            " --threads 1 --backend interp --checkpoint " + s / "ckpt" +
+                            " --plot " + s / "loss.png");
+  REQUIRE_MESSAGE(t.code == 0, t.err);
+  Result<PngImage> plot = readPng(s / "loss.png");
+  REQUIRE_MESSAGE(plot.ok(), plot.error());
+  CHECK(plot->width == 800);
+  CHECK(plot->height == 500);
+
+  Outcome p = runNnc(s, "predict " + s / "tiny.nn" + " --weights " + s / "ckpt" + " --data " +
+                            s / "data" + " --backend interp --count 5 --out " + s / "recon.png");
+  REQUIRE_MESSAGE(p.code == 0, p.err);
+  Result<PngImage> grid = readPng(s / "recon.png");
+  REQUIRE_MESSAGE(grid.ok(), grid.error());
+  // 5 images of 28x28 scaled 4x with 4-pixel gaps: 5*112 + 6*4 wide, 2*112 + 3*4 high.
+  CHECK(grid->width == 584);
+  CHECK(grid->height == 236);
+  CHECK(grid->channels == 1);
+
+  Outcome missing = runNnc(s, "predict " + s / "tiny.nn" + " --weights " + s / "nope.safetensors" +
+                                  " --data " + s / "data");
+  CHECK(missing.code == 1);
+  CHECK(missing.err.find("nope.safetensors") != std::string::npos);
+}

@@ -1,0 +1,310 @@
+// nnc train | predict: train a model on MNIST-format data with checkpoints, progress and a loss
+// curve; draw a model's reconstructions of test images. Flags override the file's train
+// statement; SIGINT only sets a flag, which the trainer polls after each step.
+#include "tools/nnc/Driver.h"
+
+#include "passes/Pipeline.h"
+#include "runtime/BackendFactory.h"
+#include "runtime/Checkpoint.h"
+#include "runtime/Idx.h"
+#include "runtime/Init.h"
+#include "runtime/Png.h"
+#include "runtime/Safetensors.h"
+#include "runtime/Trainer.h"
+
+#include <llvm/Support/raw_ostream.h>
+
+#include <atomic>
+#include <csignal>
+#include <iostream>
+#include <sys/stat.h>
+#include <thread>
+#include <unistd.h>
+
+namespace cl = llvm::cl;
+using namespace nnc;
+
+namespace {
+
+cl::SubCommand TrainCmd("train", "Train a model on MNIST-format data (checkpoints, progress, "
+                                 "loss curve)");
+cl::SubCommand PredictCmd("predict", "Draw test images and the model's reconstructions as a PNG");
+
+cl::opt<std::string> TrainFile(cl::Positional, cl::desc("<file.nn>"), cl::Required,
+                               cl::sub(TrainCmd), cl::cat(driver::category()));
+cl::opt<int64_t> Epochs("epochs", cl::desc("Total epochs to train (default: the train statement)"),
+                        cl::init(0), cl::sub(TrainCmd), cl::cat(driver::category()));
+cl::opt<int64_t> TrainBatch("batch", cl::desc("Examples per step (default: the train statement)"),
+                            cl::init(0), cl::sub(TrainCmd), cl::cat(driver::category()));
+cl::opt<std::string> TrainOptimizer("optimizer",
+                                    cl::desc("sgd, adam, adadelta or rmsprop (default: the train "
+                                             "statement)"),
+                                    cl::sub(TrainCmd), cl::cat(driver::category()));
+cl::opt<double> Lr("lr",
+                   cl::desc("Learning rate (default: the train statement, else the "
+                            "optimizer's Keras default)"),
+                   cl::init(0), cl::sub(TrainCmd), cl::cat(driver::category()));
+cl::opt<int64_t> Seed("seed",
+                      cl::desc("Seed of weight initialisation and shuffling (default: the "
+                               "train statement)"),
+                      cl::init(-1), cl::sub(TrainCmd), cl::cat(driver::category()));
+cl::opt<unsigned> Threads("threads", cl::desc("Worker threads (default: all cores)"), cl::init(0),
+                          cl::sub(TrainCmd), cl::sub(PredictCmd), cl::cat(driver::category()));
+cl::opt<std::string> Data("data",
+                          cl::desc("Dataset: mnist, fashion-mnist or a directory of IDX "
+                                   "files"),
+                          cl::init("mnist"), cl::sub(TrainCmd), cl::sub(PredictCmd),
+                          cl::cat(driver::category()));
+cl::opt<double> ValidationSplit("validation-split",
+                                cl::desc("Hold out this fraction of the training split for "
+                                         "validation (default: validate on the test split)"),
+                                cl::init(0), cl::sub(TrainCmd), cl::cat(driver::category()));
+cl::opt<std::string> CheckpointDir("checkpoint",
+                                   cl::desc("Checkpoint directory (default: runs/MODEL)"),
+                                   cl::sub(TrainCmd), cl::cat(driver::category()));
+cl::opt<bool> Resume("resume",
+                     cl::desc("Continue from the checkpoint directory's latest "
+                              "checkpoint"),
+                     cl::sub(TrainCmd), cl::cat(driver::category()));
+cl::opt<std::string> BackendName("backend",
+                                 cl::desc("Execution backend (default: the first of "
+                                          "the known ones)"),
+                                 cl::sub(TrainCmd), cl::sub(PredictCmd),
+                                 cl::cat(driver::category()));
+cl::opt<std::string> Plot("plot", cl::desc("Write the loss curve as a PNG"), cl::sub(TrainCmd),
+                          cl::cat(driver::category()));
+cl::opt<std::string> Csv("csv",
+                         cl::desc("Write the loss curve as CSV (default: "
+                                  "CHECKPOINT_DIR/history.csv)"),
+                         cl::sub(TrainCmd), cl::cat(driver::category()));
+cl::opt<bool> CheckNumerics("check-numerics",
+                            cl::desc("Check every op's result for NaN/infinity; name the first "
+                                     "bad op and its line"),
+                            cl::sub(TrainCmd), cl::cat(driver::category()));
+
+cl::opt<std::string> PredictFile(cl::Positional, cl::desc("<file.nn>"), cl::Required,
+                                 cl::sub(PredictCmd), cl::cat(driver::category()));
+cl::opt<std::string> Weights("weights", cl::desc("Safetensors weights or a checkpoint directory"),
+                             cl::Required, cl::sub(PredictCmd), cl::cat(driver::category()));
+cl::opt<int64_t> Count("count", cl::desc("Number of test images to draw"), cl::init(10),
+                       cl::sub(PredictCmd), cl::cat(driver::category()));
+cl::opt<std::string> Out("out", cl::desc("Output PNG"), cl::init("recon.png"), cl::sub(PredictCmd),
+                         cl::cat(driver::category()));
+
+std::atomic<bool> gStop{false};
+static_assert(std::atomic<bool>::is_always_lock_free);
+
+extern "C" void onInterrupt(int) {
+  gStop.store(true);
+}
+
+int fail(const std::string &msg) {
+  llvm::errs() << "nnc: error: " << msg << "\n";
+  return 1;
+}
+
+/// Reads and compiles FILE, printing diagnostics; returns the analysed graph.
+std::optional<Graph> load(const std::string &file, std::string &source) {
+  if (!driver::readFile(file, source)) return std::nullopt;
+  DiagEngine diags(file, source);
+  std::optional<Graph> g = compileSource(source, file, diags);
+  if (!diags.diagnostics().empty()) llvm::errs() << diags.render();
+  return g;
+}
+
+/// Runs decompose and autodiff on `g` (with its train settings already chosen).
+Status toTrainingGraph(Graph &g, const std::string &file, const std::string &source) {
+  if (g.loss == kNoValue)
+    return Error{"model '" + g.name + "' in '" + file +
+                 "' needs a training objective: add a 'loss' statement"};
+  DiagEngine diags(file, source);
+  PassContext ctx;
+  ctx.diags = &diags;
+  Status s = runPasses(g, ctx, trainingPasses());
+  if (!s) {
+    std::string msg = diags.diagnostics().empty() ? s.error() : diags.render() + s.error();
+    return Error{msg};
+  }
+  return okStatus();
+}
+
+std::string backendName() {
+  return BackendName.empty() ? backendNames().front() : BackendName;
+}
+
+int threadCount() {
+  if (Threads > 0) return int(Threads);
+  return std::max(1, int(std::thread::hardware_concurrency()));
+}
+
+std::string withCommas(int64_t v) {
+  std::string s = std::to_string(v);
+  for (int i = int(s.size()) - 3; i > 0; i -= 3) s.insert(size_t(i), ",");
+  return s;
+}
+
+int runTrain() {
+  std::string source;
+  std::optional<Graph> g = load(TrainFile, source);
+  if (!g) return 1;
+
+  TrainOptions o;
+  o.modelName = g->name;
+  o.modelHash = sourceHash(source);
+  o.modelFile = TrainFile;
+  if (!TrainOptimizer.empty()) {
+    if (TrainOptimizer != g->train.optimizer) g->train.lr.reset();
+    g->train.optimizer = TrainOptimizer;
+  }
+  if (Lr.getNumOccurrences()) {
+    if (!(Lr > 0)) return fail("--lr must be positive");
+    g->train.lr = Lr;
+  }
+  if (Epochs.getNumOccurrences()) g->train.epochs = Epochs;
+  if (TrainBatch.getNumOccurrences()) g->train.batch = TrainBatch;
+  if (Seed.getNumOccurrences()) {
+    if (Seed < 0) return fail("--seed must not be negative");
+    g->train.seed = uint64_t(Seed.getValue());
+  }
+  o.optimizer = g->train.optimizer;
+  o.epochs = g->train.epochs;
+  o.batch = g->train.batch;
+  o.shuffle = g->train.shuffle;
+  o.seed = g->train.seed;
+  if (ValidationSplit.getNumOccurrences()) o.validationSplit = ValidationSplit;
+  o.checkpointDir = CheckpointDir.empty() ? "runs/" + g->name : std::string(CheckpointDir);
+  o.resume = Resume;
+  o.csvPath = Csv.empty() ? o.checkpointDir + "/history.csv" : std::string(Csv);
+  o.stop = &gStop;
+  o.log = &std::cerr;
+  o.interactive = ::isatty(STDERR_FILENO) != 0;
+
+  if (Status s = toTrainingGraph(*g, TrainFile, source); !s) return fail(s.error());
+  Result<DataSplit> data = loadDataset(Data);
+  if (!data) return fail(data.error());
+  Result<std::unique_ptr<Backend>> backend = makeBackend(backendName(), *g, threadCount());
+  if (!backend) return fail(backend.error());
+  Backend &b = **backend;
+  b.setCheckNumerics(CheckNumerics);
+  if (!o.resume)
+    if (Status s = b.setTensors(initialTensors(*g, o.seed)); !s) return fail(s.error());
+
+  int64_t trainCount = data->train.count, valCount = data->test.count;
+  if (o.validationSplit) {
+    int64_t split = int64_t(double(trainCount) * (1 - *o.validationSplit));
+    valCount = trainCount - split;
+    trainCount = split;
+  }
+  std::string lr;
+  if (g->train.lr) {
+    char buf[48];
+    std::snprintf(buf, sizeof buf, " lr %g", *g->train.lr);
+    lr = buf;
+  }
+  std::cerr << "Training " << g->name << " (" << withCommas(g->paramCount()) << " params) on "
+            << data->description << ": " << trainCount << " train / " << valCount
+            << " validation images, batch " << o.batch << ", " << o.optimizer << lr << ", backend "
+            << backendName() << ", seed " << o.seed << "\n";
+
+  struct sigaction sa = {};
+  sa.sa_handler = onInterrupt;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESETHAND; // a second Ctrl-C ends the process at once
+  sigaction(SIGINT, &sa, nullptr);
+
+  Result<TrainOutcome> r = trainModel(*g, b, *data, o);
+  if (!r) return fail(r.error());
+  if (!Plot.empty()) {
+    std::vector<double> train, val;
+    for (const EpochRecord &e : r->history) {
+      train.push_back(e.loss);
+      if (e.valLoss) val.push_back(*e.valLoss);
+    }
+    if (Status s =
+            writeLossPlot(Plot, train, val.size() == train.size() ? val : std::vector<double>{});
+        !s)
+      return fail(s.error());
+  }
+  if (r->interrupted) {
+    std::cerr << "Interrupted: saved " << r->lastCheckpoint << "; continue with: nnc train "
+              << TrainFile << " --resume --checkpoint " << o.checkpointDir << "\n";
+    return 130;
+  }
+  if (!r->lastCheckpoint.empty()) std::cerr << "Saved " << r->lastCheckpoint << "\n";
+  return 0;
+}
+
+/// The parameters of `g` from a safetensors file or a checkpoint directory's latest file.
+Result<TensorMapD> loadWeights(const Graph &g, const std::string &where) {
+  std::string path = where;
+  struct stat st;
+  if (::stat(where.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    Result<std::string> p = latestCheckpointPath(where);
+    if (!p) return Error{p.error()};
+    path = *p;
+  }
+  Result<SafetensorsD> f = readSafetensorsD(path);
+  if (!f) return Error{f.error()};
+  TensorMap shapes;
+  std::map<std::string, std::vector<int64_t>> expected;
+  TensorMapD params;
+  for (ValueId p : g.params) {
+    const Node &n = g[p];
+    expected[n.name] = n.type.dims;
+    auto it = f->tensors.find(n.name);
+    if (it == f->tensors.end()) continue;
+    params[n.name] = it->second;
+    shapes[n.name].shape = it->second.shape;
+  }
+  if (Status s = checkShapes(shapes, expected, path); !s) return Error{s.error()};
+  return params;
+}
+
+int runPredict() {
+  std::string source;
+  std::optional<Graph> g = load(PredictFile, source);
+  if (!g) return 1;
+  if (Count < 1) return fail("--count must be at least 1");
+  if (g->outputs.empty()) return fail("model '" + g->name + "' has no output");
+  if (Status s = toTrainingGraph(*g, PredictFile, source); !s) return fail(s.error());
+  Result<TensorMapD> weights = loadWeights(*g, Weights);
+  if (!weights) return fail(weights.error());
+  Result<DataSplit> data = loadDataset(Data);
+  if (!data) return fail(data.error());
+  const Dataset &test = data->test;
+  Result<InputBinding> in = InputBinding::make(*g, test);
+  if (!in) return fail(in.error());
+  const Node &out = (*g)[g->outputs[0]];
+  if (out.type.elements() != test.rows * test.cols)
+    return fail("output '" + out.name + "' has shape " + out.type.str() + ", not an image of " +
+                std::to_string(test.rows) + "x" + std::to_string(test.cols) +
+                " pixels; predict draws the reconstructions of an autoencoder");
+  int64_t n = std::min<int64_t>(Count, test.count);
+  Result<std::unique_ptr<Backend>> backend = makeBackend(backendName(), *g, threadCount());
+  if (!backend) return fail(backend.error());
+  if (Status s = setBackendState(**backend, *weights); !s) return fail(s.error());
+
+  std::vector<uint32_t> idx(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) idx[size_t(i)] = uint32_t(i);
+  TensorMap inputs = in->batch({&test, 0, test.count}, idx.data(), n);
+  TensorMap outputs;
+  Result<double> loss = (*backend)->evaluate(inputs, n, &outputs);
+  if (!loss) return fail(loss.error());
+  auto it = outputs.find(out.name);
+  if (it == outputs.end())
+    return fail("the backend returned no value for output '" + out.name + "'");
+  if (Status s = writeReconstructionGrid(Out, inputs.at(in->images).data, it->second.data, n,
+                                         test.rows, test.cols);
+      !s)
+    return fail(s.error());
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.4f", *loss);
+  llvm::outs() << "Wrote " << Out << ": " << n << " test images (top) and their reconstructions "
+               << "(bottom); loss on them " << buf << "\n";
+  return 0;
+}
+
+const bool registeredTrain = driver::registerCommand(TrainCmd, runTrain);
+const bool registeredPredict = driver::registerCommand(PredictCmd, runPredict);
+
+} // namespace
