@@ -44,12 +44,6 @@ TensorMapD randomInputs(const Graph &g, int64_t n, uint64_t seed) {
   return in;
 }
 
-TensorMapD widen(const TensorMap &m) {
-  TensorMapD d;
-  for (const auto &[k, t] : m) d[k] = TensorD{t.shape, {t.data.begin(), t.data.end()}};
-  return d;
-}
-
 } // namespace
 
 TEST_CASE("every differentiable op has exactly one gradient rule"){
