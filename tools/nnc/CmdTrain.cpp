@@ -202,9 +202,10 @@ int runTrain() {
     lr = buf;
   }
   std::cerr << "Training " << g->name << " (" << withCommas(g->paramCount()) << " params) on "
-            << data->description << ": " << trainCount << " train / " << valCount
-            << " validation images, batch " << o.batch << ", " << o.optimizer << lr << ", backend "
-            << backendName() << ", seed " << o.seed << "\n";
+            << data->description << "\n  " << trainCount << " train / " << valCount
+            << (o.validationSplit ? " validation (held out of train)" : " validation (test split)")
+            << ", batch " << o.batch << ", " << o.optimizer << lr << ", backend " << backendName()
+            << ", seed " << o.seed << "\n";
 
   struct sigaction sa = {};
   sa.sa_handler = onInterrupt;
