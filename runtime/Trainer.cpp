@@ -355,6 +355,8 @@ Result<TrainOutcome> trainModel(const Graph &g, Backend &b, const DataSplit &dat
     if (Status s = r.resume(); !s) return Error{s.error()};
   }
 
+  if (r.epoch >= o.epochs && o.log)
+    *o.log << "Already trained for " << r.epoch << " epochs; pass a larger --epochs to continue\n";
   const int64_t steps = (r.train.count + o.batch - 1) / o.batch;
   Progress progress(o.log ? *o.log : std::cerr, o.interactive);
   std::vector<uint32_t> order(size_t(r.train.count));

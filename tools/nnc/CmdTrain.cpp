@@ -215,7 +215,7 @@ int runTrain() {
 
   Result<TrainOutcome> r = trainModel(*g, b, *data, o);
   if (!r) return fail(r.error());
-  if (!Plot.empty()) {
+  if (!Plot.empty() && !r->history.empty()) {
     std::vector<double> train, val;
     for (const EpochRecord &e : r->history) {
       train.push_back(e.loss);
@@ -231,7 +231,8 @@ int runTrain() {
               << TrainFile << " --resume --checkpoint " << o.checkpointDir << "\n";
     return 130;
   }
-  if (!r->lastCheckpoint.empty()) std::cerr << "Saved " << r->lastCheckpoint << "\n";
+  if (r->history.size() > size_t(r->resumedEpoch) && !r->lastCheckpoint.empty())
+    std::cerr << "Saved " << r->lastCheckpoint << "\n";
   return 0;
 }
 
