@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """PyTorch parity check of nnc's reference interpreter.
 
-For both lecture autoencoders: `nnc init` writes Keras-default weights, random inputs are
+For both lecture autoencoders (and a small bilinear-upsampling model): `nnc init` writes Keras-default weights, random inputs are
 written as safetensors, `nnc eval --backend=interp --grads` prints the loss and writes the
 gradients; the same model built in PyTorch float64 from those weights (Keras layouts converted
 to PyTorch's, TF "same" padding done with explicit F.pad) must give the same loss and
@@ -121,14 +121,34 @@ def autoencoder_transpose(x, p):
     return conv2d(h, p, "conv2d_5", 3, "same")
 
 
-def check(nnc, src, tmp, model, build, seed):
-    nn = os.path.join(src, "examples", model + ".nn")
+# A small model for TF2 bilinear upsampling (half-pixel centers), which PyTorch's
+# align_corners=False interpolation matches when scaling up.
+BILINEAR_NN = """model bilinear
+input x: [3, 5, 2]
+input t: [9, 15, 2]
+h = upsample2d(x, size=2, interpolation=bilinear)
+h = conv2d(h, filters=3, kernel=3, padding=same, activation=relu)
+h = upsample2d(h, size=3, interpolation=bilinear)
+y = conv2d(h, filters=2, kernel=3, strides=2, padding=same, activation=sigmoid)
+output y
+loss binary_crossentropy(y, t)
+"""
+
+
+def bilinear(x, p):
+    h = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+    h = F.relu(conv2d(h, p, "conv2d", 3, "same"))
+    h = F.interpolate(h, scale_factor=3, mode="bilinear", align_corners=False)
+    return conv2d(h, p, "conv2d_1", 3, "same", 2)
+
+
+def check(nnc, tmp, nn, model, build, shapes, seed):
     w_path, x_path, g_path = (os.path.join(tmp, model + s) for s in ("_w.st", "_x.st", "_g.st"))
     subprocess.run([nnc, "init", nn, "--seed", str(seed), "--out", w_path], check=True,
                    stdout=subprocess.DEVNULL)
     rng = np.random.default_rng(seed)
-    x = rng.random((2, 28, 28, 1)).astype(np.float32)
-    write_safetensors(x_path, {"x": x})
+    inputs = {k: rng.random(s).astype(np.float32) for k, s in shapes.items()}
+    write_safetensors(x_path, inputs)
     out = subprocess.run([nnc, "eval", nn, "--weights", w_path, "--inputs", x_path, "--grads",
                           g_path, "--backend=interp"], check=True, capture_output=True, text=True)
     nnc_loss = float(out.stdout.split()[-1])
@@ -136,9 +156,10 @@ def check(nnc, src, tmp, model, build, seed):
 
     params = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True)
               for k, v in read_safetensors(w_path).items()}
-    xt = torch.tensor(x.astype(np.float64)).permute(0, 3, 1, 2)  # NHWC -> NCHW
-    logits = build(xt, params)
-    loss = F.binary_cross_entropy_with_logits(logits, xt)  # mean over every element
+    # NHWC -> NCHW; the first input is the image, the last one the target.
+    ts = [torch.tensor(inputs[k].astype(np.float64)).permute(0, 3, 1, 2) for k in shapes]
+    logits = build(ts[0], params)
+    loss = F.binary_cross_entropy_with_logits(logits, ts[-1])  # mean over every element
     loss.backward()
 
     failures = []
@@ -162,9 +183,17 @@ def main():
         return 2
     nnc, src = sys.argv[1], sys.argv[2]
     failures = []
+    image = {"x": (2, 28, 28, 1)}
     with tempfile.TemporaryDirectory() as tmp:
-        failures += check(nnc, src, tmp, "autoencoder", autoencoder, 7)
-        failures += check(nnc, src, tmp, "autoencoder_transpose", autoencoder_transpose, 8)
+        for model, build, seed in (("autoencoder", autoencoder, 7),
+                                   ("autoencoder_transpose", autoencoder_transpose, 8)):
+            nn = os.path.join(src, "examples", model + ".nn")
+            failures += check(nnc, tmp, nn, model, build, image, seed)
+        nn = os.path.join(tmp, "bilinear.nn")
+        with open(nn, "w") as f:
+            f.write(BILINEAR_NN)
+        failures += check(nnc, tmp, nn, "bilinear", bilinear,
+                          {"x": (2, 3, 5, 2), "t": (2, 9, 15, 2)}, 9)
     for f in failures:
         print("FAIL:", f)
     return 1 if failures else 0

@@ -20,12 +20,14 @@ TEST_CASE("gradcheck conv2d options") {
       "kernel=2, dilation=2, padding=same",
       "kernel=3, use_bias=false",
   };
-  for (const char *c : convs) {
-    CAPTURE(c);
-    expectGradCheck(std::string("model t\ninput x: [7, 6, 2]\ninput u: [2]\n") +
-                    "h = conv2d(x, filters=3, " + c + ")\n" +
-                    "h = flatten(h)\nz = dense(h, units=2)\nloss mse(z, u)\n");
-  }
+  for (const char *shape : {"[7, 6, 2]", "[6, 9, 1]"})
+    for (const char *c : convs) {
+      CAPTURE(shape);
+      CAPTURE(c);
+      expectGradCheck(std::string("model t\ninput x: ") + shape + "\ninput u: [2]\n" +
+                      "h = conv2d(x, filters=3, " + c + ")\n" +
+                      "h = flatten(h)\nz = dense(h, units=2)\nloss mse(z, u)\n");
+    }
 }
 
 TEST_CASE("gradcheck conv2d_transpose strides 1 and 2") {

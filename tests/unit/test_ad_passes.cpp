@@ -268,3 +268,17 @@ TEST_CASE("initial values are deterministic and follow Keras defaults") {
     CHECK(t.data != c.at(name).data);
   }
 }
+
+TEST_CASE("check-numerics names the first op that produced a non-finite value") {
+  Graph g = training(compile(readSource("examples/autoencoder.nn"), "autoencoder.nn"));
+  Interpreter interp(g);
+  REQUIRE(interp.setTensors(initialTensors(g, 1)).ok());
+  TensorMapD in = randomInputs(g, 1, 2);
+  in["x"].data[100] = std::nan("");
+  REQUIRE(interp.evaluateD(in, 1).ok()); // unchecked: NaN flows through
+  interp.setCheckNumerics(true);
+  Result<double> r = interp.evaluateD(in, 1);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().find("conv2d 'h.pre'") != std::string::npos);
+  CHECK(r.error().find("(line 11)") != std::string::npos);
+}
