@@ -566,9 +566,15 @@ bool isLeaf(OpKind op) {
 
 } // namespace
 
-Interpreter::Interpreter(Graph g) : g_(std::move(g)), vals_(g_.size()) {
+Interpreter::Interpreter(Graph g)
+    : g_(std::move(g)), vals_(g_.size()), lastUse_(g_.size(), 0), pinned_(g_.size(), false) {
+  for (ValueId o : g_.outputs) pinned_[size_t(o)] = true;
+  if (g_.loss != kNoValue) pinned_[size_t(g_.loss)] = true;
+  for (auto [x, d] : g_.grads) pinned_[size_t(d)] = true;
   for (size_t v = 0; v < g_.size(); ++v) {
     const Node &n = g_.nodes[v];
+    pinned_[v] = pinned_[v] || isLeaf(n.op);
+    for (ValueId i : n.inputs) lastUse_[size_t(i)] = v;
     if (n.op == OpKind::Param || n.op == OpKind::State) {
       vals_[v].shape = n.type.dims;
       vals_[v].data.assign(size_t(n.type.elements()), 0.0);
@@ -788,6 +794,8 @@ Status Interpreter::runRole(Role role) {
     const Node &n = g_.nodes[v];
     if (n.role != role || isLeaf(n.op)) continue;
     if (Status s = runNode(ValueId(v)); !s) return s;
+    for (ValueId i : n.inputs)
+      if (!pinned_[size_t(i)] && lastUse_[size_t(i)] == v) vals_[size_t(i)] = TensorD{};
   }
   return okStatus();
 }

@@ -35,7 +35,8 @@ public:
   Result<double> gradientsD(const TensorMapD &inputs, int64_t n, TensorMapD &grads);
   /// Forward, backward and optimizer update in double. Returns the loss before the update.
   Result<double> trainStepD(const TensorMapD &inputs, int64_t n);
-  /// The value of node `v` after the last run.
+  /// The value of node `v` after the last run. Values are released after their last use in
+  /// the graph, except leaves, outputs, the loss and gradients (those stay until the next run).
   const TensorD &value(ValueId v) const { return vals_[size_t(v)]; }
   /// A hash of every non-smooth decision of the last forward pass (relu signs, maxpool
   /// argmaxes, crossentropy clipping); equal hashes mean the same piecewise-smooth branch.
@@ -45,6 +46,8 @@ public:
 private:
   Graph g_;
   std::vector<TensorD> vals_;
+  std::vector<size_t> lastUse_; // index of the last node reading each value
+  std::vector<bool> pinned_;    // never released: leaves, outputs, loss, gradients
   int64_t n_ = 0;
   bool checkNumerics_ = false;
   uint64_t kinks_ = 0;
