@@ -92,9 +92,20 @@ void KernelEmitter::loop(Value *lo, Value *hi, const Body &body) {
   i->addIncoming(lo, pre);
   b.CreateCondBr(b.CreateICmpSLT(i, hi), bodyBB, exit);
   b.SetInsertPoint(bodyBB);
+  int before = loopsCreated_++;
   body(i);
   i->addIncoming(add(i, i64(1)), b.GetInsertBlock());
-  b.CreateBr(head);
+  llvm::BranchInst *latch = b.CreateBr(head);
+  if (loopsCreated_ > before + 1) {
+    // An outer loop: keep it rolled (unrolling it multiplies code size and compile time for
+    // little gain); innermost loops stay free for the vectorizer and full unrolling.
+    llvm::MDNode *disable =
+        llvm::MDNode::get(ctx, {llvm::MDString::get(ctx, "llvm.loop.unroll.disable")});
+    llvm::TempMDNode tmp = llvm::MDNode::getTemporary(ctx, {});
+    llvm::MDNode *id = llvm::MDNode::get(ctx, {tmp.get(), disable});
+    id->replaceOperandWith(0, id);
+    latch->setMetadata(llvm::LLVMContext::MD_loop, id);
+  }
   b.SetInsertPoint(exit);
 }
 
@@ -136,13 +147,15 @@ Value *KernelEmitter::addr(ValueId v, Value *n, Value *idx) {
 }
 
 Value *KernelEmitter::load(ValueId v, Value *n, Value *idx) {
-  if (g[v].inlined) return elementwise(v, n, idx, {});
-  return loadF(addr(v, n, idx));
+  return get(v, n, idx, {});
 }
 
 Value *KernelEmitter::get(ValueId v, Value *n, Value *idx, const Vals &vals) {
   auto it = vals.find(v);
-  return it != vals.end() ? it->second : load(v, n, idx);
+  if (it != vals.end()) return it->second;
+  // Inlined values see this iteration's values too (their operands may be fused members).
+  if (g[v].inlined) return elementwise(v, n, idx, vals);
+  return loadF(addr(v, n, idx));
 }
 
 void KernelEmitter::store(ValueId v, Value *n, Value *idx, Value *x) {

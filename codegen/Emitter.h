@@ -37,8 +37,8 @@ public:
   /// Address of element `idx` of stack/partial array `base`.
   llvm::Value *at(llvm::Value *base, llvm::Value *idx);
   llvm::Value *loadF(llvm::Value *ptr) { return b.CreateLoad(b.getFloatTy(), ptr); }
-  llvm::Value *add(llvm::Value *x, llvm::Value *y) { return b.CreateAdd(x, y, "", true, true); }
-  llvm::Value *mul(llvm::Value *x, llvm::Value *y) { return b.CreateMul(x, y, "", true, true); }
+  llvm::Value *add(llvm::Value *x, llvm::Value *y) { return b.CreateNSWAdd(x, y); }
+  llvm::Value *mul(llvm::Value *x, llvm::Value *y) { return b.CreateNSWMul(x, y); }
   llvm::Value *mulC(llvm::Value *x, int64_t c) { return mul(x, i64(c)); }
   llvm::Value *inRange(llvm::Value *v, int64_t hi); // 0 <= v < hi
   llvm::Value *call(llvm::Intrinsic::ID id, llvm::Value *x);
@@ -100,6 +100,8 @@ public:
   std::map<ValueId, llvm::Value *> bufs;     // buffer pointer of each stored value touched
   std::map<ValueId, int64_t> partialOffsets; // reduction member -> float offset
   std::map<ValueId, llvm::Value *> lossAcc;  // element losses: double accumulators
+
+  int loopsCreated_ = 0; // loops emitted so far (finds innermost)
 
   const Node &node(ValueId v) const { return g[v]; }
   const Node &rootNode() const { return g[k.root]; }

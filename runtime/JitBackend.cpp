@@ -28,7 +28,9 @@ std::string shapeStr(const std::vector<int64_t> &s) {
 }
 } // namespace
 
-JitBackend::~JitBackend() = default;
+JitBackend::~JitBackend() {
+  if (debug_ >= 1) std::fprintf(stderr, "%s%s", timeReport().c_str(), profileReport().c_str());
+}
 
 JitBackend::Buffer JitBackend::allocate(int64_t bytes) {
   size_t size = size_t(std::max<int64_t>(bytes, 64) + 63) / 64 * 64;
@@ -60,6 +62,8 @@ Result<std::unique_ptr<JitBackend>> JitBackend::create(Graph g, const JitOptions
   Result<std::unique_ptr<Jit>> jit = Jit::create();
   if (!jit) return Error{jit.error()};
   jb->jit_ = jit.take();
+  stage("create JIT", t);
+  t = Clock::now();
   jb->jit_->prepare(*code->module);
   jb->jit_->optimize(*code->module);
   stage("optimize (O3)", t);

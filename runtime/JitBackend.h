@@ -28,6 +28,7 @@ class JitBackend : public Backend {
 public:
   /// Fuses, plans memory, generates and compiles `g` (the output of decompose + autodiff).
   static Result<std::unique_ptr<JitBackend>> create(Graph g, const JitOptions &opts = {});
+  /// With NNC_DEBUG >= 1, prints the compile-time and kernel profiles to stderr.
   ~JitBackend() override;
 
   Status setTensors(const TensorMap &t) override;
