@@ -104,6 +104,7 @@ std::string printGraph(const Graph &g, int64_t batch) {
   std::string out = fmt::format("model {}{}\n", g.name, g.file.empty() ? "" : "  # " + g.file);
   int64_t keptBytes = 0, kept = 0;
   Role lastRole = Role::Forward;
+  if (training) out += "  # --- forward ---\n";
   for (size_t i = 0; i < g.size(); ++i) {
     const Node &n = g.nodes[i];
     if (training && n.role != lastRole) {
@@ -127,8 +128,10 @@ std::string printGraph(const Graph &g, int64_t batch) {
     if (n.kernel >= 0) where += fmt::format(" kernel#{}", n.kernel);
     if (n.keep) {
       where += " kept";
-      ++kept;
-      keptBytes += n.type.elements() * 4;
+      if (n.type.batched) {
+        ++kept;
+        keptBytes += n.type.elements() * 4;
+      }
     }
     std::string line = fmt::format("  %{}: {} = {}", n.name, n.type.str(batch), rhs);
     if (!where.empty()) line = fmt::format("{:<78} # {}", line, where);
@@ -139,8 +142,8 @@ std::string printGraph(const Graph &g, int64_t batch) {
   if (!outs.empty()) out += "  output " + outs + "\n";
   if (g.loss != kNoValue) out += "  loss %" + g[g.loss].name + "\n";
   if (training)
-    out += fmt::format("  # kept for the backward pass: {} values, {} bytes per example\n", kept,
-                       keptBytes);
+    out += fmt::format("  # kept for the backward pass: {} activations, {} bytes per example\n",
+                       kept, keptBytes);
   return out;
 }
 

@@ -167,7 +167,7 @@ int runDump() {
     return 1;
   }
   if (stage == "ir" || stage == "grad") {
-    if (!PrintAfterAll) llvm::outs() << printGraph(*g, Batch);
+    if (!PrintAfterAll && PrintAfter.empty()) llvm::outs() << printGraph(*g, Batch);
     return 0;
   }
   std::string out, error;
