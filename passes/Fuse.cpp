@@ -141,6 +141,10 @@ struct Fuser {
       return fmt::format("{} accumulates its output (scatter-add), so no element is final "
                          "inside its loop",
                          opName(root.op));
+    if (isBatchReductionOp(cn.op))
+      return fmt::format("{} sums over the batch; it rides only on the weight-gradient loop of "
+                         "the same upstream gradient",
+                         opName(cn.op));
     if (!isElementwiseOp(cn.op) && !isElementLoss(cn.op))
       return fmt::format("{} reads a window or row of its operand, not the same element",
                          opName(cn.op));
