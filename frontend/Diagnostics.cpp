@@ -57,10 +57,7 @@ std::string DiagEngine::lineText(uint32_t line) const {
   return source_.substr(begin, end - begin);
 }
 
-namespace {
-
-/// Length of the valid UTF-8 sequence starting at s[i] (a non-ASCII lead byte), or 0.
-size_t utf8Length(const std::string &s, size_t i) {
+size_t utf8Length(std::string_view s, size_t i) {
   unsigned char c = s[i];
   size_t len = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c < 0xE0 ? 2 : 0;
   if (len == 0 || i + len > s.size()) return 0;
@@ -72,6 +69,8 @@ size_t utf8Length(const std::string &s, size_t i) {
     return 0;
   return len;
 }
+
+namespace {
 
 /// Builds the displayed source line and the caret line for 1-based byte column `col`.
 std::pair<std::string, std::string> showLine(const std::string &text, uint32_t col) {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -66,6 +67,9 @@ private:
   std::vector<Diagnostic> diags_;
   size_t errors_ = 0;
 };
+
+/// Length of the valid UTF-8 sequence at s[i] (a non-ASCII lead byte), or 0 if invalid.
+size_t utf8Length(std::string_view s, size_t i);
 
 /// A value or an error message: the error type used across the compiler core and runtime.
 struct Error {

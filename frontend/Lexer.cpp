@@ -85,20 +85,6 @@ bool isBlank(char c) {
   return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v';
 }
 
-/// Length of the valid UTF-8 sequence at s[i] (a non-ASCII lead byte), or 0 if invalid.
-size_t utf8Length(std::string_view s, size_t i) {
-  unsigned char c = s[i];
-  size_t len = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c < 0xE0 ? 2 : 0;
-  if (len == 0 || i + len > s.size()) return 0;
-  for (size_t k = 1; k < len; ++k)
-    if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return 0;
-  unsigned char c1 = s[i + 1];
-  if ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 >= 0xA0) || (c == 0xF0 && c1 < 0x90) ||
-      (c == 0xF4 && c1 >= 0x90))
-    return 0;
-  return len;
-}
-
 /// Shows bytes for a message: printable text as is, other bytes as \xNN, long runs cut.
 std::string escapeBytes(std::string_view s, size_t maxBytes = 32) {
   std::string out;
