@@ -2,6 +2,8 @@
 // message), dataset lookup by directory and by name, and the bundled 10k MNIST subset.
 #include "runtime/Idx.h"
 
+#include "TestUtil.h"
+
 #include <doctest/doctest.h>
 
 #include <zlib.h>
@@ -15,21 +17,10 @@
 #include <vector>
 
 using namespace nnc;
+using nnc::test::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "nnc_test_io_idx_XXXXXX").string();
-    path = mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 /// Sets an environment variable for one scope and restores the old value afterwards.
 struct ScopedEnv {

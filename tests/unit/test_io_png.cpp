@@ -2,31 +2,21 @@
 // layout, the loss plot's size and colours, and the errors for unusable input.
 #include "runtime/Png.h"
 
+#include "TestUtil.h"
+
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <vector>
 
 using namespace nnc;
+using nnc::test::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "nnc_test_io_png_XXXXXX").string();
-    path = mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 /// Number of pixels of an RGB image with exactly this colour.
 size_t countColor(const PngImage &img, uint8_t r, uint8_t g, uint8_t b) {

@@ -2,30 +2,19 @@
 // model, and one rejected file per validation rule (each with its own message).
 #include "runtime/Safetensors.h"
 
+#include "TestUtil.h"
+
 #include <doctest/doctest.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <vector>
 
 using namespace nnc;
+using nnc::test::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
-
-/// A fresh directory under the system temp dir, removed at scope exit.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "nnc_test_io_st_XXXXXX").string();
-    path = mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 /// Builds a safetensors file from header text and data bytes.
 std::string file(const std::string &header, const std::string &data = "") {
