@@ -45,6 +45,28 @@ int64_t padBefore(const Attrs &a, bool height, int64_t in, int64_t out, int64_t 
                 : samePadBefore(in, out, a.kw, a.sw, dilation);
 }
 
+// A sliding window (conv or pool) read from `in`: its SAME padding before the data and its
+// dilation.
+struct Window {
+  Dims4 in;
+  int64_t ph, pw, dh, dw;
+};
+Window window(const Attrs &a, const Dims4 &in, const Dims4 &out, int64_t dh, int64_t dw) {
+  return {in, padBefore(a, true, in.h, out.h, dh), padBefore(a, false, in.w, out.w, dw), dh, dw};
+}
+
+// Calls f(i, j, iy, ix) for every kernel tap (i, j) of output cell (oy, ox) whose input cell
+// (iy, ix) = (oy*sh + i*dh - ph, ox*sw + j*dw - pw) lies inside the input (padding skipped).
+template <typename F>
+void windowTaps(const Attrs &a, const Window &win, int64_t oy, int64_t ox, F f) {
+  for (int64_t i = 0; i < a.kh; ++i)
+    for (int64_t j = 0; j < a.kw; ++j) {
+      int64_t iy = oy * a.sh + i * win.dh - win.ph, ix = ox * a.sw + j * win.dw - win.pw;
+      if (iy < 0 || iy >= win.in.h || ix < 0 || ix >= win.in.w) continue;
+      f(i, j, iy, ix);
+    }
+}
+
 uint64_t mix(uint64_t h, uint64_t v) {
   h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
   return h;
@@ -96,20 +118,17 @@ void biasGrad(const TensorD &dy, TensorD &db) {
 //                                         * w[i, j, c, f]   (cells outside x are zero).
 void conv2d(const Attrs &a, const TensorD &x, const TensorD &w, const TensorD *bias, TensorD &y) {
   Dims4 X = dims4(x), Y = dims4(y);
-  int64_t ph = padBefore(a, true, X.h, Y.h, a.dh), pw = padBefore(a, false, X.w, Y.w, a.dw);
+  Window win = window(a, X, Y, a.dh, a.dw);
   for (int64_t b = 0; b < Y.n; ++b)
     for (int64_t oy = 0; oy < Y.h; ++oy)
       for (int64_t ox = 0; ox < Y.w; ++ox)
         for (int64_t f = 0; f < Y.c; ++f) {
           double s = bias ? bias->data[size_t(f)] : 0.0;
-          for (int64_t i = 0; i < a.kh; ++i)
-            for (int64_t j = 0; j < a.kw; ++j) {
-              int64_t iy = oy * a.sh + i * a.dh - ph, ix = ox * a.sw + j * a.dw - pw;
-              if (iy < 0 || iy >= X.h || ix < 0 || ix >= X.w) continue;
-              for (int64_t c = 0; c < X.c; ++c)
-                s += x.data[size_t(X.at(b, iy, ix, c))] *
-                     w.data[size_t(((i * a.kw + j) * X.c + c) * Y.c + f)];
-            }
+          windowTaps(a, win, oy, ox, [&](int64_t i, int64_t j, int64_t iy, int64_t ix) {
+            for (int64_t c = 0; c < X.c; ++c)
+              s += x.data[size_t(X.at(b, iy, ix, c))] *
+                   w.data[size_t(((i * a.kw + j) * X.c + c) * Y.c + f)];
+          });
           y.data[size_t(Y.at(b, oy, ox, f))] = s;
         }
 }
@@ -117,38 +136,32 @@ void conv2d(const Attrs &a, const TensorD &x, const TensorD &w, const TensorD *b
 // The adjoint of conv2d with respect to x: every dy cell scatters back through the kernel.
 void conv2dGradInput(const Attrs &a, const TensorD &dy, const TensorD &w, TensorD &dx) {
   Dims4 X = dims4(dx), Y = dims4(dy);
-  int64_t ph = padBefore(a, true, X.h, Y.h, a.dh), pw = padBefore(a, false, X.w, Y.w, a.dw);
+  Window win = window(a, X, Y, a.dh, a.dw);
   for (int64_t b = 0; b < Y.n; ++b)
     for (int64_t oy = 0; oy < Y.h; ++oy)
       for (int64_t ox = 0; ox < Y.w; ++ox)
-        for (int64_t i = 0; i < a.kh; ++i)
-          for (int64_t j = 0; j < a.kw; ++j) {
-            int64_t iy = oy * a.sh + i * a.dh - ph, ix = ox * a.sw + j * a.dw - pw;
-            if (iy < 0 || iy >= X.h || ix < 0 || ix >= X.w) continue;
-            for (int64_t c = 0; c < X.c; ++c)
-              for (int64_t f = 0; f < Y.c; ++f)
-                dx.data[size_t(X.at(b, iy, ix, c))] +=
-                    dy.data[size_t(Y.at(b, oy, ox, f))] *
-                    w.data[size_t(((i * a.kw + j) * X.c + c) * Y.c + f)];
-          }
+        windowTaps(a, win, oy, ox, [&](int64_t i, int64_t j, int64_t iy, int64_t ix) {
+          for (int64_t c = 0; c < X.c; ++c)
+            for (int64_t f = 0; f < Y.c; ++f)
+              dx.data[size_t(X.at(b, iy, ix, c))] +=
+                  dy.data[size_t(Y.at(b, oy, ox, f))] *
+                  w.data[size_t(((i * a.kw + j) * X.c + c) * Y.c + f)];
+        });
 }
 
 // dw[i, j, c, f] = sum_{b, oy, ox} x[b, oy*sh + i*dh - ph, ox*sw + j*dw - pw, c] dy[b, oy, ox, f].
 void conv2dGradKernel(const Attrs &a, const TensorD &x, const TensorD &dy, TensorD &dw) {
   Dims4 X = dims4(x), Y = dims4(dy);
-  int64_t ph = padBefore(a, true, X.h, Y.h, a.dh), pw = padBefore(a, false, X.w, Y.w, a.dw);
+  Window win = window(a, X, Y, a.dh, a.dw);
   for (int64_t b = 0; b < Y.n; ++b)
     for (int64_t oy = 0; oy < Y.h; ++oy)
       for (int64_t ox = 0; ox < Y.w; ++ox)
-        for (int64_t i = 0; i < a.kh; ++i)
-          for (int64_t j = 0; j < a.kw; ++j) {
-            int64_t iy = oy * a.sh + i * a.dh - ph, ix = ox * a.sw + j * a.dw - pw;
-            if (iy < 0 || iy >= X.h || ix < 0 || ix >= X.w) continue;
-            for (int64_t c = 0; c < X.c; ++c)
-              for (int64_t f = 0; f < Y.c; ++f)
-                dw.data[size_t(((i * a.kw + j) * X.c + c) * Y.c + f)] +=
-                    x.data[size_t(X.at(b, iy, ix, c))] * dy.data[size_t(Y.at(b, oy, ox, f))];
-          }
+        windowTaps(a, win, oy, ox, [&](int64_t i, int64_t j, int64_t iy, int64_t ix) {
+          for (int64_t c = 0; c < X.c; ++c)
+            for (int64_t f = 0; f < Y.c; ++f)
+              dw.data[size_t(((i * a.kw + j) * X.c + c) * Y.c + f)] +=
+                  x.data[size_t(X.at(b, iy, ix, c))] * dy.data[size_t(Y.at(b, oy, ox, f))];
+        });
 }
 
 // ---- conv2d_transpose (kernel [kh, kw, filters, in]) -------------------------------------
@@ -158,7 +171,7 @@ void conv2dGradKernel(const Attrs &a, const TensorD &x, const TensorD &dy, Tenso
 void conv2dTranspose(const Attrs &a, const TensorD &x, const TensorD &w, const TensorD *bias,
                      TensorD &y) {
   Dims4 X = dims4(x), Y = dims4(y);
-  int64_t ph = padBefore(a, true, Y.h, X.h, 1), pw = padBefore(a, false, Y.w, X.w, 1);
+  Window win = window(a, Y, X, 1, 1);
   for (int64_t b = 0; b < Y.n; ++b)
     for (int64_t oy = 0; oy < Y.h; ++oy)
       for (int64_t ox = 0; ox < Y.w; ++ox)
@@ -167,35 +180,29 @@ void conv2dTranspose(const Attrs &a, const TensorD &x, const TensorD &w, const T
   for (int64_t b = 0; b < X.n; ++b)
     for (int64_t iy = 0; iy < X.h; ++iy)
       for (int64_t ix = 0; ix < X.w; ++ix)
-        for (int64_t i = 0; i < a.kh; ++i)
-          for (int64_t j = 0; j < a.kw; ++j) {
-            int64_t oy = iy * a.sh + i - ph, ox = ix * a.sw + j - pw;
-            if (oy < 0 || oy >= Y.h || ox < 0 || ox >= Y.w) continue;
-            for (int64_t f = 0; f < Y.c; ++f)
-              for (int64_t c = 0; c < X.c; ++c)
-                y.data[size_t(Y.at(b, oy, ox, f))] +=
-                    x.data[size_t(X.at(b, iy, ix, c))] *
-                    w.data[size_t(((i * a.kw + j) * Y.c + f) * X.c + c)];
-          }
+        windowTaps(a, win, iy, ix, [&](int64_t i, int64_t j, int64_t oy, int64_t ox) {
+          for (int64_t f = 0; f < Y.c; ++f)
+            for (int64_t c = 0; c < X.c; ++c)
+              y.data[size_t(Y.at(b, oy, ox, f))] +=
+                  x.data[size_t(X.at(b, iy, ix, c))] *
+                  w.data[size_t(((i * a.kw + j) * Y.c + f) * X.c + c)];
+        });
 }
 
 // dx[b, iy, ix, c] = sum_{i, j, f} dy[b, iy*sh + i - ph, ix*sw + j - pw, f] w[i, j, f, c].
 void conv2dTransposeGradInput(const Attrs &a, const TensorD &dy, const TensorD &w, TensorD &dx) {
   Dims4 X = dims4(dx), Y = dims4(dy);
-  int64_t ph = padBefore(a, true, Y.h, X.h, 1), pw = padBefore(a, false, Y.w, X.w, 1);
+  Window win = window(a, Y, X, 1, 1);
   for (int64_t b = 0; b < X.n; ++b)
     for (int64_t iy = 0; iy < X.h; ++iy)
       for (int64_t ix = 0; ix < X.w; ++ix)
         for (int64_t c = 0; c < X.c; ++c) {
           double s = 0;
-          for (int64_t i = 0; i < a.kh; ++i)
-            for (int64_t j = 0; j < a.kw; ++j) {
-              int64_t oy = iy * a.sh + i - ph, ox = ix * a.sw + j - pw;
-              if (oy < 0 || oy >= Y.h || ox < 0 || ox >= Y.w) continue;
-              for (int64_t f = 0; f < Y.c; ++f)
-                s += dy.data[size_t(Y.at(b, oy, ox, f))] *
-                     w.data[size_t(((i * a.kw + j) * Y.c + f) * X.c + c)];
-            }
+          windowTaps(a, win, iy, ix, [&](int64_t i, int64_t j, int64_t oy, int64_t ox) {
+            for (int64_t f = 0; f < Y.c; ++f)
+              s += dy.data[size_t(Y.at(b, oy, ox, f))] *
+                   w.data[size_t(((i * a.kw + j) * Y.c + f) * X.c + c)];
+          });
           dx.data[size_t(X.at(b, iy, ix, c))] = s;
         }
 }
@@ -203,87 +210,72 @@ void conv2dTransposeGradInput(const Attrs &a, const TensorD &dy, const TensorD &
 // dw[i, j, f, c] = sum_{b, iy, ix} x[b, iy, ix, c] dy[b, iy*sh + i - ph, ix*sw + j - pw, f].
 void conv2dTransposeGradKernel(const Attrs &a, const TensorD &x, const TensorD &dy, TensorD &dw) {
   Dims4 X = dims4(x), Y = dims4(dy);
-  int64_t ph = padBefore(a, true, Y.h, X.h, 1), pw = padBefore(a, false, Y.w, X.w, 1);
+  Window win = window(a, Y, X, 1, 1);
   for (int64_t b = 0; b < X.n; ++b)
     for (int64_t iy = 0; iy < X.h; ++iy)
       for (int64_t ix = 0; ix < X.w; ++ix)
-        for (int64_t i = 0; i < a.kh; ++i)
-          for (int64_t j = 0; j < a.kw; ++j) {
-            int64_t oy = iy * a.sh + i - ph, ox = ix * a.sw + j - pw;
-            if (oy < 0 || oy >= Y.h || ox < 0 || ox >= Y.w) continue;
-            for (int64_t f = 0; f < Y.c; ++f)
-              for (int64_t c = 0; c < X.c; ++c)
-                dw.data[size_t(((i * a.kw + j) * Y.c + f) * X.c + c)] +=
-                    x.data[size_t(X.at(b, iy, ix, c))] * dy.data[size_t(Y.at(b, oy, ox, f))];
-          }
+        windowTaps(a, win, iy, ix, [&](int64_t i, int64_t j, int64_t oy, int64_t ox) {
+          for (int64_t f = 0; f < Y.c; ++f)
+            for (int64_t c = 0; c < X.c; ++c)
+              dw.data[size_t(((i * a.kw + j) * Y.c + f) * X.c + c)] +=
+                  x.data[size_t(X.at(b, iy, ix, c))] * dy.data[size_t(Y.at(b, oy, ox, f))];
+        });
 }
 
 // ---- pooling ----------------------------------------------------------------------------
 
 // Index into x of the first maximum of output cell (b, oy, ox, c)'s window (padding skipped).
-int64_t argmaxWindow(const Attrs &a, const TensorD &x, const Dims4 &X, int64_t ph, int64_t pw,
-                     int64_t b, int64_t oy, int64_t ox, int64_t c) {
+int64_t argmaxWindow(const Attrs &a, const TensorD &x, const Window &win, int64_t b, int64_t oy,
+                     int64_t ox, int64_t c) {
   int64_t best = -1;
-  for (int64_t i = 0; i < a.kh; ++i)
-    for (int64_t j = 0; j < a.kw; ++j) {
-      int64_t iy = oy * a.sh + i - ph, ix = ox * a.sw + j - pw;
-      if (iy < 0 || iy >= X.h || ix < 0 || ix >= X.w) continue;
-      int64_t k = X.at(b, iy, ix, c);
-      if (best < 0 || x.data[size_t(k)] > x.data[size_t(best)]) best = k;
-    }
+  windowTaps(a, win, oy, ox, [&](int64_t, int64_t, int64_t iy, int64_t ix) {
+    int64_t k = win.in.at(b, iy, ix, c);
+    if (best < 0 || x.data[size_t(k)] > x.data[size_t(best)]) best = k;
+  });
   return best;
 }
 
 void maxPool(const Attrs &a, const TensorD &x, TensorD &y, uint64_t &kinks) {
-  Dims4 X = dims4(x), Y = dims4(y);
-  int64_t ph = padBefore(a, true, X.h, Y.h, 1), pw = padBefore(a, false, X.w, Y.w, 1);
+  Dims4 Y = dims4(y);
+  Window win = window(a, dims4(x), Y, 1, 1);
   for (int64_t b = 0; b < Y.n; ++b)
     for (int64_t oy = 0; oy < Y.h; ++oy)
       for (int64_t ox = 0; ox < Y.w; ++ox)
         for (int64_t c = 0; c < Y.c; ++c) {
-          int64_t k = argmaxWindow(a, x, X, ph, pw, b, oy, ox, c);
+          int64_t k = argmaxWindow(a, x, win, b, oy, ox, c);
           kinks = mix(kinks, uint64_t(k));
           y.data[size_t(Y.at(b, oy, ox, c))] = x.data[size_t(k)];
         }
 }
 
 void maxPoolGrad(const Attrs &a, const TensorD &x, const TensorD &dy, TensorD &dx) {
-  Dims4 X = dims4(x), Y = dims4(dy);
-  int64_t ph = padBefore(a, true, X.h, Y.h, 1), pw = padBefore(a, false, X.w, Y.w, 1);
+  Dims4 Y = dims4(dy);
+  Window win = window(a, dims4(x), Y, 1, 1);
   for (int64_t b = 0; b < Y.n; ++b)
     for (int64_t oy = 0; oy < Y.h; ++oy)
       for (int64_t ox = 0; ox < Y.w; ++ox)
         for (int64_t c = 0; c < Y.c; ++c)
-          dx.data[size_t(argmaxWindow(a, x, X, ph, pw, b, oy, ox, c))] +=
+          dx.data[size_t(argmaxWindow(a, x, win, b, oy, ox, c))] +=
               dy.data[size_t(Y.at(b, oy, ox, c))];
 }
 
 // Calls f(iy, ix, count) for every non-padding cell of output cell (oy, ox)'s window.
 template <typename F>
-void avgWindow(const Attrs &a, const Dims4 &X, int64_t ph, int64_t pw, int64_t oy, int64_t ox,
-               F f) {
+void avgWindow(const Attrs &a, const Window &win, int64_t oy, int64_t ox, F f) {
   int64_t count = 0;
-  for (int pass = 0; pass < 2; ++pass)
-    for (int64_t i = 0; i < a.kh; ++i)
-      for (int64_t j = 0; j < a.kw; ++j) {
-        int64_t iy = oy * a.sh + i - ph, ix = ox * a.sw + j - pw;
-        if (iy < 0 || iy >= X.h || ix < 0 || ix >= X.w) continue;
-        if (pass == 0)
-          ++count;
-        else
-          f(iy, ix, count);
-      }
+  windowTaps(a, win, oy, ox, [&](int64_t, int64_t, int64_t, int64_t) { ++count; });
+  windowTaps(a, win, oy, ox, [&](int64_t, int64_t, int64_t iy, int64_t ix) { f(iy, ix, count); });
 }
 
 void avgPool(const Attrs &a, const TensorD &x, TensorD &y) {
   Dims4 X = dims4(x), Y = dims4(y);
-  int64_t ph = padBefore(a, true, X.h, Y.h, 1), pw = padBefore(a, false, X.w, Y.w, 1);
+  Window win = window(a, X, Y, 1, 1);
   for (int64_t b = 0; b < Y.n; ++b)
     for (int64_t oy = 0; oy < Y.h; ++oy)
       for (int64_t ox = 0; ox < Y.w; ++ox)
         for (int64_t c = 0; c < Y.c; ++c) {
           double s = 0;
-          avgWindow(a, X, ph, pw, oy, ox, [&](int64_t iy, int64_t ix, int64_t count) {
+          avgWindow(a, win, oy, ox, [&](int64_t iy, int64_t ix, int64_t count) {
             s += x.data[size_t(X.at(b, iy, ix, c))] / double(count);
           });
           y.data[size_t(Y.at(b, oy, ox, c))] = s;
@@ -292,13 +284,13 @@ void avgPool(const Attrs &a, const TensorD &x, TensorD &y) {
 
 void avgPoolGrad(const Attrs &a, const TensorD &dy, TensorD &dx) {
   Dims4 X = dims4(dx), Y = dims4(dy);
-  int64_t ph = padBefore(a, true, X.h, Y.h, 1), pw = padBefore(a, false, X.w, Y.w, 1);
+  Window win = window(a, X, Y, 1, 1);
   for (int64_t b = 0; b < Y.n; ++b)
     for (int64_t oy = 0; oy < Y.h; ++oy)
       for (int64_t ox = 0; ox < Y.w; ++ox)
         for (int64_t c = 0; c < Y.c; ++c) {
           double g = dy.data[size_t(Y.at(b, oy, ox, c))];
-          avgWindow(a, X, ph, pw, oy, ox, [&](int64_t iy, int64_t ix, int64_t count) {
+          avgWindow(a, win, oy, ox, [&](int64_t iy, int64_t ix, int64_t count) {
             dx.data[size_t(X.at(b, iy, ix, c))] += g / double(count);
           });
         }
