@@ -265,6 +265,24 @@ void KernelEmitter::emitConvTransposed() {
   int64_t ph = pad(a, true, T.h, S.h, dh), pw = pad(a, false, T.w, S.w, dw);
   Value *acc = stackFloats(T.c, "acc"), *dot = stackFloats(1, "dot");
   Value *z = i64(0);
+  // Small kernels are first transposed to [i, j, cs, ct] on the stack, so the innermost loop
+  // runs over contiguous output channels (a broadcast times a weight row, as in emitConv)
+  // instead of a short dot product over input channels.
+  int64_t taps = a.kh * a.kw;
+  bool transposed = taps * T.c * S.c <= 16384;
+  Value *wt = nullptr;
+  if (transposed) {
+    wt = stackFloats(taps * T.c * S.c, "wt");
+    loop(0, taps, [&](Value *tap) {
+      loop(0, T.c, [&](Value *ct) {
+        Value *row = mulC(add(mulC(tap, T.c), ct), S.c);
+        loop(0, S.c, [&](Value *cs) {
+          Value *to = add(mulC(add(mulC(tap, S.c), cs), T.c), ct);
+          b.CreateStore(load(w, z, add(row, cs)), at(wt, to));
+        });
+      });
+    });
+  }
   // t = p*s + i*d - pad  <=>  p = (t + pad - i*d) / s when divisible.
   auto source = [&](Value *t, Value *i, int64_t padv, int64_t d, int64_t s, int64_t size,
                     const std::function<void(Value *)> &body) {
@@ -287,9 +305,21 @@ void KernelEmitter::emitConvTransposed() {
             loop(0, a.kw, [&](Value *j) {
               source(tx, j, pw, dw, a.sw, S.w, [&](Value *px) {
                 Value *pix = mulC(add(mulC(py, S.w), px), S.c);
-                Value *tap = mulC(add(mulC(i, a.kw), j), T.c);
+                Value *tap = add(mulC(i, a.kw), j);
+                if (transposed) {
+                  loop(0, S.c, [&](Value *cs) {
+                    Value *sv = load(src, n, add(pix, cs));
+                    Value *wrow = mulC(add(mulC(tap, S.c), cs), T.c);
+                    loop(0, T.c, [&](Value *ct) {
+                      Value *p = at(acc, ct);
+                      Value *prod = b.CreateFMul(sv, loadF(at(wt, add(wrow, ct))));
+                      b.CreateStore(b.CreateFAdd(loadF(p), prod), p);
+                    });
+                  });
+                  return;
+                }
                 loop(0, T.c, [&](Value *ct) {
-                  Value *wrow = mulC(add(tap, ct), S.c);
+                  Value *wrow = mulC(add(mulC(tap, T.c), ct), S.c);
                   b.CreateStore(f32(0), dot);
                   loop(0, S.c, [&](Value *cs) {
                     Value *prod =
@@ -320,14 +350,18 @@ void KernelEmitter::emitConvGradKernel() {
   int64_t dh = conv ? a.dh : 1, dw = conv ? a.dw : 1;
   int64_t ph = pad(a, true, IB.h, IA.h, dh), pw = pad(a, false, IB.w, IA.w, dw);
   Value *pk = partial(k.root), *pb = bias != kNoValue ? partial(bias) : nullptr;
+  Value *arow = stackFloats(IA.c, "arow");
   forBatch([&](Value *n) {
     loop(0, IA.h, [&](Value *ay) {
       loop(0, IA.w, [&](Value *ax) {
+        // A's channels at this position, read once (inlined activation gradients are
+        // computed here, not once per tap).
         Value *apix = mulC(add(mulC(ay, IA.w), ax), IA.c);
+        loop(0, IA.c, [&](Value *f) { b.CreateStore(load(A, n, add(apix, f)), at(arow, f)); });
         if (pb)
           loop(0, IA.c, [&](Value *f) {
             Value *p = at(pb, f);
-            b.CreateStore(b.CreateFAdd(loadF(p), load(A, n, add(apix, f))), p);
+            b.CreateStore(b.CreateFAdd(loadF(p), loadF(at(arow, f))), p);
           });
         loop(0, a.kh, [&](Value *i) {
           Value *by = add(b.CreateSub(mulC(ay, a.sh), i64(ph)), mulC(i, dh));
@@ -342,7 +376,7 @@ void KernelEmitter::emitConvGradKernel() {
                   Value *row = mulC(add(tap, cb), IA.c);
                   loop(0, IA.c, [&](Value *ca) {
                     Value *p = at(pk, add(row, ca));
-                    Value *prod = b.CreateFMul(bv, load(A, n, add(apix, ca)));
+                    Value *prod = b.CreateFMul(bv, loadF(at(arow, ca)));
                     b.CreateStore(b.CreateFAdd(loadF(p), prod), p);
                   });
                 });

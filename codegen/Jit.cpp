@@ -3,10 +3,12 @@
 // (so the vectorizers know the SIMD width) before LLJIT compiles them.
 #include "codegen/Jit.h"
 
+#include <llvm/Analysis/TargetLibraryInfo.h>
 #include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
 #include <llvm/ExecutionEngine/Orc/ThreadSafeModule.h>
 #include <llvm/IR/LegacyPassManager.h>
 #include <llvm/Passes/PassBuilder.h>
+#include <llvm/Support/DynamicLibrary.h>
 #include <llvm/Support/TargetSelect.h>
 #include <llvm/Transforms/Utils/Cloning.h>
 
@@ -22,15 +24,20 @@ std::string message(llvm::Error e) {
 
 Result<std::unique_ptr<Jit>> Jit::create() {
   static std::once_flag once;
+  static bool vectorMath = false;
   std::call_once(once, [] {
     llvm::InitializeNativeTarget();
     llvm::InitializeNativeTargetAsmPrinter();
     llvm::InitializeNativeTargetAsmParser();
+    // glibc's vector math library: lets the vectorizer call 8-wide expf/logf. Loaded into the
+    // process globally, so the JIT's process-symbol lookup finds it.
+    vectorMath = !llvm::sys::DynamicLibrary::LoadLibraryPermanently("libmvec.so.1");
   });
   auto jtmb = llvm::orc::JITTargetMachineBuilder::detectHost();
   if (!jtmb) return Error{"cannot detect the host CPU: " + message(jtmb.takeError())};
   jtmb->setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
   std::unique_ptr<Jit> j(new Jit());
+  j->vectorMath_ = vectorMath && jtmb->getTargetTriple().isX86();
   j->cpu_ = jtmb->getCPU();
   j->features_ = jtmb->getFeatures().getString();
   auto tm = jtmb->createTargetMachine();
@@ -61,6 +68,11 @@ void Jit::optimize(llvm::Module &m) const {
   pto.LoopVectorization = true;
   pto.SLPVectorization = true;
   llvm::PassBuilder pb(tm_.get(), pto);
+  llvm::TargetLibraryInfoImpl tlii(tm_->getTargetTriple());
+  if (vectorMath_)
+    tlii.addVectorizableFunctionsFromVecLib(llvm::TargetLibraryInfoImpl::LIBMVEC_X86,
+                                            tm_->getTargetTriple());
+  fam.registerPass([&] { return llvm::TargetLibraryAnalysis(tlii); });
   pb.registerModuleAnalyses(mam);
   pb.registerCGSCCAnalyses(cgam);
   pb.registerFunctionAnalyses(fam);

@@ -40,6 +40,7 @@ private:
   std::unique_ptr<llvm::orc::LLJIT> jit_;
   std::unique_ptr<llvm::TargetMachine> tm_;
   std::string cpu_, features_;
+  bool vectorMath_ = false; // libmvec is loaded: vectorize expf/logf calls
 };
 
 } // namespace nnc

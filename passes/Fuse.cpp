@@ -3,7 +3,8 @@
 // users of the kernel's values whose other operands are already computed join as loop
 // epilogues (bias is part of dense/conv already; activations, the sigmoid + loss + loss
 // gradient of the output layer, elementwise chains). A weight-gradient kernel takes the bias
-// gradient of the same upstream gradient along. Activation gradients are inlined: each
+// gradient of the same upstream gradient along. relu_grad reads the relu output instead of
+// its input (same sign), so pre-activations need no buffer. Activation gradients are inlined: each
 // consumer recomputes them from their operands instead of reading a stored tensor. All
 // optimizer updates form the last kernel. ctx.fusionReport lists the kernels and, for each
 // producer/consumer pair left in different kernels, why.
@@ -159,6 +160,22 @@ struct Fuser {
 } // namespace
 
 Status fuse(Graph &g, PassContext &ctx) {
+  std::string rewrites;
+  if (ctx.fuse) {
+    // relu_grad(x, dy) only tests x > 0, which equals relu(x) > 0: reading the relu output
+    // (stored anyway for the next layer) lets the pre-activation stay inside its kernel.
+    auto users = g.users();
+    for (Node &n : g.nodes) {
+      if (n.op != OpKind::ReluGrad) continue;
+      for (ValueId r : users[size_t(n.inputs[0])])
+        if (g[r].op == OpKind::Relu && g[r].inputs[0] == n.inputs[0]) {
+          rewrites += fmt::format("relu_grad(%{}) reads the relu output %{} instead of %{}\n",
+                                  n.name, g[r].name, g[n.inputs[0]].name);
+          n.inputs[0] = r;
+          break;
+        }
+    }
+  }
   Fuser f{g, ctx.fuse, g.users(), std::vector<int>(g.size(), -1), {}};
   for (Node &n : g.nodes) {
     n.kernel = -1;
@@ -213,6 +230,7 @@ Status fuse(Graph &g, PassContext &ctx) {
                    std::count_if(g.nodes.begin(), g.nodes.end(),
                                  [](const Node &n) { return opClass(n.op) != OpClass::Leaf; }),
                    f.on ? "on" : "off");
+  r += rewrites;
   for (const KernelGroup &k : groups) {
     r += fmt::format("kernel {}:", k.id);
     for (ValueId m : k.members) {

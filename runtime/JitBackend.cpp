@@ -272,9 +272,13 @@ std::string JitBackend::profileReport() const {
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::sort(order.begin(), order.end(),
             [&](size_t a, size_t b) { return kernelSeconds_[a] > kernelSeconds_[b]; });
-  double total = 0;
-  for (double s : kernelSeconds_) total += s;
-  std::string r = fmt::format("kernel time: {:.3f} s total\n", total);
+  double total = 0, flops = 0;
+  for (size_t i = 0; i < kernels_.size(); ++i) {
+    total += kernelSeconds_[i];
+    flops += kernelFlops_[i];
+  }
+  std::string r = fmt::format("kernel time: {:.3f} s total, {:.2f} GFLOP/s\n", total,
+                              total > 0 ? flops / total * 1e-9 : 0.0);
   for (size_t i : order)
     r += fmt::format("  {:<58} {:8.3f} s {:5.1f}% {:7.2f} GFLOP/s\n", kernels_[i].name,
                      kernelSeconds_[i], total > 0 ? 100 * kernelSeconds_[i] / total : 0.0,
