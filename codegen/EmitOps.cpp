@@ -389,32 +389,38 @@ void KernelEmitter::emitConvGradKernel() {
   });
 }
 
-// First maximum (row-major, padding skipped) of the window of output (oy, ox, c): returns
-// the flat index into the example and the value.
-static std::pair<Value *, Value *> argmax(KernelEmitter &e, ValueId x, Value *n, Value *oy,
-                                          Value *ox, Value *c, const Img &I, int64_t ph, int64_t pw,
-                                          Value *bestV, Value *bestI) {
+// First maximum (row-major, padding skipped) of the windows of output pixel (oy, ox), for
+// every channel at once: the channel loop is innermost, so it vectorizes. Leaves each
+// channel's value in bestV[c] and its flat index into the example in bestI[c].
+static void argmaxPixel(KernelEmitter &e, ValueId x, Value *n, Value *oy, Value *ox, const Img &I,
+                        int64_t ph, int64_t pw, Value *bestV, Value *bestI) {
   const Attrs &a = e.rootNode().attrs;
   auto &b = e.b;
-  b.CreateStore(llvm::ConstantFP::getInfinity(b.getFloatTy(), true), bestV);
-  b.CreateStore(e.i64(-1), bestI);
+  llvm::Type *i64t = b.getInt64Ty();
+  e.loop(0, I.c, [&](Value *c) {
+    b.CreateStore(llvm::ConstantFP::getInfinity(b.getFloatTy(), true), e.at(bestV, c));
+    b.CreateStore(e.i64(-1), b.CreateInBoundsGEP(i64t, bestI, c));
+  });
   e.loop(0, a.kh, [&](Value *i) {
     Value *iy = e.add(b.CreateSub(e.mulC(oy, a.sh), e.i64(ph)), i);
     e.ifThen(e.inRange(iy, I.h), [&] {
       e.loop(0, a.kw, [&](Value *j) {
         Value *ix = e.add(b.CreateSub(e.mulC(ox, a.sw), e.i64(pw)), j);
         e.ifThen(e.inRange(ix, I.w), [&] {
-          Value *idx = e.add(e.mulC(e.add(e.mulC(iy, I.w), ix), I.c), c);
-          Value *v = e.load(x, n, idx);
-          Value *first = b.CreateICmpSLT(b.CreateLoad(b.getInt64Ty(), bestI), e.i64(0));
-          Value *better = b.CreateOr(first, b.CreateFCmpOGT(v, e.loadF(bestV)));
-          b.CreateStore(b.CreateSelect(better, v, e.loadF(bestV)), bestV);
-          b.CreateStore(b.CreateSelect(better, idx, b.CreateLoad(b.getInt64Ty(), bestI)), bestI);
+          Value *pix = e.mulC(e.add(e.mulC(iy, I.w), ix), I.c);
+          e.loop(0, I.c, [&](Value *c) {
+            Value *idx = e.add(pix, c);
+            Value *v = e.load(x, n, idx);
+            Value *vp = e.at(bestV, c), *ip = b.CreateInBoundsGEP(i64t, bestI, c);
+            Value *bv = e.loadF(vp), *bi = b.CreateLoad(i64t, ip);
+            Value *better = b.CreateOr(b.CreateICmpSLT(bi, e.i64(0)), b.CreateFCmpOGT(v, bv));
+            b.CreateStore(b.CreateSelect(better, v, bv), vp);
+            b.CreateStore(b.CreateSelect(better, idx, bi), ip);
+          });
         });
       });
     });
   });
-  return {b.CreateLoad(b.getInt64Ty(), bestI), e.loadF(bestV)};
 }
 
 void KernelEmitter::emitMaxPool() {
@@ -422,17 +428,16 @@ void KernelEmitter::emitMaxPool() {
   ValueId x = r.inputs[0];
   Img I = img(g[x].type), O = img(r.type);
   int64_t ph = pad(r.attrs, true, I.h, O.h, 1), pw = pad(r.attrs, false, I.w, O.w, 1);
-  Value *bestV = stackFloats(1, "best");
+  Value *bestV = stackFloats(I.c, "best");
   llvm::IRBuilder<> eb(entry, entry->begin());
-  Value *bestI = eb.CreateAlloca(b.getInt64Ty(), nullptr, "besti");
+  Value *bestI =
+      eb.CreateAlloca(llvm::ArrayType::get(b.getInt64Ty(), uint64_t(I.c)), nullptr, "besti");
   forBatch([&](Value *n) {
     loop(0, O.h, [&](Value *oy) {
       loop(0, O.w, [&](Value *ox) {
-        loop(0, O.c, [&](Value *c) {
-          auto [idx, v] = argmax(*this, x, n, oy, ox, c, I, ph, pw, bestV, bestI);
-          (void)idx;
-          epilogue(n, add(mulC(add(mulC(oy, O.w), ox), O.c), c), v);
-        });
+        argmaxPixel(*this, x, n, oy, ox, I, ph, pw, bestV, bestI);
+        Value *opix = mulC(add(mulC(oy, O.w), ox), O.c);
+        loop(0, O.c, [&](Value *c) { epilogue(n, add(opix, c), loadF(at(bestV, c))); });
       });
     });
   });
@@ -443,19 +448,20 @@ void KernelEmitter::emitMaxPoolGrad() {
   ValueId x = r.inputs[0], dy = r.inputs[1];
   Img I = img(g[x].type), O = img(g[dy].type);
   int64_t ph = pad(r.attrs, true, I.h, O.h, 1), pw = pad(r.attrs, false, I.w, O.w, 1);
-  Value *bestV = stackFloats(1, "best");
+  Value *bestV = stackFloats(I.c, "best");
   llvm::IRBuilder<> eb(entry, entry->begin());
-  Value *bestI = eb.CreateAlloca(b.getInt64Ty(), nullptr, "besti");
+  llvm::Type *i64t = b.getInt64Ty();
+  Value *bestI = eb.CreateAlloca(llvm::ArrayType::get(i64t, uint64_t(I.c)), nullptr, "besti");
   forBatch([&](Value *n) {
     loop(0, I.h * I.w * I.c, [&](Value *i) { store(k.root, n, i, f32(0)); });
     loop(0, O.h, [&](Value *oy) {
       loop(0, O.w, [&](Value *ox) {
+        argmaxPixel(*this, x, n, oy, ox, I, ph, pw, bestV, bestI);
+        Value *opix = mulC(add(mulC(oy, O.w), ox), O.c);
         loop(0, O.c, [&](Value *c) {
-          auto [idx, v] = argmax(*this, x, n, oy, ox, c, I, ph, pw, bestV, bestI);
-          (void)v;
+          Value *idx = b.CreateLoad(i64t, b.CreateInBoundsGEP(i64t, bestI, c));
           Value *p = addr(k.root, n, idx);
-          Value *d = load(dy, n, add(mulC(add(mulC(oy, O.w), ox), O.c), c));
-          b.CreateStore(b.CreateFAdd(loadF(p), d), p);
+          b.CreateStore(b.CreateFAdd(loadF(p), load(dy, n, add(opix, c))), p);
         });
       });
     });
