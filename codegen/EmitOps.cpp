@@ -210,6 +210,28 @@ void KernelEmitter::emitBiasGrad() {
   });
 }
 
+// Vector accumulation for short channel rows: acc (a <C x float> stack slot) += x * row[0..C).
+// Emitting the vector directly keeps LLVM from unrolling the channel loop and then
+// vectorizing the wrong (strided) loop around it.
+static bool vectorRow(int64_t c) {
+  return c >= 2 && c <= 64;
+}
+static llvm::FixedVectorType *rowType(KernelEmitter &e, int64_t c) {
+  return llvm::FixedVectorType::get(e.b.getFloatTy(), unsigned(c));
+}
+static Value *loadRow(KernelEmitter &e, int64_t c, Value *ptr) {
+  return e.b.CreateAlignedLoad(rowType(e, c), ptr, llvm::Align(4));
+}
+static void storeRow(KernelEmitter &e, Value *v, Value *ptr) {
+  e.b.CreateAlignedStore(v, ptr, llvm::Align(4));
+}
+static void axpyRow(KernelEmitter &e, int64_t c, Value *acc, Value *x, Value *row) {
+  auto &b = e.b;
+  Value *sum =
+      b.CreateFAdd(loadRow(e, c, acc), b.CreateFMul(b.CreateVectorSplat(unsigned(c), x), row));
+  storeRow(e, sum, acc);
+}
+
 void KernelEmitter::emitConv() {
   const Node &r = rootNode();
   const Attrs &a = r.attrs;
@@ -219,13 +241,20 @@ void KernelEmitter::emitConv() {
   int64_t dh = r.op == OpKind::Conv2D ? a.dh : 1, dw = r.op == OpKind::Conv2D ? a.dw : 1;
   int64_t ph = pad(a, true, I.h, O.h, dh), pw = pad(a, false, I.w, O.w, dw);
   Value *acc = stackFloats(O.c, "acc");
+  bool vec = vectorRow(O.c);
   Value *z = i64(0);
   forBatch([&](Value *n) {
     loop(0, O.h, [&](Value *oy) {
       loop(0, O.w, [&](Value *ox) {
-        loop(0, O.c, [&](Value *f) {
-          b.CreateStore(bias != kNoValue ? load(bias, z, f) : f32(0), at(acc, f));
-        });
+        if (vec)
+          storeRow(*this,
+                   bias != kNoValue ? loadRow(*this, O.c, addr(bias, z, z))
+                                    : llvm::Constant::getNullValue(rowType(*this, O.c)),
+                   acc);
+        else
+          loop(0, O.c, [&](Value *f) {
+            b.CreateStore(bias != kNoValue ? load(bias, z, f) : f32(0), at(acc, f));
+          });
         loop(0, a.kh, [&](Value *i) {
           Value *iy = add(b.CreateSub(mulC(oy, a.sh), i64(ph)), mulC(i, dh));
           ifThen(inRange(iy, I.h), [&] {
@@ -237,6 +266,10 @@ void KernelEmitter::emitConv() {
                 loop(0, I.c, [&](Value *c) {
                   Value *xv = load(in, n, add(pix, c));
                   Value *wrow = mulC(add(tap, c), O.c);
+                  if (vec) {
+                    axpyRow(*this, O.c, acc, xv, loadRow(*this, O.c, addr(w, z, wrow)));
+                    return;
+                  }
                   loop(0, O.c, [&](Value *f) {
                     Value *p = at(acc, f);
                     Value *prod = b.CreateFMul(xv, load(w, z, add(wrow, f)));
@@ -270,6 +303,7 @@ void KernelEmitter::emitConvTransposed() {
   // instead of a short dot product over input channels.
   int64_t taps = a.kh * a.kw;
   bool transposed = taps * T.c * S.c <= 16384;
+  bool vec = transposed && vectorRow(T.c);
   Value *wt = nullptr;
   if (transposed) {
     wt = stackFloats(taps * T.c * S.c, "wt");
@@ -297,9 +331,15 @@ void KernelEmitter::emitConvTransposed() {
   forBatch([&](Value *n) {
     loop(0, T.h, [&](Value *ty) {
       loop(0, T.w, [&](Value *tx) {
-        loop(0, T.c, [&](Value *c) {
-          b.CreateStore(bias != kNoValue ? load(bias, z, c) : f32(0), at(acc, c));
-        });
+        if (vec)
+          storeRow(*this,
+                   bias != kNoValue ? loadRow(*this, T.c, addr(bias, z, z))
+                                    : llvm::Constant::getNullValue(rowType(*this, T.c)),
+                   acc);
+        else
+          loop(0, T.c, [&](Value *c) {
+            b.CreateStore(bias != kNoValue ? load(bias, z, c) : f32(0), at(acc, c));
+          });
         loop(0, a.kh, [&](Value *i) {
           source(ty, i, ph, dh, a.sh, S.h, [&](Value *py) {
             loop(0, a.kw, [&](Value *j) {
@@ -310,6 +350,10 @@ void KernelEmitter::emitConvTransposed() {
                   loop(0, S.c, [&](Value *cs) {
                     Value *sv = load(src, n, add(pix, cs));
                     Value *wrow = mulC(add(mulC(tap, S.c), cs), T.c);
+                    if (vec) {
+                      axpyRow(*this, T.c, acc, sv, loadRow(*this, T.c, at(wt, wrow)));
+                      return;
+                    }
                     loop(0, T.c, [&](Value *ct) {
                       Value *p = at(acc, ct);
                       Value *prod = b.CreateFMul(sv, loadF(at(wt, add(wrow, ct))));
@@ -374,6 +418,10 @@ void KernelEmitter::emitConvGradKernel() {
                 loop(0, IB.c, [&](Value *cb) {
                   Value *bv = load(B, n, add(bpix, cb));
                   Value *row = mulC(add(tap, cb), IA.c);
+                  if (vectorRow(IA.c)) {
+                    axpyRow(*this, IA.c, at(pk, row), bv, loadRow(*this, IA.c, arow));
+                    return;
+                  }
                   loop(0, IA.c, [&](Value *ca) {
                     Value *p = at(pk, add(row, ca));
                     Value *prod = b.CreateFMul(bv, loadF(at(arow, ca)));
