@@ -242,10 +242,14 @@ void KernelEmitter::emitConv() {
   int64_t ph = pad(a, true, I.h, O.h, dh), pw = pad(a, false, I.w, O.w, dw);
   Value *acc = stackFloats(O.c, "acc");
   bool vec = vectorRow(O.c);
+  // One output channel: vectorize over input channels instead (a dot product per tap).
+  bool dot = O.c == 1 && vectorRow(I.c) && !g[in].inlined;
+  Value *dacc = dot ? stackFloats(I.c, "dot") : nullptr;
   Value *z = i64(0);
   forBatch([&](Value *n) {
     loop(0, O.h, [&](Value *oy) {
       loop(0, O.w, [&](Value *ox) {
+        if (dot) storeRow(*this, llvm::Constant::getNullValue(rowType(*this, I.c)), dacc);
         if (vec)
           storeRow(*this,
                    bias != kNoValue ? loadRow(*this, O.c, addr(bias, z, z))
@@ -263,6 +267,12 @@ void KernelEmitter::emitConv() {
               ifThen(inRange(ix, I.w), [&] {
                 Value *pix = mulC(add(mulC(iy, I.w), ix), I.c);
                 Value *tap = mulC(add(mulC(i, a.kw), j), I.c);
+                if (dot) {
+                  Value *prod = b.CreateFMul(loadRow(*this, I.c, addr(in, n, pix)),
+                                             loadRow(*this, I.c, addr(w, z, tap)));
+                  storeRow(*this, b.CreateFAdd(loadRow(*this, I.c, dacc), prod), dacc);
+                  return;
+                }
                 loop(0, I.c, [&](Value *c) {
                   Value *xv = load(in, n, add(pix, c));
                   Value *wrow = mulC(add(tap, c), O.c);
@@ -280,6 +290,7 @@ void KernelEmitter::emitConv() {
             });
           });
         });
+        if (dot) b.CreateStore(b.CreateFAddReduce(loadF(acc), loadRow(*this, I.c, dacc)), acc);
         Value *opix = mulC(add(mulC(oy, O.w), ox), O.c);
         loop(0, O.c, [&](Value *f) { epilogue(n, add(opix, f), loadF(at(acc, f))); });
       });
