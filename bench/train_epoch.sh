@@ -62,14 +62,18 @@ print(f"{(time.perf_counter() - t) * 1000:.1f}")' "$nnc" dump "$src" --emit=grad
     --data "$data" --threads "$threads" --checkpoint "$work/ckpt-$model" >"$work/$model.out" 2>&1
   steps=$(grep -o '[0-9]*/[0-9]* - ' "$work/$model.out" | tail -1 | cut -d/ -f1)
   per_step=$(grep -o '[0-9.]*[mu]*s/step' "$work/$model.out" | tail -1)
-  epoch=$(awk '/kernel time:/ {print $3}' "$work/$model.out")
+  # Training time of the epoch: steps x time per step (the validation pass is not counted,
+  # as in the PyTorch loop).
+  epoch=$(echo "$per_step" | awk -v s="$steps" '{
+    v = $0 + 0; u = $0; sub(/^[0-9.]*/, "", u)
+    f = u ~ /^ms/ ? 1e-3 : (u ~ /^us/ ? 1e-6 : 1); printf "%.2f", v * f * s }')
   gflops=$(awk '/kernel time:/ {print $6}' "$work/$model.out")
   jit_ms=$(awk '/^  total / {print $2}' "$work/$model.out")
   rss=$(awk -F: '/Maximum resident set size/ {printf "%.0f", $2 / 1024}' "$work/$model.out")
   torch=$(/usr/bin/python3 "$here/torch_epoch.py" --threads "$threads" --limit "$limit" "$model" | awk '{print $2}')
   awk -v m="$model" -v e="$epoch" -v t="$torch" -v g="$gflops" -v p="$peak" -v j="$jit_ms" \
       -v f="$front" -v r="$rss" -v s="$steps" -v ps="$per_step" 'BEGIN {
-    printf "%s: nnc %.2f s/epoch (kernels, %s steps, %s), PyTorch %.2f s/epoch, nnc %.1fx faster\n", m, e, s, ps, t, t / e
+    printf "%s: nnc %.2f s/epoch (%s steps, %s), PyTorch %.2f s/epoch, nnc %.1fx faster\n", m, e, s, ps, t, t / e
     printf "  nnc %.2f GFLOP/s = %.1f%% of %.1f GFLOP/s peak; compile %.0f ms (front end %.0f + JIT %.0f); peak RSS %s MB\n", g, 100 * g / p, p, f + j, f, j, r
   }'
 done

@@ -117,7 +117,8 @@ Status planMemory(Graph &g, PassContext &ctx) {
       r += fmt::format("  %{:<24} offset {:>9} size {:>9}  live {}..{}\n", g[b.v].name, b.offset,
                        b.size, when(b.begin), b.end == last ? std::string("end") : when(b.end));
     }
-    r += fmt::format("  peak {} planned vs {} unplanned ({})\n", planned, unplanned, unit);
+    r += fmt::format("  peak {} planned vs {} unplanned ({}, offsets 64-byte aligned)\n", planned,
+                     unplanned, unit);
     return std::pair{planned, unplanned};
   };
   auto [bp, bu] = region("batched", batched, "bytes per example");

@@ -1,7 +1,10 @@
-// JitBackend: compile once, then per step copy the inputs into the arena and call the kernels
-// in schedule order. Batched kernels without reductions run as min(n, 4 x threads) chunks of
-// the batch; kernels that sum over the batch run as kReduceChunks fixed chunks, each into its
-// own partial buffer, and the partials are added in chunk order afterwards.
+// JitBackend: compile once, then per step run the batched kernels in schedule order on
+// micro-batches of kMicroBatch examples (copying each one's inputs into the arena; weight
+// gradients and losses accumulate across micro-batches), then the unbatched kernels (the
+// optimizer updates) once. The arena thus holds kMicroBatch examples, whatever the batch. Batched
+// kernels without reductions run as min(n, 4 x threads) chunks of the batch; kernels that sum over
+// the batch run as kReduceChunks fixed chunks, each into its own partial buffer, and the partials
+// are added in chunk order afterwards.
 #include "runtime/JitBackend.h"
 
 #include "passes/Fusion.h"
@@ -19,6 +22,8 @@ namespace nnc {
 
 namespace {
 constexpr int64_t kReduceChunks = 8;
+// Examples per pass through the batched kernels: bounds the arena and keeps it in cache.
+constexpr int64_t kMicroBatch = 64;
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
@@ -87,6 +92,15 @@ Result<std::unique_ptr<JitBackend>> JitBackend::create(Graph g, const JitOptions
   for (const KernelInfo &k : jb->kernels_) partial = std::max(partial, k.partialFloats);
   jb->partial_ = allocate(partial * kReduceChunks * int64_t(sizeof(float)));
   if (!jb->fixed_ || !jb->partial_) return Error{"out of memory allocating the JIT arena"};
+  // Micro-batching needs every batched kernel to depend on batched values and parameters
+  // only (no unbatched result computed in the same step).
+  jb->microBatching_ = true;
+  for (const KernelInfo &k : jb->kernels_) {
+    if (!k.batched) continue;
+    for (ValueId m : k.members)
+      for (ValueId o : g[m].inputs)
+        if (!g[o].type.batched && opClass(g[o].op) != OpClass::Leaf) jb->microBatching_ = false;
+  }
   jb->pool_ = std::make_unique<ThreadPool>(opts.threads);
   if (const char *d = std::getenv("NNC_DEBUG")) jb->debug_ = std::atoi(d);
   jb->g_ = std::move(g);
@@ -133,11 +147,6 @@ TensorMap JitBackend::tensors() const {
 
 Status JitBackend::bindInputs(const TensorMap &inputs, int64_t n) {
   if (n <= 0) return Error{fmt::format("batch size must be positive, got {}", n)};
-  if (n > ncap_) {
-    batched_ = allocate(batchedPerExample_ * n);
-    if (!batched_) return Error{"out of memory allocating the JIT arena"};
-    ncap_ = n;
-  }
   for (ValueId x : g_.inputs) {
     const Node &in = g_[x];
     auto it = inputs.find(in.name);
@@ -147,27 +156,45 @@ Status JitBackend::bindInputs(const TensorMap &inputs, int64_t n) {
     if (it->second.shape != want || it->second.data.size() != size_t(it->second.elements()))
       return Error{fmt::format("input '{}' has shape {}, expected {}", in.name,
                                shapeStr(it->second.shape), shapeStr(want))};
-    if (in.offset >= 0) std::copy(it->second.data.begin(), it->second.data.end(), valuePtr(x));
   }
+  int64_t cap = microBatching_ ? std::min(n, kMicroBatch) : n;
+  if (cap > ncap_) {
+    batched_ = allocate(batchedPerExample_ * cap);
+    if (!batched_) return Error{"out of memory allocating the JIT arena"};
+    ncap_ = cap;
+  }
+  inputs_ = &inputs;
   n_ = n;
   return okStatus();
 }
 
-Status JitBackend::runKernel(size_t i, int64_t n) {
+void JitBackend::copyInputs(int64_t first, int64_t count) {
+  for (ValueId x : g_.inputs) {
+    const Node &in = g_[x];
+    if (in.offset < 0) continue;
+    const Tensor &t = inputs_->at(in.name);
+    int64_t per = in.type.batched ? in.type.elements() : 0;
+    const float *src = t.data.data() + first * per;
+    std::copy(src, src + (in.type.batched ? count * per : in.type.elements()), valuePtr(x));
+  }
+}
+
+Status JitBackend::runKernel(size_t i, int64_t n, int64_t count, bool accumulate) {
   const KernelInfo &k = kernels_[i];
   KernelFn f = fns_[i];
   char *bat = batched_.get(), *fix = fixed_.get();
   float *part = reinterpret_cast<float *>(partial_.get());
   auto t0 = Clock::now();
   if (!k.batched) {
-    f(bat, fix, ncap_, n, 0, n, part);
+    f(bat, fix, ncap_, n, 0, count, part);
   } else if (k.reductions.empty()) {
-    int64_t tasks = std::min<int64_t>(n, int64_t(pool_->size()) * 4);
-    pool_->parallelFor(
-        tasks, [&](int64_t c) { f(bat, fix, ncap_, n, n * c / tasks, n * (c + 1) / tasks, part); });
+    int64_t tasks = std::min<int64_t>(count, int64_t(pool_->size()) * 4);
+    pool_->parallelFor(tasks, [&](int64_t c) {
+      f(bat, fix, ncap_, n, count * c / tasks, count * (c + 1) / tasks, part);
+    });
   } else {
     pool_->parallelFor(kReduceChunks, [&](int64_t c) {
-      f(bat, fix, ncap_, n, n * c / kReduceChunks, n * (c + 1) / kReduceChunks,
+      f(bat, fix, ncap_, n, count * c / kReduceChunks, count * (c + 1) / kReduceChunks,
         part + c * k.partialFloats);
     });
   }
@@ -175,13 +202,13 @@ Status JitBackend::runKernel(size_t i, int64_t n) {
   for (const ReductionOut &r : k.reductions) {
     float *dst = fixedPtr(r.value);
     for (int64_t e = 0; e < r.elements; ++e) {
-      float s = 0;
+      float s = accumulate ? dst[e] : 0.0f;
       for (int64_t c = 0; c < chunks; ++c) s += part[c * k.partialFloats + r.partialOffset + e];
       dst[e] = s;
     }
   }
   double secs = since(t0);
-  double flops = k.flopsPerExample * double(n) + k.flopsFixed;
+  double flops = k.flopsPerExample * double(k.batched ? count : n) + k.flopsFixed;
   kernelSeconds_[i] += secs;
   kernelFlops_[i] += flops;
   if (debug_ >= 2)
@@ -193,8 +220,8 @@ Status JitBackend::runKernel(size_t i, int64_t n) {
       if (nd.offset < 0) continue;
       ValueId src = opClass(nd.op) == OpClass::Update ? nd.inputs[0] : m;
       const float *p = valuePtr(src);
-      int64_t count = g_[src].type.elements() * (g_[src].type.batched ? n : 1);
-      for (int64_t e = 0; e < count; ++e)
+      int64_t elems = g_[src].type.elements() * (g_[src].type.batched ? count : 1);
+      for (int64_t e = 0; e < elems; ++e)
         if (!std::isfinite(p[e]))
           return Error{
               fmt::format("{} '{}'{} produced a non-finite value ({})", opName(nd.op), nd.name,
@@ -203,11 +230,39 @@ Status JitBackend::runKernel(size_t i, int64_t n) {
   return okStatus();
 }
 
-Status JitBackend::run(Role upTo, int64_t n) {
-  for (size_t i = 0; i < kernels_.size(); ++i) {
-    if (kernels_[i].role > upTo) continue;
-    if (Status s = runKernel(i, n); !s) return s;
+Status JitBackend::run(Role upTo, int64_t n, TensorMap *outputs) {
+  if (outputs)
+    for (ValueId o : g_.outputs) {
+      Tensor &t = (*outputs)[g_[o].name];
+      t.shape = g_[o].type.dims;
+      if (g_[o].type.batched) t.shape.insert(t.shape.begin(), n);
+      t.data.assign(size_t(t.elements()), 0.0f);
+    }
+  // Batched kernels run once per micro-batch (weight gradients and losses accumulate across
+  // them); the unbatched ones (updates) once at the end.
+  for (int64_t first = 0; first < n; first += ncap_) {
+    int64_t count = std::min(ncap_, n - first);
+    copyInputs(first, count);
+    for (size_t i = 0; i < kernels_.size(); ++i) {
+      if (kernels_[i].role > upTo || (!kernels_[i].batched && microBatching_)) continue;
+      if (Status s = runKernel(i, n, count, first > 0); !s) return s;
+    }
+    if (outputs)
+      for (ValueId o : g_.outputs) {
+        int64_t per = g_[o].type.elements();
+        const float *p = valuePtr(o);
+        Tensor &t = (*outputs)[g_[o].name];
+        if (g_[o].type.batched)
+          std::copy(p, p + count * per, t.data.data() + first * per);
+        else
+          std::copy(p, p + per, t.data.data());
+      }
   }
+  if (microBatching_)
+    for (size_t i = 0; i < kernels_.size(); ++i) {
+      if (kernels_[i].role > upTo || kernels_[i].batched) continue;
+      if (Status s = runKernel(i, n, n, false); !s) return s;
+    }
   if (upTo == Role::Update) {
     std::set<ValueId> counters;
     for (ValueId u : g_.updates)
@@ -224,9 +279,7 @@ double JitBackend::lossValue() const {
 
 Result<double> JitBackend::evaluate(const TensorMap &inputs, int64_t n, TensorMap *outputs) {
   if (Status s = bindInputs(inputs, n); !s) return Error{s.error()};
-  if (Status s = run(Role::Forward, n); !s) return Error{s.error()};
-  if (outputs)
-    for (ValueId o : g_.outputs) (*outputs)[g_[o].name] = read(o, n);
+  if (Status s = run(Role::Forward, n, outputs); !s) return Error{s.error()};
   return lossValue();
 }
 
@@ -234,15 +287,18 @@ Result<double> JitBackend::gradients(const TensorMap &inputs, int64_t n, TensorM
   if (g_.grads.empty())
     return Error{"the graph has no gradients (run the decompose and autodiff passes)"};
   if (Status s = bindInputs(inputs, n); !s) return Error{s.error()};
-  if (Status s = run(Role::Backward, n); !s) return Error{s.error()};
-  for (auto [x, d] : g_.grads) grads[g_[x].name] = read(d, n);
+  if (Status s = run(Role::Backward, n, nullptr); !s) return Error{s.error()};
+  for (auto [x, d] : g_.grads) {
+    if (g_[d].type.batched) return Error{"input gradients are not supported by the JIT backend"};
+    grads[g_[x].name] = read(d, n);
+  }
   return lossValue();
 }
 
 Result<double> JitBackend::trainStep(const TensorMap &inputs, int64_t n) {
   if (g_.updates.empty()) return Error{"the graph has no optimizer updates (run autodiff)"};
   if (Status s = bindInputs(inputs, n); !s) return Error{s.error()};
-  if (Status s = run(Role::Update, n); !s) return Error{s.error()};
+  if (Status s = run(Role::Update, n, nullptr); !s) return Error{s.error()};
   return lossValue();
 }
 

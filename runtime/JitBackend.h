@@ -60,8 +60,9 @@ private:
   using KernelFn = void (*)(char *, char *, int64_t, int64_t, int64_t, int64_t, float *);
 
   Status bindInputs(const TensorMap &inputs, int64_t n);
-  Status run(Role upTo, int64_t n);
-  Status runKernel(size_t i, int64_t n);
+  void copyInputs(int64_t first, int64_t count);
+  Status run(Role upTo, int64_t n, TensorMap *outputs);
+  Status runKernel(size_t i, int64_t n, int64_t count, bool accumulate);
   float *fixedPtr(ValueId v) const {
     return reinterpret_cast<float *>(fixed_.get() + g_[v].offset);
   }
@@ -81,6 +82,8 @@ private:
   int64_t batchedPerExample_ = 0, fixedBytes_ = 0, ncap_ = 0, n_ = 0;
   int debug_ = 0;
   bool checkNumerics_ = false;
+  bool microBatching_ = false;
+  const TensorMap *inputs_ = nullptr;
   std::vector<std::pair<std::string, double>> stageSeconds_;
   std::string fusionReport_, memoryReport_;
 };

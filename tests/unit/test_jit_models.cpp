@@ -152,3 +152,22 @@ TEST_CASE("nnc dump --emit shows the backend stages") {
   CHECK(run("--emit=llvm-opt").find("<8 x float>") != std::string::npos);
   CHECK(run("--emit=asm").find("vfmadd") != std::string::npos);
 }
+
+TEST_CASE("batches larger than a micro-batch accumulate gradients and losses exactly") {
+  // 150 examples run as micro-batches of 64, 64 and 22.
+  const char *src = "model micro\n"
+                    "input x: [6, 6, 2]\n"
+                    "input label: [3]\n"
+                    "h = conv2d(x, filters=4, kernel=3, padding=same, activation=relu)\n"
+                    "h = maxpool2d(h, pool=2)\n"
+                    "h = flatten(h)\n"
+                    "y = dense(h, units=3, activation=softmax)\n"
+                    "loss categorical_crossentropy(y, label)\n"
+                    "train optimizer=adam\n";
+  std::string error;
+  std::optional<Graph> g = trainingGraph(src, &error);
+  INFO(error);
+  REQUIRE(g.has_value());
+  compareWithInterpreter(*g, JitOptions{2, true}, 150, 11);
+  compareWithInterpreter(*g, JitOptions{1, false}, 150, 12);
+}
