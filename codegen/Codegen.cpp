@@ -294,7 +294,6 @@ void KernelEmitter::emitUpdates() {
       Value *p = loadF(pp), *gr = load(nd.inputs[1], zero, i);
       auto st = [&](size_t s) { return addr(nd.inputs[2 + s], zero, i); };
       auto sqrt = [&](Value *x) { return call(llvm::Intrinsic::sqrt, x); };
-      Value *one = f32(1);
       switch (nd.op) {
       case OpKind::SGDUpdate:
         if (nd.inputs.size() == 2) {
@@ -349,7 +348,6 @@ void KernelEmitter::emitUpdates() {
       default:
         break;
       }
-      (void)one;
     });
   }
 }
