@@ -1,4 +1,4 @@
-#!/ usr / bin / python3
+#!/usr/bin/python3
 """One epoch of the lecture's autoencoders in PyTorch, as the baseline for bench/train_epoch.sh.
 
 Same models as examples/autoencoder.nn (UpSampling2D decoder) and
