@@ -4,17 +4,21 @@
 #include "tools/nnc/Driver.h"
 
 #include "passes/Pipeline.h"
+#include "passes/Summary.h"
 #include "runtime/BackendFactory.h"
 #include "runtime/Checkpoint.h"
 #include "runtime/Idx.h"
 #include "runtime/Init.h"
+#include "runtime/JitBackend.h"
 #include "runtime/Png.h"
 #include "runtime/Safetensors.h"
 #include "runtime/Trainer.h"
 
+#include <fmt/format.h>
 #include <llvm/Support/raw_ostream.h>
 
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <iostream>
 #include <sys/stat.h>
@@ -82,6 +86,11 @@ cl::opt<bool> CheckNumerics("check-numerics",
                                      "bad op and its line"),
                             cl::sub(TrainCmd), cl::cat(driver::category()));
 
+cl::opt<bool> TimePasses("time-passes",
+                         cl::desc("Print the compile time of every stage, from parsing to "
+                                  "function pointers"),
+                         cl::sub(TrainCmd), cl::cat(driver::category()));
+
 cl::opt<std::string> PredictFile(cl::Positional, cl::desc("<file.nn>"), cl::Required,
                                  cl::sub(PredictCmd), cl::cat(driver::category()));
 cl::opt<std::string> Weights("weights", cl::desc("Safetensors weights or a checkpoint directory"),
@@ -137,16 +146,16 @@ int threadCount() {
   return std::max(1, int(std::thread::hardware_concurrency()));
 }
 
-std::string withCommas(int64_t v) {
-  std::string s = std::to_string(v);
-  for (int i = int(s.size()) - 3; i > 0; i -= 3) s.insert(size_t(i), ",");
-  return s;
+double secondsSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 int runTrain() {
   std::string source;
+  auto t0 = std::chrono::steady_clock::now();
   std::optional<Graph> g = load(TrainFile, source);
   if (!g) return 1;
+  double frontSeconds = secondsSince(t0);
 
   TrainOptions o;
   o.modelName = g->name;
@@ -179,12 +188,20 @@ int runTrain() {
   o.log = &std::cerr;
   o.interactive = ::isatty(STDERR_FILENO) != 0;
 
+  t0 = std::chrono::steady_clock::now();
   if (Status s = toTrainingGraph(*g, TrainFile, source); !s) return fail(s.error());
+  double autodiffSeconds = secondsSince(t0);
   Result<DataSplit> data = loadDataset(Data);
   if (!data) return fail(data.error());
   Result<std::unique_ptr<Backend>> backend = makeBackend(backendName(), *g, threadCount());
   if (!backend) return fail(backend.error());
   Backend &b = **backend;
+  if (TimePasses) {
+    std::cerr << fmt::format("front end (parse, lower, analyses): {:8.2f} ms\n", frontSeconds * 1e3)
+              << fmt::format("decompose + autodiff:               {:8.2f} ms\n",
+                             autodiffSeconds * 1e3);
+    if (auto *jit = dynamic_cast<JitBackend *>(&b)) std::cerr << jit->timeReport();
+  }
   b.setCheckNumerics(CheckNumerics);
   if (!o.resume)
     if (Status s = b.setTensors(initialTensors(*g, o.seed)); !s) return fail(s.error());
