@@ -31,4 +31,34 @@ public:
   virtual void setCheckNumerics(bool on) = 0;
 };
 
+/// Checks one parameter/state tensor against the graph: the name exists and the shape matches.
+Status checkStateTensor(const Graph &g, const std::string &name, const std::vector<int64_t> &shape,
+                        size_t dataSize);
+/// Checks one bound input (`shape` null when missing) for a batch of n examples.
+Status checkInputTensor(const Node &in, const std::vector<int64_t> *shape, size_t dataSize,
+                        int64_t n);
+
+/// Checks every tensor given to Backend::setTensors.
+template <typename T>
+Status checkStateTensors(const Graph &g, const std::map<std::string, TensorOf<T>> &t) {
+  for (const auto &[name, tensor] : t)
+    if (Status s = checkStateTensor(g, name, tensor.shape, tensor.data.size()); !s) return s;
+  return okStatus();
+}
+
+/// Checks that `inputs` binds every input of `g` for a batch of n examples.
+template <typename T>
+Status checkInputs(const Graph &g, const std::map<std::string, TensorOf<T>> &inputs, int64_t n) {
+  if (n <= 0) return Error{"batch size must be positive, got " + std::to_string(n)};
+  for (ValueId x : g.inputs) {
+    auto it = inputs.find(g[x].name);
+    bool found = it != inputs.end();
+    if (Status s = checkInputTensor(g[x], found ? &it->second.shape : nullptr,
+                                    found ? it->second.data.size() : 0, n);
+        !s)
+      return s;
+  }
+  return okStatus();
+}
+
 } // namespace nnc

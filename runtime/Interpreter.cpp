@@ -548,10 +548,6 @@ TensorMap toFloat(const TensorMapD &m) {
   return f;
 }
 
-std::string shapeStr(const std::vector<int64_t> &s) {
-  return fmt::format("[{}]", fmt::join(s, ","));
-}
-
 bool isLeaf(OpKind op) {
   return op == OpKind::Input || op == OpKind::Param || op == OpKind::State;
 }
@@ -575,15 +571,7 @@ Interpreter::Interpreter(Graph g)
 }
 
 Status Interpreter::setTensorsD(const TensorMapD &t) {
-  for (const auto &[name, tensor] : t) {
-    ValueId v = g_.find(name);
-    if (v == kNoValue || (g_[v].op != OpKind::Param && g_[v].op != OpKind::State))
-      return Error{
-          fmt::format("'{}' is not a parameter or optimizer state of model '{}'", name, g_.name)};
-    if (tensor.shape != g_[v].type.dims || tensor.data.size() != size_t(tensor.elements()))
-      return Error{fmt::format("tensor '{}' has shape {}, the model expects {}", name,
-                               shapeStr(tensor.shape), shapeStr(g_[v].type.dims))};
-  }
+  if (Status s = checkStateTensors(g_, t); !s) return s;
   for (const auto &[name, tensor] : t) vals_[size_t(g_.find(name))] = tensor;
   return okStatus();
 }
@@ -605,18 +593,8 @@ TensorMap Interpreter::tensors() const {
 }
 
 Status Interpreter::bindInputs(const TensorMapD &inputs, int64_t n) {
-  if (n <= 0) return Error{fmt::format("batch size must be positive, got {}", n)};
-  for (ValueId x : g_.inputs) {
-    const Node &in = g_[x];
-    auto it = inputs.find(in.name);
-    if (it == inputs.end()) return Error{fmt::format("missing input '{}'", in.name)};
-    std::vector<int64_t> want = in.type.dims;
-    if (in.type.batched) want.insert(want.begin(), n);
-    if (it->second.shape != want || it->second.data.size() != size_t(it->second.elements()))
-      return Error{fmt::format("input '{}' has shape {}, expected {}", in.name,
-                               shapeStr(it->second.shape), shapeStr(want))};
-    vals_[size_t(x)] = it->second;
-  }
+  if (Status s = checkInputs(g_, inputs, n); !s) return s;
+  for (ValueId x : g_.inputs) vals_[size_t(x)] = inputs.at(g_[x].name);
   n_ = n;
   return okStatus();
 }

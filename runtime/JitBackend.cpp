@@ -28,9 +28,6 @@ using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
-std::string shapeStr(const std::vector<int64_t> &s) {
-  return fmt::format("[{}]", fmt::join(s, ","));
-}
 } // namespace
 
 JitBackend::~JitBackend() {
@@ -124,15 +121,7 @@ Tensor JitBackend::read(ValueId v, int64_t n) const {
 }
 
 Status JitBackend::setTensors(const TensorMap &t) {
-  for (const auto &[name, tensor] : t) {
-    ValueId v = g_.find(name);
-    if (v == kNoValue || (g_[v].op != OpKind::Param && g_[v].op != OpKind::State))
-      return Error{
-          fmt::format("'{}' is not a parameter or optimizer state of model '{}'", name, g_.name)};
-    if (tensor.shape != g_[v].type.dims || tensor.data.size() != size_t(tensor.elements()))
-      return Error{fmt::format("tensor '{}' has shape {}, the model expects {}", name,
-                               shapeStr(tensor.shape), shapeStr(g_[v].type.dims))};
-  }
+  if (Status s = checkStateTensors(g_, t); !s) return s;
   for (const auto &[name, tensor] : t)
     std::copy(tensor.data.begin(), tensor.data.end(), fixedPtr(g_.find(name)));
   return okStatus();
@@ -146,17 +135,7 @@ TensorMap JitBackend::tensors() const {
 }
 
 Status JitBackend::bindInputs(const TensorMap &inputs, int64_t n) {
-  if (n <= 0) return Error{fmt::format("batch size must be positive, got {}", n)};
-  for (ValueId x : g_.inputs) {
-    const Node &in = g_[x];
-    auto it = inputs.find(in.name);
-    if (it == inputs.end()) return Error{fmt::format("missing input '{}'", in.name)};
-    std::vector<int64_t> want = in.type.dims;
-    if (in.type.batched) want.insert(want.begin(), n);
-    if (it->second.shape != want || it->second.data.size() != size_t(it->second.elements()))
-      return Error{fmt::format("input '{}' has shape {}, expected {}", in.name,
-                               shapeStr(it->second.shape), shapeStr(want))};
-  }
+  if (Status s = checkInputs(g_, inputs, n); !s) return s;
   int64_t cap = microBatching_ ? std::min(n, kMicroBatch) : n;
   if (cap > ncap_) {
     batched_ = allocate(batchedPerExample_ * cap);
