@@ -28,7 +28,6 @@ usage: compare_torch.py [--model examples/autoencoder.nn] [--epochs 20] [--seed 
 import argparse
 import csv
 import gzip
-import json
 import os
 import re
 import struct
@@ -43,23 +42,13 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "tests", "parity"))
+import safetensors_np  # noqa: E402
 
 
 def read_safetensors(path):
     """Tensors of a safetensors file (F32/F64) as float32 numpy arrays, and its metadata."""
-    with open(path, "rb") as f:
-        data = f.read()
-    (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + n])
-    body = data[8 + n:]
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        dtype = {"F32": np.float32, "F64": np.float64}[info["dtype"]]
-        b, e = info["data_offsets"]
-        out[name] = np.frombuffer(body[b:e], dtype=dtype).reshape(info["shape"]).astype(np.float32)
-    return out, header.get("__metadata__", {})
+    return safetensors_np.read_safetensors(path, np.float32)
 
 
 def read_idx(path):

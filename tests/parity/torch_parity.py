@@ -20,6 +20,7 @@ try:
     import numpy as np
     import torch
     import torch.nn.functional as F
+    import safetensors_np
 except ImportError:
     print("torch_parity: PyTorch or NumPy is not installed; skipping")
     sys.exit(77)
@@ -28,19 +29,7 @@ TOLERANCE = 1e-5
 
 
 def read_safetensors(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + n])
-    body = data[8 + n:]
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        dtype = {"F32": np.float32, "F64": np.float64}[info["dtype"]]
-        b, e = info["data_offsets"]
-        out[name] = np.frombuffer(body[b:e], dtype=dtype).reshape(info["shape"]).astype(np.float64)
-    return out
+    return safetensors_np.read_safetensors(path, np.float64)[0]
 
 
 def write_safetensors(path, tensors):
