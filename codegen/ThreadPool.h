@@ -29,14 +29,14 @@ public:
 
 private:
   void work();
-  void drain();
+  void drain(uint64_t generation, int64_t count, const std::function<void(int64_t)> &fn);
 
   std::vector<std::thread> workers_;
   std::mutex mu_;
   std::condition_variable wake_, done_;
   const std::function<void(int64_t)> *fn_ = nullptr;
   int64_t count_ = 0;
-  std::atomic<int64_t> next_{0};
+  std::atomic<uint64_t> next_{0}; // generation << 32 | next index
   int64_t finished_ = 0;
   uint64_t generation_ = 0;
   bool stop_ = false;
