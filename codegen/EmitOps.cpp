@@ -5,7 +5,8 @@
 //   emitConvTransposed out[t, ct] = sum over (i,j) with t = p*s + (i,j)*d - pad of
 //                      src[p, cs] * w[i,j,ct,cs]   (conv2d_transpose; conv2d_grad_input)
 //   emitConvGradKernel dw[i,j,cb,ca] += B[a*s + (i,j)*d - pad, cb] * A[a, ca] over positions a
-//                      of A (conv2d: A = dy, B = x; conv2d_transpose: A = x, B = dy)
+//                      of A (conv2d: A = dy, B = x; conv2d_transpose: A = x, B = dy), tap by
+//                      tap over the positions where the tap lands inside B
 // so every output element is written exactly once and batch-parallel loops never race.
 // Accumulators for one output pixel live in a small stack array that LLVM promotes or keeps
 // in L1; the innermost loops run over contiguous channels and vectorize.
@@ -14,6 +15,8 @@
 #include "ir/ShapeRules.h"
 
 #include <llvm/IR/Intrinsics.h>
+
+#include <algorithm>
 
 namespace nnc {
 
@@ -395,7 +398,33 @@ void KernelEmitter::emitConvTransposed() {
   });
 }
 
+// Largest divisor of n that is at most cap.
+static int64_t divisorUpTo(int64_t n, int64_t cap) {
+  for (int64_t d = std::min(n, cap); d > 1; --d)
+    if (n % d == 0) return d;
+  return 1;
+}
+
+// Positions a of A, along one axis, whose tap `i` lands inside B:
+// 0 <= a*s + i*d - pad < sizeB, as the range [lo, hi) (empty when lo >= hi).
+static std::pair<Value *, Value *> tapRange(KernelEmitter &e, Value *i, int64_t s, int64_t d,
+                                            int64_t pad, int64_t sizeA, int64_t sizeB) {
+  auto &b = e.b;
+  Value *zero = e.i64(0);
+  Value *q = b.CreateSub(e.i64(pad), e.mulC(i, d)); // a*s >= q
+  Value *lo = b.CreateSelect(b.CreateICmpSLE(q, zero), zero,
+                             b.CreateSDiv(e.add(q, e.i64(s - 1)), e.i64(s)));
+  Value *r = e.add(q, e.i64(sizeB - 1)); // a*s <= r
+  Value *top = e.add(b.CreateSDiv(r, e.i64(s)), e.i64(1));
+  top = b.CreateSelect(b.CreateICmpSGT(top, e.i64(sizeA)), e.i64(sizeA), top);
+  return {lo, b.CreateSelect(b.CreateICmpSLT(r, zero), zero, top)};
+}
+
 void KernelEmitter::emitConvGradKernel() {
+  // dw[i,j,cb,ca] = sum over examples and positions a of B[a*s + (i,j)*d - pad, cb] * A[a, ca].
+  // Tap-major: for each tap the positions whose window cell lies inside B form a rectangle
+  // (no bounds checks), and a tile of dw (Vt channels of the wider side as vectors, St of the
+  // other side unrolled) stays in registers over all of them.
   const Node &r = rootNode();
   const Attrs &a = r.attrs;
   bool conv = r.op == OpKind::Conv2DGradKernel;
@@ -404,43 +433,88 @@ void KernelEmitter::emitConvGradKernel() {
   Img IA = img(g[A].type), IB = img(g[B].type);
   int64_t dh = conv ? a.dh : 1, dw = conv ? a.dw : 1;
   int64_t ph = pad(a, true, IB.h, IA.h, dh), pw = pad(a, false, IB.w, IA.w, dw);
-  Value *pk = partial(k.root), *pb = bias != kNoValue ? partial(bias) : nullptr;
-  Value *arow = stackFloats(IA.c, "arow");
+  Value *pk = partial(k.root);
+  bool overA = IA.c >= IB.c; // vectors run over A's channels (else B's)
+  ValueId vSide = overA ? A : B, sSide = overA ? B : A;
+  int64_t V = overA ? IA.c : IB.c, S = overA ? IB.c : IA.c;
+  int64_t Vt = divisorUpTo(V, 16), St = divisorUpTo(S, 4);
+  llvm::FixedVectorType *vt = rowType(*this, Vt);
+  std::vector<Value *> acc;
+  {
+    llvm::IRBuilder<> eb(entry, entry->begin());
+    for (int64_t s = 0; s < St; ++s) acc.push_back(eb.CreateAlloca(vt, nullptr, "tile"));
+  }
+  // Vector of Vt channels of the vector side at flat index idx (gathered when inlined).
+  auto vecAt = [&](Value *n, Value *idx) -> Value * {
+    if (!g[vSide].inlined) return loadRow(*this, Vt, addr(vSide, n, idx));
+    Value *v = llvm::PoisonValue::get(vt);
+    for (int64_t l = 0; l < Vt; ++l)
+      v = b.CreateInsertElement(v, load(vSide, n, add(idx, i64(l))), uint64_t(l));
+    return v;
+  };
+  // Flat index into dw of (tap, cb, ca).
+  auto dwIndex = [&](Value *tap, Value *cb, Value *ca) {
+    return add(mulC(add(mulC(tap, IB.c), cb), IA.c), ca);
+  };
   forBatch([&](Value *n) {
-    loop(0, IA.h, [&](Value *ay) {
-      loop(0, IA.w, [&](Value *ax) {
-        // A's channels at this position, read once (inlined activation gradients are
-        // computed here, not once per tap).
-        Value *apix = mulC(add(mulC(ay, IA.w), ax), IA.c);
-        loop(0, IA.c, [&](Value *f) { b.CreateStore(load(A, n, add(apix, f)), at(arow, f)); });
-        if (pb)
-          loop(0, IA.c, [&](Value *f) {
-            Value *p = at(pb, f);
-            b.CreateStore(b.CreateFAdd(loadF(p), loadF(at(arow, f))), p);
-          });
-        loop(0, a.kh, [&](Value *i) {
-          Value *by = add(b.CreateSub(mulC(ay, a.sh), i64(ph)), mulC(i, dh));
-          ifThen(inRange(by, IB.h), [&] {
-            loop(0, a.kw, [&](Value *j) {
-              Value *bx = add(b.CreateSub(mulC(ax, a.sw), i64(pw)), mulC(j, dw));
-              ifThen(inRange(bx, IB.w), [&] {
+    if (bias != kNoValue) {
+      Value *pb = partial(bias);
+      loop(0, IA.h * IA.w, [&](Value *pos) {
+        loop(0, IA.c, [&](Value *f) {
+          Value *p = at(pb, f);
+          b.CreateStore(b.CreateFAdd(loadF(p), load(A, n, add(mulC(pos, IA.c), f))), p);
+        });
+      });
+    }
+    loop(0, a.kh, [&](Value *i) {
+      auto [y0, y1] = tapRange(*this, i, a.sh, dh, ph, IA.h, IB.h);
+      loop(0, a.kw, [&](Value *j) {
+        auto [x0, x1] = tapRange(*this, j, a.sw, dw, pw, IA.w, IB.w);
+        Value *tap = add(mulC(i, a.kw), j);
+        loop(0, V / Vt, [&](Value *vi) {
+          loop(0, S / St, [&](Value *si) {
+            Value *v0 = mulC(vi, Vt), *s0 = mulC(si, St);
+            // dw element of (lane l of the vector side, unrolled index s of the other).
+            auto dwAt = [&](int64_t l, int64_t s) {
+              Value *vc = add(v0, i64(l)), *sc = add(s0, i64(s));
+              return at(pk, overA ? dwIndex(tap, sc, vc) : dwIndex(tap, vc, sc));
+            };
+            for (int64_t s = 0; s < St; ++s) {
+              Value *v = llvm::PoisonValue::get(vt);
+              if (overA) {
+                v = loadRow(*this, Vt, dwAt(0, s));
+              } else {
+                for (int64_t l = 0; l < Vt; ++l)
+                  v = b.CreateInsertElement(v, loadF(dwAt(l, s)), uint64_t(l));
+              }
+              b.CreateStore(v, acc[size_t(s)]);
+            }
+            loop(y0, y1, [&](Value *ay) {
+              Value *by = add(b.CreateSub(mulC(ay, a.sh), i64(ph)), mulC(i, dh));
+              loop(x0, x1, [&](Value *ax) {
+                Value *bx = add(b.CreateSub(mulC(ax, a.sw), i64(pw)), mulC(j, dw));
+                Value *apix = mulC(add(mulC(ay, IA.w), ax), IA.c);
                 Value *bpix = mulC(add(mulC(by, IB.w), bx), IB.c);
-                Value *tap = mulC(add(mulC(i, a.kw), j), IB.c);
-                loop(0, IB.c, [&](Value *cb) {
-                  Value *bv = load(B, n, add(bpix, cb));
-                  Value *row = mulC(add(tap, cb), IA.c);
-                  if (vectorRow(IA.c)) {
-                    axpyRow(*this, IA.c, at(pk, row), bv, loadRow(*this, IA.c, arow));
-                    return;
-                  }
-                  loop(0, IA.c, [&](Value *ca) {
-                    Value *p = at(pk, add(row, ca));
-                    Value *prod = b.CreateFMul(bv, loadF(at(arow, ca)));
-                    b.CreateStore(b.CreateFAdd(loadF(p), prod), p);
-                  });
-                });
+                Value *row = vecAt(n, add(overA ? apix : bpix, v0));
+                Value *spix = add(overA ? bpix : apix, s0);
+                for (int64_t s = 0; s < St; ++s) {
+                  Value *x = load(sSide, n, add(spix, i64(s)));
+                  Value *sum =
+                      b.CreateFAdd(b.CreateLoad(vt, acc[size_t(s)]),
+                                   b.CreateFMul(b.CreateVectorSplat(unsigned(Vt), x), row));
+                  b.CreateStore(sum, acc[size_t(s)]);
+                }
               });
             });
+            for (int64_t s = 0; s < St; ++s) {
+              Value *v = b.CreateLoad(vt, acc[size_t(s)]);
+              if (overA) {
+                storeRow(*this, v, dwAt(0, s));
+                continue;
+              }
+              for (int64_t l = 0; l < Vt; ++l)
+                b.CreateStore(b.CreateExtractElement(v, uint64_t(l)), dwAt(l, s));
+            }
           });
         });
       });
@@ -511,6 +585,45 @@ void KernelEmitter::emitMaxPoolGrad() {
   llvm::IRBuilder<> eb(entry, entry->begin());
   llvm::Type *i64t = b.getInt64Ty();
   Value *bestI = eb.CreateAlloca(llvm::ArrayType::get(i64t, uint64_t(I.c)), nullptr, "besti");
+  const Attrs &a = r.attrs;
+  if (a.sh == a.kh && a.sw == a.kw) {
+    // Windows do not overlap: every input element is final once its window is done, so it
+    // goes through the epilogue (fused activation gradients) exactly once: dy at the
+    // window's maximum, 0 elsewhere and in rows/columns no window covers.
+    int64_t coveredH = std::min(I.h, O.h * a.sh - ph), coveredW = std::min(I.w, O.w * a.sw - pw);
+    forBatch([&](Value *n) {
+      loop(0, O.h, [&](Value *oy) {
+        loop(0, O.w, [&](Value *ox) {
+          argmaxPixel(*this, x, n, oy, ox, I, ph, pw, bestV, bestI);
+          Value *opix = mulC(add(mulC(oy, O.w), ox), O.c);
+          loop(0, a.kh, [&](Value *i) {
+            Value *iy = add(b.CreateSub(mulC(oy, a.sh), i64(ph)), i);
+            ifThen(inRange(iy, I.h), [&] {
+              loop(0, a.kw, [&](Value *j) {
+                Value *ix = add(b.CreateSub(mulC(ox, a.sw), i64(pw)), j);
+                ifThen(inRange(ix, I.w), [&] {
+                  Value *pix = mulC(add(mulC(iy, I.w), ix), I.c);
+                  loop(0, I.c, [&](Value *c) {
+                    Value *idx = add(pix, c);
+                    Value *best = b.CreateLoad(i64t, b.CreateInBoundsGEP(i64t, bestI, c));
+                    Value *d = load(dy, n, add(opix, c));
+                    epilogue(n, idx, b.CreateSelect(b.CreateICmpEQ(best, idx), d, f32(0)));
+                  });
+                });
+              });
+            });
+          });
+        });
+      });
+      auto zero = [&](Value *iy, Value *ix0, int64_t ix1) {
+        loop(mulC(add(mulC(iy, I.w), ix0), I.c), mulC(add(mulC(iy, I.w), i64(ix1)), I.c),
+             [&](Value *idx) { epilogue(n, idx, f32(0)); });
+      };
+      loop(0, coveredH, [&](Value *iy) { zero(iy, i64(coveredW), I.w); });
+      loop(coveredH, I.h, [&](Value *iy) { zero(iy, i64(0), I.w); });
+    });
+    return;
+  }
   forBatch([&](Value *n) {
     loop(0, I.h * I.w * I.c, [&](Value *i) { store(k.root, n, i, f32(0)); });
     loop(0, O.h, [&](Value *oy) {

@@ -4,9 +4,11 @@
 // epilogues (bias is part of dense/conv already; activations, the sigmoid + loss + loss
 // gradient of the output layer, elementwise chains). A weight-gradient kernel takes the bias
 // gradient of the same upstream gradient along. relu_grad reads the relu output instead of
-// its input (same sign), so pre-activations need no buffer. Activation gradients are inlined: each
-// consumer recomputes them from their operands instead of reading a stored tensor. All
-// optimizer updates form the last kernel. ctx.fusionReport lists the kernels and, for each
+// its input (same sign), so pre-activations need no buffer. Activation gradients are computed
+// once, as an epilogue of the kernel that produces their upstream gradient, and stored; only
+// when that kernel cannot take them (a scatter loop) are they inlined, each consumer
+// recomputing them from their operands (a first grouping pass finds which). All optimizer
+// updates form the last kernel. ctx.fusionReport lists the kernels and, for each
 // producer/consumer pair left in different kernels, why.
 #include "passes/Fusion.h"
 #include "passes/Pass.h"
@@ -46,6 +48,9 @@ bool supportsEpilogue(const Node &n) {
   case OpKind::Upsample2D:
   case OpKind::Upsample2DGrad:
     return n.attrs.interpolation == Interpolation::Nearest;
+  case OpKind::MaxPool2DGrad:
+    // Windows that do not overlap: each input element is written once, by its window.
+    return n.attrs.sh == n.attrs.kh && n.attrs.sw == n.attrs.kw;
   default:
     return false;
   }
@@ -128,6 +133,37 @@ struct Fuser {
     }
   }
 
+  // Greedy grouping in node order (Node::inlined already set); updates go last, inlined
+  // nodes take the kernel id of their first consumer.
+  void groupAll() {
+    int next = 0;
+    for (ValueId v = 0; v < ValueId(g.size()); ++v) {
+      const Node &n = g[v];
+      if (leaf(v) || n.inlined || group[size_t(v)] >= 0) continue;
+      if (on && opClass(n.op) == OpClass::Update) continue;
+      int k = next++;
+      roots.push_back(v);
+      assign(v, k);
+      if (on) extend(k);
+    }
+    int updates = -1;
+    for (ValueId v = 0; v < ValueId(g.size()); ++v) {
+      if (group[size_t(v)] >= 0 || opClass(g[v].op) != OpClass::Update) continue;
+      if (updates < 0) {
+        updates = next++;
+        roots.push_back(v);
+      }
+      assign(v, updates);
+    }
+    for (ValueId v = 0; v < ValueId(g.size()); ++v) {
+      if (!g[v].inlined) continue;
+      int k = -1;
+      for (ValueId u : users[size_t(v)])
+        if (g[u].kernel >= 0 && (k < 0 || g[u].kernel < k)) k = g[u].kernel;
+      g[v].kernel = k;
+    }
+  }
+
   std::string refusal(ValueId p, ValueId c) const {
     const Node &pn = g[p], &cn = g[c];
     if (!on) return "fusion is off (--no-fuse)";
@@ -176,53 +212,36 @@ Status fuse(Graph &g, PassContext &ctx) {
         }
     }
   }
-  Fuser f{g, ctx.fuse, g.users(), std::vector<int>(g.size(), -1), {}};
-  for (Node &n : g.nodes) {
-    n.kernel = -1;
-    n.inlined = false;
-  }
   auto isOutput = [&](ValueId v) {
     if (std::find(g.outputs.begin(), g.outputs.end(), v) != g.outputs.end()) return true;
     for (auto &[p, gv] : g.grads)
       if (gv == v) return true;
     return false;
   };
-  if (f.on)
+  auto users = g.users();
+  // Pass 1 groups with nothing inlined; an activation gradient that ends up alone (no
+  // producer loop took it as an epilogue) is inlined into its consumers in pass 2.
+  std::vector<bool> inlineSet(g.size(), false);
+  Fuser f{g, ctx.fuse, users, {}, {}};
+  for (int pass = ctx.fuse ? 1 : 2; pass <= 2; ++pass) {
+    if (pass == 2 && ctx.fuse)
+      for (ValueId v = 0; v < ValueId(g.size()); ++v) {
+        Node &n = g[v];
+        if (!isInlinableOp(n.op) || isOutput(v) || users[size_t(v)].empty()) continue;
+        if (f.roots[size_t(f.group[size_t(v)])] != v) continue; // fused into its producer
+        bool ok = true;
+        for (ValueId o : n.inputs) ok = ok && !inlineSet[size_t(o)];
+        for (ValueId u : users[size_t(v)]) ok = ok && opClass(g[u].op) != OpClass::Update;
+        inlineSet[size_t(v)] = ok;
+      }
     for (ValueId v = 0; v < ValueId(g.size()); ++v) {
-      Node &n = g[v];
-      if (!isInlinableOp(n.op) || isOutput(v) || f.users[size_t(v)].empty()) continue;
-      bool ok = true;
-      for (ValueId o : n.inputs) ok = ok && !g[o].inlined;
-      for (ValueId u : f.users[size_t(v)]) ok = ok && opClass(g[u].op) != OpClass::Update;
-      n.inlined = ok;
+      g[v].kernel = -1;
+      g[v].inlined = inlineSet[size_t(v)];
     }
-  int next = 0;
-  for (ValueId v = 0; v < ValueId(g.size()); ++v) {
-    const Node &n = g[v];
-    if (f.leaf(v) || n.inlined || f.group[size_t(v)] >= 0) continue;
-    if (f.on && opClass(n.op) == OpClass::Update) continue;
-    int k = next++;
-    f.roots.push_back(v);
-    f.assign(v, k);
-    if (f.on) f.extend(k);
+    f.group.assign(g.size(), -1);
+    f.roots.clear();
+    f.groupAll();
   }
-  int updates = -1;
-  for (ValueId v = 0; v < ValueId(g.size()); ++v) {
-    if (f.group[size_t(v)] >= 0 || opClass(g[v].op) != OpClass::Update) continue;
-    if (updates < 0) {
-      updates = next++;
-      f.roots.push_back(v);
-    }
-    f.assign(v, updates);
-  }
-  for (ValueId v = 0; v < ValueId(g.size()); ++v) {
-    if (!g[v].inlined) continue;
-    int k = -1;
-    for (ValueId u : f.users[size_t(v)])
-      if (g[u].kernel >= 0 && (k < 0 || g[u].kernel < k)) k = g[u].kernel;
-    g[v].kernel = k;
-  }
-
   std::string &r = ctx.fusionReport;
   r.clear();
   std::vector<KernelGroup> groups = kernelGroups(g);

@@ -95,13 +95,17 @@ TEST_CASE("fusion forms the lecture model's kernels and the memory plan reuses b
   REQUIRE(planMemory(fused, ctx).ok());
   INFO(ctx.fusionReport);
   // conv + bias + relu in one kernel; sigmoid, the logits loss and its gradient in the last
-  // forward kernel; relu gradients recomputed inside their consumers; one update kernel.
+  // forward kernel; relu gradients computed once in the loop of their upstream gradient (the
+  // non-overlapping max-pool gradient); one update kernel.
   const Node &h = fused[fused.find("h")];
   CHECK(fused[h.inputs[0]].kernel == h.kernel);
   const Node &y = fused[fused.find("y")];
   CHECK(fused[fused.loss].kernel == y.kernel);
   CHECK(fused[fused.find("d.y.pre")].kernel == y.kernel);
-  CHECK(fused[fused.find("d.h.pre")].inlined);
+  const Node &dh = fused[fused.find("d.h.pre")];
+  CHECK(!dh.inlined);
+  CHECK(fused[dh.inputs[1]].op == OpKind::MaxPool2DGrad);
+  CHECK(fused[dh.inputs[1]].kernel == dh.kernel);
   std::set<int> updateKernels;
   for (ValueId u : fused.updates) updateKernels.insert(fused[u].kernel);
   CHECK(updateKernels.size() == 1);
@@ -128,6 +132,24 @@ TEST_CASE("fusion forms the lecture model's kernels and the memory plan reuses b
         size_t(std::count_if(alone.nodes.begin(), alone.nodes.end(),
                              [](const Node &n) { return opClass(n.op) != OpClass::Leaf; })));
   CHECK(off.fusionReport.find("fusion is off") != std::string::npos);
+}
+
+TEST_CASE("an activation gradient after a scatter loop is recomputed by its consumers") {
+  // Overlapping pooling windows (pool 3, stride 2) make the max-pool gradient a scatter-add:
+  // no element is final inside its loop, so the relu gradient behind it is inlined.
+  std::optional<Graph> g = trainingGraph("model m\ninput x: [9, 9, 2]\ninput t: [1]\n"
+                                         "h = conv2d(x, filters=3, kernel=3, activation=relu)\n"
+                                         "p = maxpool2d(h, pool=3, strides=2)\n"
+                                         "f = flatten(p)\n"
+                                         "y = dense(f, units=1, activation=sigmoid)\n"
+                                         "output y\nloss mse(y, t)\n");
+  REQUIRE(g.has_value());
+  PassContext ctx;
+  REQUIRE(fuse(*g, ctx).ok());
+  INFO(ctx.fusionReport);
+  const Node &dh = (*g)[g->find("d.h.pre")];
+  CHECK(dh.inlined);
+  CHECK(ctx.fusionReport.find("+inlined relu_grad(%d.h.pre)") != std::string::npos);
 }
 
 TEST_CASE("nnc dump --emit shows the backend stages") {
