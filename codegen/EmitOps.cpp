@@ -235,70 +235,191 @@ static void axpyRow(KernelEmitter &e, int64_t c, Value *acc, Value *x, Value *ro
   storeRow(e, sum, acc);
 }
 
+namespace {
+// A correlation out[p, co] = bias[co] + sum_{i,j,ci} in[p*s + (i,j)*d - pad, ci] * W(i,j,ci,co).
+struct Gather {
+  ValueId in = kNoValue, bias = kNoValue;
+  Img I{}, O{};
+  int64_t kh = 1, kw = 1, sh = 1, sw = 1, dh = 1, dw = 1, ph = 0, pw = 0;
+  // Address of W(tap, c, 0..O.c) (contiguous over output channels); with one output
+  // channel, of W(tap, 0..I.c, 0) (contiguous over input channels).
+  std::function<Value *(Value *tap, Value *c)> weights;
+};
+
+// First and last+1 output coordinate whose every tap lands inside the input.
+std::pair<int64_t, int64_t> interior(int64_t out, int64_t in, int64_t k, int64_t s, int64_t d,
+                                     int64_t pad) {
+  int64_t lo = (pad + s - 1) / s;
+  int64_t last = in - 1 + pad - (k - 1) * d;
+  int64_t hi = last < 0 ? 0 : std::min(out, last / s + 1);
+  return {lo, std::max(lo, hi)};
+}
+} // namespace
+
+// Blocked gather: output pixels of a row are computed P at a time (P independent vector
+// accumulators, so the FMAs do not wait on each other and each weight row is loaded once per
+// block) where every tap is in bounds; border pixels go one at a time with bounds checks.
+// Channels are vectors over the output channels, or over the input channels (a dot product
+// per tap) when there is one output channel.
+static void emitGather(KernelEmitter &e, const Gather &G) {
+  auto &b = e.b;
+  const Img &I = G.I, &O = G.O;
+  bool vec = vectorRow(O.c);
+  bool dot = O.c == 1 && vectorRow(I.c) && !e.g[G.in].inlined;
+  int64_t lanes = dot ? I.c : O.c;
+  // AVX2 registers (8 floats) per accumulator; keep about 12 of 16 for accumulators.
+  int64_t regs = (lanes + 7) / 8;
+  auto [xa, xb] = interior(O.w, I.w, G.kw, G.sw, G.dw, G.pw);
+  int64_t P = (vec || dot) ? std::clamp<int64_t>(12 / regs, 1, 8) : 1;
+  llvm::Type *accTy = (vec || dot) ? static_cast<llvm::Type *>(rowType(e, lanes))
+                                   : llvm::ArrayType::get(b.getFloatTy(), uint64_t(O.c));
+  std::vector<Value *> acc;
+  {
+    llvm::IRBuilder<> eb(e.entry, e.entry->begin());
+    for (int64_t p = 0; p < P; ++p) acc.push_back(eb.CreateAlloca(accTy, nullptr, "acc"));
+  }
+  Value *out = e.stackFloats(O.c, "out");
+  // One output channel: the row's sums are kept and the epilogue runs as its own loop over
+  // the row, which vectorizes (sigmoid and loss terms included).
+  Value *rowSums = dot ? e.stackFloats(O.w, "rowsums") : nullptr;
+  Value *z = e.i64(0);
+  auto initAcc = [&](Value *slot) {
+    if (dot) {
+      storeRow(e, llvm::Constant::getNullValue(accTy), slot);
+    } else if (vec) {
+      storeRow(e,
+               G.bias != kNoValue ? loadRow(e, O.c, e.addr(G.bias, z, z))
+                                  : llvm::Constant::getNullValue(accTy),
+               slot);
+    } else {
+      e.loop(0, O.c, [&](Value *f) {
+        b.CreateStore(G.bias != kNoValue ? e.load(G.bias, z, f) : e.f32(0), e.at(slot, f));
+      });
+    }
+  };
+  // Accumulates tap `tap` into the accumulators of `count` pixels whose input pixels start
+  // at offsets pix[p] (row-major pixel * I.c); the weight row of each channel is loaded once.
+  // Pixels with valid[p] set (masked blocks at the borders) read 0 where it is false.
+  auto accumulate = [&](Value *n, const std::vector<Value *> &pix,
+                        const std::vector<Value *> &valid, Value *tap) {
+    size_t count = pix.size();
+    if (dot) {
+      Value *wv = loadRow(e, I.c, G.weights(tap, z));
+      for (size_t p = 0; p < count; ++p) {
+        Value *x = loadRow(e, I.c, e.addr(G.in, n, pix[p]));
+        if (valid[p]) x = b.CreateSelect(valid[p], x, llvm::Constant::getNullValue(x->getType()));
+        storeRow(e, b.CreateFAdd(loadRow(e, I.c, acc[p]), b.CreateFMul(x, wv)), acc[p]);
+      }
+      return;
+    }
+    e.loop(0, I.c, [&](Value *c) {
+      if (vec) {
+        Value *wrow = loadRow(e, O.c, G.weights(tap, c));
+        for (size_t p = 0; p < count; ++p) {
+          Value *x = e.load(G.in, n, e.add(pix[p], c));
+          if (valid[p]) x = b.CreateSelect(valid[p], x, e.f32(0));
+          axpyRow(e, O.c, acc[p], x, wrow);
+        }
+        return;
+      }
+      Value *wrow = G.weights(tap, c), *xv = e.load(G.in, n, e.add(pix[0], c));
+      e.loop(0, O.c, [&](Value *f) {
+        Value *pf = e.at(acc[0], f);
+        Value *prod = b.CreateFMul(xv, e.loadF(e.at(wrow, f)));
+        b.CreateStore(b.CreateFAdd(e.loadF(pf), prod), pf);
+      });
+    });
+  };
+  auto finish = [&](Value *n, Value *slot, Value *oy, Value *ox) {
+    Value *vals = (vec || dot) ? out : slot;
+    if (dot) {
+      Value *sum = b.CreateFAddReduce(G.bias != kNoValue ? e.load(G.bias, z, z) : e.f32(0),
+                                      loadRow(e, I.c, slot));
+      b.CreateStore(sum, e.at(rowSums, ox));
+      return;
+    }
+    if (vec) {
+      storeRow(e, loadRow(e, O.c, slot), out);
+    }
+    Value *opix = e.mulC(e.add(e.mulC(oy, O.w), ox), O.c);
+    e.loop(0, O.c, [&](Value *f) { e.epilogue(n, e.add(opix, f), e.loadF(e.at(vals, f))); });
+  };
+  // Output pixels ox0 .. ox0+count-1 of row oy. Masked: columns outside the input read 0
+  // (from a clamped address); checked (scalar accumulators, count 1): skipped by a branch.
+  enum class Cols { Inside, Masked, Checked };
+  auto pixels = [&](Value *n, Value *oy, Value *ox0, int64_t count, Cols cols) {
+    for (int64_t p = 0; p < count; ++p) initAcc(acc[size_t(p)]);
+    e.loop(0, G.kh, [&](Value *i) {
+      Value *iy = e.add(b.CreateSub(e.mulC(oy, G.sh), e.i64(G.ph)), e.mulC(i, G.dh));
+      e.ifThen(e.inRange(iy, I.h), [&] {
+        e.loop(0, G.kw, [&](Value *j) {
+          Value *tap = e.add(e.mulC(i, G.kw), j);
+          std::vector<Value *> pix, valid;
+          Value *ok = nullptr;
+          for (int64_t p = 0; p < count; ++p) {
+            Value *ox = e.add(ox0, e.i64(p));
+            Value *ix = e.add(b.CreateSub(e.mulC(ox, G.sw), e.i64(G.pw)), e.mulC(j, G.dw));
+            ok = cols == Cols::Inside ? nullptr : e.inRange(ix, I.w);
+            if (cols == Cols::Masked) ix = b.CreateSelect(ok, ix, z);
+            pix.push_back(e.mulC(e.add(e.mulC(iy, I.w), ix), I.c));
+            valid.push_back(cols == Cols::Masked ? ok : nullptr);
+          }
+          if (cols == Cols::Checked)
+            e.ifThen(ok, [&] { accumulate(n, pix, valid, tap); });
+          else
+            accumulate(n, pix, valid, tap);
+        });
+      });
+    });
+    for (int64_t p = 0; p < count; ++p) finish(n, acc[size_t(p)], oy, e.add(ox0, e.i64(p)));
+  };
+  // Columns [from, to) in blocks of P plus one shorter block for the rest.
+  auto span = [&](Value *n, Value *oy, int64_t from, int64_t to, Cols cols) {
+    int64_t width = to - from, blocks = width / P, rest = width % P;
+    if (blocks == 1)
+      pixels(n, oy, e.i64(from), P, cols);
+    else if (blocks > 1)
+      e.loop(0, blocks,
+             [&](Value *blk) { pixels(n, oy, e.add(e.mulC(blk, P), e.i64(from)), P, cols); });
+    if (rest > 0) pixels(n, oy, e.i64(from + blocks * P), rest, cols);
+  };
+  e.forBatch([&](Value *n) {
+    e.loop(0, O.h, [&](Value *oy) {
+      if (!vec && !dot) {
+        e.loop(0, O.w, [&](Value *ox) { pixels(n, oy, ox, 1, Cols::Checked); });
+        return;
+      }
+      span(n, oy, 0, xa, Cols::Masked);
+      span(n, oy, xa, xb, Cols::Inside);
+      span(n, oy, xb, O.w, Cols::Masked);
+      if (dot)
+        e.loop(0, O.w, [&](Value *ox) {
+          e.epilogue(n, e.add(e.mulC(oy, O.w), ox), e.loadF(e.at(rowSums, ox)));
+        });
+    });
+  });
+}
+
 void KernelEmitter::emitConv() {
   const Node &r = rootNode();
   const Attrs &a = r.attrs;
-  ValueId in = r.inputs[0], w = r.inputs[1];
-  ValueId bias = r.op == OpKind::Conv2D && r.inputs.size() > 2 ? r.inputs[2] : kNoValue;
-  Img I = img(g[in].type), O = img(r.type);
-  int64_t dh = r.op == OpKind::Conv2D ? a.dh : 1, dw = r.op == OpKind::Conv2D ? a.dw : 1;
-  int64_t ph = pad(a, true, I.h, O.h, dh), pw = pad(a, false, I.w, O.w, dw);
-  Value *acc = stackFloats(O.c, "acc");
-  bool vec = vectorRow(O.c);
-  // One output channel: vectorize over input channels instead (a dot product per tap).
-  bool dot = O.c == 1 && vectorRow(I.c) && !g[in].inlined;
-  Value *dacc = dot ? stackFloats(I.c, "dot") : nullptr;
+  Gather G;
+  G.in = r.inputs[0];
+  ValueId w = r.inputs[1];
+  G.bias = r.op == OpKind::Conv2D && r.inputs.size() > 2 ? r.inputs[2] : kNoValue;
+  G.I = img(g[G.in].type);
+  G.O = img(r.type);
+  G.kh = a.kh, G.kw = a.kw, G.sh = a.sh, G.sw = a.sw;
+  G.dh = r.op == OpKind::Conv2D ? a.dh : 1;
+  G.dw = r.op == OpKind::Conv2D ? a.dw : 1;
+  G.ph = pad(a, true, G.I.h, G.O.h, G.dh);
+  G.pw = pad(a, false, G.I.w, G.O.w, G.dw);
+  int64_t ic = G.I.c, oc = G.O.c;
   Value *z = i64(0);
-  forBatch([&](Value *n) {
-    loop(0, O.h, [&](Value *oy) {
-      loop(0, O.w, [&](Value *ox) {
-        if (dot) storeRow(*this, llvm::Constant::getNullValue(rowType(*this, I.c)), dacc);
-        if (vec)
-          storeRow(*this,
-                   bias != kNoValue ? loadRow(*this, O.c, addr(bias, z, z))
-                                    : llvm::Constant::getNullValue(rowType(*this, O.c)),
-                   acc);
-        else
-          loop(0, O.c, [&](Value *f) {
-            b.CreateStore(bias != kNoValue ? load(bias, z, f) : f32(0), at(acc, f));
-          });
-        loop(0, a.kh, [&](Value *i) {
-          Value *iy = add(b.CreateSub(mulC(oy, a.sh), i64(ph)), mulC(i, dh));
-          ifThen(inRange(iy, I.h), [&] {
-            loop(0, a.kw, [&](Value *j) {
-              Value *ix = add(b.CreateSub(mulC(ox, a.sw), i64(pw)), mulC(j, dw));
-              ifThen(inRange(ix, I.w), [&] {
-                Value *pix = mulC(add(mulC(iy, I.w), ix), I.c);
-                Value *tap = mulC(add(mulC(i, a.kw), j), I.c);
-                if (dot) {
-                  Value *prod = b.CreateFMul(loadRow(*this, I.c, addr(in, n, pix)),
-                                             loadRow(*this, I.c, addr(w, z, tap)));
-                  storeRow(*this, b.CreateFAdd(loadRow(*this, I.c, dacc), prod), dacc);
-                  return;
-                }
-                loop(0, I.c, [&](Value *c) {
-                  Value *xv = load(in, n, add(pix, c));
-                  Value *wrow = mulC(add(tap, c), O.c);
-                  if (vec) {
-                    axpyRow(*this, O.c, acc, xv, loadRow(*this, O.c, addr(w, z, wrow)));
-                    return;
-                  }
-                  loop(0, O.c, [&](Value *f) {
-                    Value *p = at(acc, f);
-                    Value *prod = b.CreateFMul(xv, load(w, z, add(wrow, f)));
-                    b.CreateStore(b.CreateFAdd(loadF(p), prod), p);
-                  });
-                });
-              });
-            });
-          });
-        });
-        if (dot) b.CreateStore(b.CreateFAddReduce(loadF(acc), loadRow(*this, I.c, dacc)), acc);
-        Value *opix = mulC(add(mulC(oy, O.w), ox), O.c);
-        loop(0, O.c, [&](Value *f) { epilogue(n, add(opix, f), loadF(at(acc, f))); });
-      });
-    });
-  });
+  G.weights = [&, w, ic, oc](Value *tap, Value *c) {
+    return addr(w, z, mulC(add(mulC(tap, ic), c), oc));
+  };
+  emitGather(*this, G);
 }
 
 void KernelEmitter::emitConvTransposed() {
@@ -330,6 +451,31 @@ void KernelEmitter::emitConvTransposed() {
         });
       });
     });
+  }
+  if (transposed && a.sh == 1 && a.sw == 1) {
+    // Stride 1: t = p + i*d - pad is a correlation with the flipped kernel,
+    // p = t + i'*d - ((kh-1)*d - pad) with i' = kh-1-i, so it runs as a blocked gather.
+    Value *wf = stackFloats(taps * T.c * S.c, "wflip");
+    loop(0, taps * S.c * T.c, [&](Value *idx) {
+      Value *tap = b.CreateUDiv(idx, i64(S.c * T.c));
+      Value *rest = b.CreateURem(idx, i64(S.c * T.c));
+      Value *from = add(mulC(b.CreateSub(i64(taps - 1), tap), S.c * T.c), rest);
+      b.CreateStore(loadF(at(wt, from)), at(wf, idx));
+    });
+    Gather G;
+    G.in = src;
+    G.bias = bias;
+    G.I = S;
+    G.O = T;
+    G.kh = a.kh, G.kw = a.kw, G.dh = dh, G.dw = dw;
+    G.ph = (a.kh - 1) * dh - ph;
+    G.pw = (a.kw - 1) * dw - pw;
+    int64_t sc = S.c, tc = T.c;
+    G.weights = [&, wf, sc, tc](Value *tap, Value *c) {
+      return at(wf, mulC(add(mulC(tap, sc), c), tc));
+    };
+    emitGather(*this, G);
+    return;
   }
   // t = p*s + i*d - pad  <=>  p = (t + pad - i*d) / s when divisible.
   auto source = [&](Value *t, Value *i, int64_t padv, int64_t d, int64_t s, int64_t size,
