@@ -439,12 +439,16 @@ void KernelEmitter::emitConvTransposed() {
   int64_t taps = a.kh * a.kw;
   bool transposed = taps * T.c * S.c <= 16384;
   bool vec = transposed && vectorRow(T.c);
+  // Stride 1: t = p + i*d - pad is a correlation with the flipped kernel,
+  // p = t + i'*d - ((kh-1)*d - pad) with i' = kh-1-i, so it runs as a blocked gather.
+  bool flip = transposed && a.sh == 1 && a.sw == 1;
   Value *wt = nullptr;
   if (transposed) {
     wt = stackFloats(taps * T.c * S.c, "wt");
     loop(0, taps, [&](Value *tap) {
+      Value *from = flip ? b.CreateSub(i64(taps - 1), tap) : tap;
       loop(0, T.c, [&](Value *ct) {
-        Value *row = mulC(add(mulC(tap, T.c), ct), S.c);
+        Value *row = mulC(add(mulC(from, T.c), ct), S.c);
         loop(0, S.c, [&](Value *cs) {
           Value *to = add(mulC(add(mulC(tap, S.c), cs), T.c), ct);
           b.CreateStore(load(w, z, add(row, cs)), at(wt, to));
@@ -452,16 +456,7 @@ void KernelEmitter::emitConvTransposed() {
       });
     });
   }
-  if (transposed && a.sh == 1 && a.sw == 1) {
-    // Stride 1: t = p + i*d - pad is a correlation with the flipped kernel,
-    // p = t + i'*d - ((kh-1)*d - pad) with i' = kh-1-i, so it runs as a blocked gather.
-    Value *wf = stackFloats(taps * T.c * S.c, "wflip");
-    loop(0, taps * S.c * T.c, [&](Value *idx) {
-      Value *tap = b.CreateUDiv(idx, i64(S.c * T.c));
-      Value *rest = b.CreateURem(idx, i64(S.c * T.c));
-      Value *from = add(mulC(b.CreateSub(i64(taps - 1), tap), S.c * T.c), rest);
-      b.CreateStore(loadF(at(wt, from)), at(wf, idx));
-    });
+  if (flip) {
     Gather G;
     G.in = src;
     G.bias = bias;
@@ -471,8 +466,8 @@ void KernelEmitter::emitConvTransposed() {
     G.ph = (a.kh - 1) * dh - ph;
     G.pw = (a.kw - 1) * dw - pw;
     int64_t sc = S.c, tc = T.c;
-    G.weights = [&, wf, sc, tc](Value *tap, Value *c) {
-      return at(wf, mulC(add(mulC(tap, sc), c), tc));
+    G.weights = [&, wt, sc, tc](Value *tap, Value *c) {
+      return at(wt, mulC(add(mulC(tap, sc), c), tc));
     };
     emitGather(*this, G);
     return;
@@ -568,9 +563,11 @@ static std::pair<Value *, Value *> tapRange(KernelEmitter &e, Value *i, int64_t 
 
 void KernelEmitter::emitConvGradKernel() {
   // dw[i,j,cb,ca] = sum over examples and positions a of B[a*s + (i,j)*d - pad, cb] * A[a, ca].
-  // Tap-major: for each tap the positions whose window cell lies inside B form a rectangle
-  // (no bounds checks), and a tile of dw (Vt channels of the wider side as vectors, St of the
-  // other side unrolled) stays in registers over all of them.
+  // Tap-row-major: for each tap row i the positions whose window row lies inside B form a
+  // range of rows; along a row all kw taps are done together, so a tile of dw (kw taps x St
+  // channels of the narrower side x Vt channels of the wider side, as vectors) stays in
+  // registers and each row of the wider side is loaded once. Columns where some tap falls
+  // outside B read 0 there (clamped address).
   const Node &r = rootNode();
   const Attrs &a = r.attrs;
   bool conv = r.op == OpKind::Conv2DGradKernel;
@@ -583,12 +580,14 @@ void KernelEmitter::emitConvGradKernel() {
   bool overA = IA.c >= IB.c; // vectors run over A's channels (else B's)
   ValueId vSide = overA ? A : B, sSide = overA ? B : A;
   int64_t V = overA ? IA.c : IB.c, S = overA ? IB.c : IA.c;
-  int64_t Vt = divisorUpTo(V, 16), St = divisorUpTo(S, 4);
+  int64_t Vt = divisorUpTo(V, 16), regs = (Vt + 7) / 8;
+  int64_t St = divisorUpTo(S, std::max<int64_t>(1, 12 / (a.kw * regs)));
   llvm::FixedVectorType *vt = rowType(*this, Vt);
-  std::vector<Value *> acc;
+  Value *zeroVec = llvm::Constant::getNullValue(vt);
+  std::vector<Value *> acc; // [j * St + s]
   {
     llvm::IRBuilder<> eb(entry, entry->begin());
-    for (int64_t s = 0; s < St; ++s) acc.push_back(eb.CreateAlloca(vt, nullptr, "tile"));
+    for (int64_t t = 0; t < a.kw * St; ++t) acc.push_back(eb.CreateAlloca(vt, nullptr, "tile"));
   }
   // Vector of Vt channels of the vector side at flat index idx (gathered when inlined).
   auto vecAt = [&](Value *n, Value *idx) -> Value * {
@@ -602,6 +601,7 @@ void KernelEmitter::emitConvGradKernel() {
   auto dwIndex = [&](Value *tap, Value *cb, Value *ca) {
     return add(mulC(add(mulC(tap, IB.c), cb), IA.c), ca);
   };
+  auto [xa, xb] = interior(IA.w, IB.w, a.kw, a.sw, dw, pw);
   forBatch([&](Value *n) {
     if (bias != kNoValue) {
       Value *pb = partial(bias);
@@ -614,54 +614,64 @@ void KernelEmitter::emitConvGradKernel() {
     }
     loop(0, a.kh, [&](Value *i) {
       auto [y0, y1] = tapRange(*this, i, a.sh, dh, ph, IA.h, IB.h);
-      loop(0, a.kw, [&](Value *j) {
-        auto [x0, x1] = tapRange(*this, j, a.sw, dw, pw, IA.w, IB.w);
-        Value *tap = add(mulC(i, a.kw), j);
-        loop(0, V / Vt, [&](Value *vi) {
-          loop(0, S / St, [&](Value *si) {
-            Value *v0 = mulC(vi, Vt), *s0 = mulC(si, St);
-            // dw element of (lane l of the vector side, unrolled index s of the other).
-            auto dwAt = [&](int64_t l, int64_t s) {
-              Value *vc = add(v0, i64(l)), *sc = add(s0, i64(s));
-              return at(pk, overA ? dwIndex(tap, sc, vc) : dwIndex(tap, vc, sc));
-            };
+      loop(0, V / Vt, [&](Value *vi) {
+        loop(0, S / St, [&](Value *si) {
+          Value *v0 = mulC(vi, Vt), *s0 = mulC(si, St);
+          // dw element of (tap column j, lane l of the vector side, index s of the other).
+          auto dwAt = [&](int64_t j, int64_t l, int64_t s) {
+            Value *tap = add(mulC(i, a.kw), i64(j));
+            Value *vc = add(v0, i64(l)), *sc = add(s0, i64(s));
+            return at(pk, overA ? dwIndex(tap, sc, vc) : dwIndex(tap, vc, sc));
+          };
+          for (int64_t j = 0; j < a.kw; ++j)
             for (int64_t s = 0; s < St; ++s) {
               Value *v = llvm::PoisonValue::get(vt);
               if (overA) {
-                v = loadRow(*this, Vt, dwAt(0, s));
+                v = loadRow(*this, Vt, dwAt(j, 0, s));
               } else {
                 for (int64_t l = 0; l < Vt; ++l)
-                  v = b.CreateInsertElement(v, loadF(dwAt(l, s)), uint64_t(l));
+                  v = b.CreateInsertElement(v, loadF(dwAt(j, l, s)), uint64_t(l));
               }
-              b.CreateStore(v, acc[size_t(s)]);
+              b.CreateStore(v, acc[size_t(j * St + s)]);
             }
-            loop(y0, y1, [&](Value *ay) {
-              Value *by = add(b.CreateSub(mulC(ay, a.sh), i64(ph)), mulC(i, dh));
-              loop(x0, x1, [&](Value *ax) {
-                Value *bx = add(b.CreateSub(mulC(ax, a.sw), i64(pw)), mulC(j, dw));
+          loop(y0, y1, [&](Value *ay) {
+            Value *by = add(b.CreateSub(mulC(ay, a.sh), i64(ph)), mulC(i, dh));
+            auto columns = [&](int64_t from, int64_t to, bool masked) {
+              loop(from, to, [&](Value *ax) {
                 Value *apix = mulC(add(mulC(ay, IA.w), ax), IA.c);
-                Value *bpix = mulC(add(mulC(by, IB.w), bx), IB.c);
-                Value *row = vecAt(n, add(overA ? apix : bpix, v0));
-                Value *spix = add(overA ? bpix : apix, s0);
-                for (int64_t s = 0; s < St; ++s) {
-                  Value *x = load(sSide, n, add(spix, i64(s)));
-                  Value *sum =
-                      b.CreateFAdd(b.CreateLoad(vt, acc[size_t(s)]),
-                                   b.CreateFMul(b.CreateVectorSplat(unsigned(Vt), x), row));
-                  b.CreateStore(sum, acc[size_t(s)]);
+                Value *arow = overA ? vecAt(n, add(apix, v0)) : nullptr;
+                for (int64_t j = 0; j < a.kw; ++j) {
+                  Value *bx = add(b.CreateSub(mulC(ax, a.sw), i64(pw)), i64(j * dw));
+                  Value *ok = masked ? inRange(bx, IB.w) : nullptr;
+                  if (ok) bx = b.CreateSelect(ok, bx, i64(0));
+                  Value *bpix = mulC(add(mulC(by, IB.w), bx), IB.c);
+                  Value *row = overA ? arow : vecAt(n, add(bpix, v0));
+                  if (ok && !overA) row = b.CreateSelect(ok, row, zeroVec);
+                  Value *spix = add(overA ? bpix : apix, s0);
+                  for (int64_t s = 0; s < St; ++s) {
+                    Value *x = load(sSide, n, add(spix, i64(s)));
+                    if (ok && overA) x = b.CreateSelect(ok, x, f32(0));
+                    Value *slot = acc[size_t(j * St + s)];
+                    Value *prod = b.CreateFMul(b.CreateVectorSplat(unsigned(Vt), x), row);
+                    b.CreateStore(b.CreateFAdd(b.CreateLoad(vt, slot), prod), slot);
+                  }
                 }
               });
-            });
+            };
+            columns(0, xa, true);
+            columns(xa, xb, false);
+            columns(xb, IA.w, true);
+          });
+          for (int64_t j = 0; j < a.kw; ++j)
             for (int64_t s = 0; s < St; ++s) {
-              Value *v = b.CreateLoad(vt, acc[size_t(s)]);
+              Value *v = b.CreateLoad(vt, acc[size_t(j * St + s)]);
               if (overA) {
-                storeRow(*this, v, dwAt(0, s));
+                storeRow(*this, v, dwAt(j, 0, s));
                 continue;
               }
               for (int64_t l = 0; l < Vt; ++l)
-                b.CreateStore(b.CreateExtractElement(v, uint64_t(l)), dwAt(l, s));
+                b.CreateStore(b.CreateExtractElement(v, uint64_t(l)), dwAt(j, l, s));
             }
-          });
         });
       });
     });
