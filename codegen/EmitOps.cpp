@@ -680,15 +680,15 @@ void KernelEmitter::emitConvGradKernel() {
 
 // First maximum (row-major, padding skipped) of the windows of output pixel (oy, ox), for
 // every channel at once: the channel loop is innermost, so it vectorizes. Leaves each
-// channel's value in bestV[c] and its flat index into the example in bestI[c].
+// channel's value in bestV[c] and its window cell (tap i*kw + j, an i32) in bestI[c].
 static void argmaxPixel(KernelEmitter &e, ValueId x, Value *n, Value *oy, Value *ox, const Img &I,
                         int64_t ph, int64_t pw, Value *bestV, Value *bestI) {
   const Attrs &a = e.rootNode().attrs;
   auto &b = e.b;
-  llvm::Type *i64t = b.getInt64Ty();
+  llvm::Type *i32t = b.getInt32Ty();
   e.loop(0, I.c, [&](Value *c) {
     b.CreateStore(llvm::ConstantFP::getInfinity(b.getFloatTy(), true), e.at(bestV, c));
-    b.CreateStore(e.i64(-1), b.CreateInBoundsGEP(i64t, bestI, c));
+    b.CreateStore(b.getInt32(uint32_t(-1)), b.CreateInBoundsGEP(i32t, bestI, c));
   });
   e.loop(0, a.kh, [&](Value *i) {
     Value *iy = e.add(b.CreateSub(e.mulC(oy, a.sh), e.i64(ph)), i);
@@ -697,14 +697,14 @@ static void argmaxPixel(KernelEmitter &e, ValueId x, Value *n, Value *oy, Value 
         Value *ix = e.add(b.CreateSub(e.mulC(ox, a.sw), e.i64(pw)), j);
         e.ifThen(e.inRange(ix, I.w), [&] {
           Value *pix = e.mulC(e.add(e.mulC(iy, I.w), ix), I.c);
+          Value *tap = b.CreateTrunc(e.add(e.mulC(i, a.kw), j), i32t);
           e.loop(0, I.c, [&](Value *c) {
-            Value *idx = e.add(pix, c);
-            Value *v = e.load(x, n, idx);
-            Value *vp = e.at(bestV, c), *ip = b.CreateInBoundsGEP(i64t, bestI, c);
-            Value *bv = e.loadF(vp), *bi = b.CreateLoad(i64t, ip);
-            Value *better = b.CreateOr(b.CreateICmpSLT(bi, e.i64(0)), b.CreateFCmpOGT(v, bv));
+            Value *v = e.load(x, n, e.add(pix, c));
+            Value *vp = e.at(bestV, c), *ip = b.CreateInBoundsGEP(i32t, bestI, c);
+            Value *bv = e.loadF(vp), *bi = b.CreateLoad(i32t, ip);
+            Value *better = b.CreateOr(b.CreateICmpSLT(bi, b.getInt32(0)), b.CreateFCmpOGT(v, bv));
             b.CreateStore(b.CreateSelect(better, v, bv), vp);
-            b.CreateStore(b.CreateSelect(better, idx, bi), ip);
+            b.CreateStore(b.CreateSelect(better, tap, bi), ip);
           });
         });
       });
@@ -720,7 +720,7 @@ void KernelEmitter::emitMaxPool() {
   Value *bestV = stackFloats(I.c, "best");
   llvm::IRBuilder<> eb(entry, entry->begin());
   Value *bestI =
-      eb.CreateAlloca(llvm::ArrayType::get(b.getInt64Ty(), uint64_t(I.c)), nullptr, "besti");
+      eb.CreateAlloca(llvm::ArrayType::get(b.getInt32Ty(), uint64_t(I.c)), nullptr, "besti");
   forBatch([&](Value *n) {
     loop(0, O.h, [&](Value *oy) {
       loop(0, O.w, [&](Value *ox) {
@@ -739,8 +739,8 @@ void KernelEmitter::emitMaxPoolGrad() {
   int64_t ph = pad(r.attrs, true, I.h, O.h, 1), pw = pad(r.attrs, false, I.w, O.w, 1);
   Value *bestV = stackFloats(I.c, "best");
   llvm::IRBuilder<> eb(entry, entry->begin());
-  llvm::Type *i64t = b.getInt64Ty();
-  Value *bestI = eb.CreateAlloca(llvm::ArrayType::get(i64t, uint64_t(I.c)), nullptr, "besti");
+  llvm::Type *i32t = b.getInt32Ty();
+  Value *bestI = eb.CreateAlloca(llvm::ArrayType::get(i32t, uint64_t(I.c)), nullptr, "besti");
   const Attrs &a = r.attrs;
   if (a.sh == a.kh && a.sw == a.kw) {
     // Windows do not overlap: every input element is final once its window is done, so it
@@ -759,11 +759,11 @@ void KernelEmitter::emitMaxPoolGrad() {
                 Value *ix = add(b.CreateSub(mulC(ox, a.sw), i64(pw)), j);
                 ifThen(inRange(ix, I.w), [&] {
                   Value *pix = mulC(add(mulC(iy, I.w), ix), I.c);
+                  Value *tap = b.CreateTrunc(add(mulC(i, a.kw), j), i32t);
                   loop(0, I.c, [&](Value *c) {
-                    Value *idx = add(pix, c);
-                    Value *best = b.CreateLoad(i64t, b.CreateInBoundsGEP(i64t, bestI, c));
+                    Value *best = b.CreateLoad(i32t, b.CreateInBoundsGEP(i32t, bestI, c));
                     Value *d = load(dy, n, add(opix, c));
-                    epilogue(n, idx, b.CreateSelect(b.CreateICmpEQ(best, idx), d, f32(0)));
+                    epilogue(n, add(pix, c), b.CreateSelect(b.CreateICmpEQ(best, tap), d, f32(0)));
                   });
                 });
               });
@@ -787,8 +787,11 @@ void KernelEmitter::emitMaxPoolGrad() {
         argmaxPixel(*this, x, n, oy, ox, I, ph, pw, bestV, bestI);
         Value *opix = mulC(add(mulC(oy, O.w), ox), O.c);
         loop(0, O.c, [&](Value *c) {
-          Value *idx = b.CreateLoad(i64t, b.CreateInBoundsGEP(i64t, bestI, c));
-          Value *p = addr(k.root, n, idx);
+          Value *tap =
+              b.CreateSExt(b.CreateLoad(i32t, b.CreateInBoundsGEP(i32t, bestI, c)), b.getInt64Ty());
+          Value *iy = add(b.CreateSub(mulC(oy, a.sh), i64(ph)), b.CreateSDiv(tap, i64(a.kw)));
+          Value *ix = add(b.CreateSub(mulC(ox, a.sw), i64(pw)), b.CreateSRem(tap, i64(a.kw)));
+          Value *p = addr(k.root, n, add(mulC(add(mulC(iy, I.w), ix), I.c), c));
           b.CreateStore(b.CreateFAdd(loadF(p), load(dy, n, add(opix, c))), p);
         });
       });
