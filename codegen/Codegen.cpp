@@ -470,46 +470,104 @@ Status KernelEmitter::emit() {
   return okStatus();
 }
 
-Result<GeneratedCode> generateKernels(const Graph &g) {
-  GeneratedCode out;
-  out.context = std::make_unique<llvm::LLVMContext>();
-  out.module = std::make_unique<llvm::Module>("nnc." + sanitize(g.name), *out.context);
-  std::vector<bool> stored = storedValues(g);
-  for (const Node &n : g.nodes)
-    if (opClass(n.op) != OpClass::Leaf && n.kernel < 0)
-      return Error{"codegen needs kernels: run the fuse and plan-memory passes first"};
-  for (const KernelGroup &k : kernelGroups(g)) {
+namespace {
+
+/// Describes kernel `k` of `g` and emits its functions into `m`.
+Status emitKernel(const Graph &g, const KernelGroup &k, const std::vector<bool> &stored,
+                  llvm::Module &m, KernelInfo &info) {
+  info.id = k.id;
+  info.members = k.members;
+  info.root = k.root;
+  info.batched = k.batched;
+  const Node &root = g[k.root];
+  info.layer = root.layer;
+  info.line = root.loc.line;
+  info.role = root.role;
+  std::string name = fmt::format("k{}", k.id);
+  for (ValueId mbr : k.members) {
+    info.role = std::min(info.role, g[mbr].role);
+    if (name.size() < 60) name += "_" + std::string(opName(g[mbr].op));
+    double f = nodeFlops(g, g[mbr]);
+    bool perExample = opClass(g[mbr].op) == OpClass::Update ? false
+                      : isBatchReductionOp(g[mbr].op)       ? g[g[mbr].inputs[0]].type.batched
+                                                            : g[mbr].type.batched;
+    (perExample ? info.flopsPerExample : info.flopsFixed) += f;
+  }
+  const TensorType &t = isBatchReductionOp(root.op) ? g[root.inputs[0]].type : root.type;
+  std::string shape;
+  for (int64_t d : t.dims) shape += (shape.empty() ? "" : "x") + std::to_string(d);
+  info.name = sanitize(name + (shape.empty() ? "" : "_" + shape));
+  KernelEmitter e(g, k, stored, m, info);
+  return e.emit();
+}
+
+/// IR instructions of kernel `info`'s functions in `m` (its wrapper and body).
+int64_t instructionCount(const llvm::Module &m, const KernelInfo &info) {
+  int64_t n = 0;
+  for (const std::string &f : {info.name, info.name + ".body"})
+    if (const llvm::Function *fn = m.getFunction(f)) n += fn->getInstructionCount();
+  return n;
+}
+
+/// Emits the kernels `shard.kernels` of `groups` into a new context and module of `shard`.
+Status emitShard(const Graph &g, const std::vector<KernelGroup> &groups,
+                 const std::vector<bool> &stored, CodeShard &shard,
+                 std::vector<KernelInfo> &infos) {
+  shard.context = std::make_unique<llvm::LLVMContext>();
+  shard.module = std::make_unique<llvm::Module>("nnc." + sanitize(g.name), *shard.context);
+  shard.instructions = 0;
+  for (size_t i : shard.kernels) {
     KernelInfo info;
-    info.id = k.id;
-    info.members = k.members;
-    info.root = k.root;
-    info.batched = k.batched;
-    const Node &root = g[k.root];
-    info.layer = root.layer;
-    info.line = root.loc.line;
-    info.role = root.role;
-    std::string name = fmt::format("k{}", k.id);
-    for (ValueId m : k.members) {
-      info.role = std::min(info.role, g[m].role);
-      if (name.size() < 60) name += "_" + std::string(opName(g[m].op));
-      double f = nodeFlops(g, g[m]);
-      bool perExample = opClass(g[m].op) == OpClass::Update ? false
-                        : isBatchReductionOp(g[m].op)       ? g[g[m].inputs[0]].type.batched
-                                                            : g[m].type.batched;
-      (perExample ? info.flopsPerExample : info.flopsFixed) += f;
-    }
-    const TensorType &t = isBatchReductionOp(root.op) ? g[root.inputs[0]].type : root.type;
-    std::string shape;
-    for (int64_t d : t.dims) shape += (shape.empty() ? "" : "x") + std::to_string(d);
-    info.name = sanitize(name + (shape.empty() ? "" : "_" + shape));
-    KernelEmitter e(g, k, stored, *out.module, info);
-    if (Status s = e.emit(); !s) return Error{s.error()};
-    out.kernels.push_back(std::move(info));
+    if (Status s = emitKernel(g, groups[i], stored, *shard.module, info); !s) return s;
+    shard.instructions += instructionCount(*shard.module, info);
+    infos[i] = std::move(info);
   }
   std::string err;
   llvm::raw_string_ostream os(err);
-  if (llvm::verifyModule(*out.module, &os))
+  if (llvm::verifyModule(*shard.module, &os))
     return Error{"codegen produced invalid IR: " + os.str()};
+  return okStatus();
+}
+
+} // namespace
+
+Result<GeneratedCode> generateKernels(const Graph &g, int shards) {
+  for (const Node &n : g.nodes)
+    if (opClass(n.op) != OpClass::Leaf && n.kernel < 0)
+      return Error{"codegen needs kernels: run the fuse and plan-memory passes first"};
+  std::vector<bool> stored = storedValues(g);
+  std::vector<KernelGroup> groups = kernelGroups(g);
+  GeneratedCode out;
+  out.kernels.resize(groups.size());
+  CodeShard all;
+  for (size_t i = 0; i < groups.size(); ++i) all.kernels.push_back(i);
+  if (Status s = emitShard(g, groups, stored, all, out.kernels); !s) return Error{s.error()};
+  size_t count = std::min(groups.size(), size_t(std::max(shards, 1)));
+  if (count <= 1) {
+    out.shards.push_back(std::move(all));
+    return out;
+  }
+  // Longest processing time first: the largest kernel goes to the lightest shard. The
+  // estimate is the kernels' instruction count in the module holding them all.
+  std::vector<int64_t> size(groups.size());
+  for (size_t i = 0; i < groups.size(); ++i)
+    size[i] = instructionCount(*all.module, out.kernels[i]);
+  std::vector<size_t> order = all.kernels;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return size[a] > size[b]; });
+  out.shards.resize(count);
+  std::vector<int64_t> load(count, 0);
+  for (size_t i : order) {
+    size_t s = size_t(std::min_element(load.begin(), load.end()) - load.begin());
+    out.shards[s].kernels.push_back(i);
+    load[s] += size[i];
+  }
+  // Each shard re-emits its kernels, in schedule order, into a context of its own: the
+  // emitter is deterministic, so every kernel's IR is the same as in the single module.
+  for (CodeShard &shard : out.shards) {
+    std::sort(shard.kernels.begin(), shard.kernels.end());
+    if (Status s = emitShard(g, groups, stored, shard, out.kernels); !s) return Error{s.error()};
+  }
   return out;
 }
 

@@ -6,7 +6,8 @@
 // parameters, optimizer state and unbatched values at Node::offset; n is the batch size, and
 // the kernel handles examples [nbegin, nend). Kernels that sum over the batch (weight, bias
 // gradients, losses) write the sum over their examples to `partial` (zeroed by the kernel);
-// the runtime adds the partial buffers in a fixed order.
+// the runtime adds the partial buffers in a fixed order. Kernels can be spread over several
+// modules (shards), each in its own LLVMContext, to be compiled in parallel.
 #pragma once
 
 #include "frontend/Diagnostics.h"
@@ -44,14 +45,24 @@ struct KernelInfo {
   uint32_t line = 0; // .nn line of the root
 };
 
-/// An LLVM module with one function per kernel, plus the kernels' descriptions in schedule order.
-struct GeneratedCode {
+/// Some of the kernels in an LLVM module and context of their own, so shards can be optimized
+/// and compiled on different threads.
+struct CodeShard {
   std::unique_ptr<llvm::LLVMContext> context;
   std::unique_ptr<llvm::Module> module;
+  std::vector<size_t> kernels; // indices into GeneratedCode::kernels, in schedule order
+  int64_t instructions = 0;    // IR instructions of its kernels (the balance estimate)
+};
+
+/// The generated kernels: their descriptions in schedule order and the shards holding them.
+struct GeneratedCode {
+  std::vector<CodeShard> shards;
   std::vector<KernelInfo> kernels;
 };
 
-/// Generates the kernels of `g`, which must have been through fuse and plan-memory.
-Result<GeneratedCode> generateKernels(const Graph &g);
+/// Generates the kernels of `g`, which must have been through fuse and plan-memory, into up to
+/// `shards` modules balanced by instruction count (largest kernel first to the lightest shard).
+/// A kernel's IR does not depend on the shard count.
+Result<GeneratedCode> generateKernels(const Graph &g, int shards = 1);
 
 } // namespace nnc

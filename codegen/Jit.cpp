@@ -1,17 +1,21 @@
-// The LLJIT wrapper: JITTargetMachineBuilder::detectHost gives the host triple, CPU and
-// features; modules are optimized with PassBuilder's O3 pipeline using that TargetMachine
-// (so the vectorizers know the SIMD width) before LLJIT compiles them.
+// The LLJIT wrapper. JITTargetMachineBuilder::detectHost gives the host triple, CPU and
+// features, with the PIC relocation and small code model LLJIT's JITLink linker wants; every
+// TargetMachine (the caller's and one per compile thread) comes from that one builder.
+// compile(): each shard, on its own thread, runs PassBuilder's O3 pipeline with its thread's
+// TargetMachine (so the vectorizers know the SIMD width) and then that TargetMachine's code
+// generator (orc::SimpleCompiler) into an in-memory object file; the calling thread then adds
+// the objects to LLJIT in shard order. Symbol lookup links them.
 #include "codegen/Jit.h"
 
 #include <llvm/Analysis/TargetLibraryInfo.h>
-#include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
-#include <llvm/ExecutionEngine/Orc/ThreadSafeModule.h>
+#include <llvm/ExecutionEngine/Orc/CompileUtils.h>
 #include <llvm/IR/LegacyPassManager.h>
 #include <llvm/Passes/PassBuilder.h>
 #include <llvm/Support/DynamicLibrary.h>
 #include <llvm/Support/TargetSelect.h>
 #include <llvm/Transforms/Utils/Cloning.h>
 
+#include <chrono>
 #include <mutex>
 
 namespace nnc {
@@ -36,6 +40,9 @@ Result<std::unique_ptr<Jit>> Jit::create() {
   auto jtmb = llvm::orc::JITTargetMachineBuilder::detectHost();
   if (!jtmb) return Error{"cannot detect the host CPU: " + message(jtmb.takeError())};
   jtmb->setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
+  // What LLJIT picks for its JITLink linker on ELF; set here so the compile threads match it.
+  jtmb->setRelocationModel(llvm::Reloc::PIC_);
+  jtmb->setCodeModel(llvm::CodeModel::Small);
   std::unique_ptr<Jit> j(new Jit());
   j->vectorMath_ = vectorMath && jtmb->getTargetTriple().isX86();
   j->cpu_ = jtmb->getCPU();
@@ -43,6 +50,7 @@ Result<std::unique_ptr<Jit>> Jit::create() {
   auto tm = jtmb->createTargetMachine();
   if (!tm) return Error{"cannot create a target machine: " + message(tm.takeError())};
   j->tm_ = std::move(*tm);
+  j->jtmb_ = *jtmb;
   auto jit = llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(std::move(*jtmb)).create();
   if (!jit) return Error{"cannot create the JIT: " + message(jit.takeError())};
   j->jit_ = std::move(*jit);
@@ -60,6 +68,10 @@ void Jit::prepare(llvm::Module &m) const {
 }
 
 void Jit::optimize(llvm::Module &m) const {
+  runO3(m, *tm_, vectorMath_);
+}
+
+void Jit::runO3(llvm::Module &m, llvm::TargetMachine &tm, bool vectorMath) {
   llvm::LoopAnalysisManager lam;
   llvm::FunctionAnalysisManager fam;
   llvm::CGSCCAnalysisManager cgam;
@@ -67,11 +79,11 @@ void Jit::optimize(llvm::Module &m) const {
   llvm::PipelineTuningOptions pto;
   pto.LoopVectorization = true;
   pto.SLPVectorization = true;
-  llvm::PassBuilder pb(tm_.get(), pto);
-  llvm::TargetLibraryInfoImpl tlii(tm_->getTargetTriple());
-  if (vectorMath_)
+  llvm::PassBuilder pb(&tm, pto);
+  llvm::TargetLibraryInfoImpl tlii(tm.getTargetTriple());
+  if (vectorMath)
     tlii.addVectorizableFunctionsFromVecLib(llvm::TargetLibraryInfoImpl::LIBMVEC_X86,
-                                            tm_->getTargetTriple());
+                                            tm.getTargetTriple());
   fam.registerPass([&] { return llvm::TargetLibraryAnalysis(tlii); });
   pb.registerModuleAnalyses(mam);
   pb.registerCGSCCAnalyses(cgam);
@@ -93,10 +105,40 @@ Result<std::string> Jit::assembly(const llvm::Module &m) const {
   return std::string(buf.str());
 }
 
-Status Jit::addModule(std::unique_ptr<llvm::Module> m, std::unique_ptr<llvm::LLVMContext> ctx) {
-  if (llvm::Error e = jit_->addIRModule(llvm::orc::ThreadSafeModule(std::move(m), std::move(ctx))))
-    return Error{"cannot add module to the JIT: " + message(std::move(e))};
-  return okStatus();
+Result<std::vector<Jit::ShardTime>> Jit::compile(std::vector<CodeShard> &shards, ThreadPool &pool) {
+  using Clock = std::chrono::steady_clock;
+  auto seconds = [](Clock::time_point a, Clock::time_point b) {
+    return std::chrono::duration<double>(b - a).count();
+  };
+  std::vector<ShardTime> times(shards.size());
+  std::vector<std::unique_ptr<llvm::MemoryBuffer>> objects(shards.size());
+  std::vector<std::string> errors(shards.size());
+  for (CodeShard &s : shards) prepare(*s.module);
+  pool.parallelFor(int64_t(shards.size()), [&](int64_t i) {
+    CodeShard &s = shards[size_t(i)];
+    auto tm = jtmb_->createTargetMachine();
+    if (!tm) {
+      errors[size_t(i)] = "cannot create a target machine: " + message(tm.takeError());
+      return;
+    }
+    auto t0 = Clock::now();
+    runO3(*s.module, **tm, vectorMath_);
+    auto t1 = Clock::now();
+    auto obj = llvm::orc::SimpleCompiler(**tm)(*s.module);
+    if (obj)
+      objects[size_t(i)] = std::move(*obj);
+    else
+      errors[size_t(i)] = "cannot compile kernels: " + message(obj.takeError());
+    times[size_t(i)] = {seconds(t0, t1), seconds(t1, Clock::now())};
+    s.module.reset();
+    s.context.reset();
+  });
+  for (size_t i = 0; i < shards.size(); ++i) {
+    if (!errors[i].empty()) return Error{errors[i]};
+    if (llvm::Error e = jit_->addObjectFile(std::move(objects[i])))
+      return Error{"cannot add kernels to the JIT: " + message(std::move(e))};
+  }
+  return times;
 }
 
 Result<void *> Jit::lookup(const std::string &name) {

@@ -1,20 +1,29 @@
-// A small wrapper around LLVM ORC's LLJIT, in the spirit of Kaleidoscope's KaleidoscopeJIT:
-// create a JIT for the host CPU, optimize modules at O3 with the host TargetMachine, add them,
-// and look up compiled functions by name. Assembly of a module can be rendered for dumps.
+// A small wrapper around LLVM ORC's LLJIT for the host CPU. Kernels arrive in shards (one
+// module and context each, see Codegen.h); compile() optimizes every shard at O3 and emits it
+// as an in-memory object file on a thread of its own, each thread with its own TargetMachine,
+// then hands the objects to LLJIT, which links them when their functions are looked up.
+// Optimizing and compiling a module does not depend on the other modules, so a kernel's
+// machine code is the same whatever the sharding. Assembly of a module can be rendered for dumps.
 #pragma once
 
+#include "codegen/Codegen.h"
+#include "codegen/ThreadPool.h"
 #include "frontend/Diagnostics.h"
 
+#include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
 #include <llvm/IR/Module.h>
 #include <llvm/Target/TargetMachine.h>
 
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 namespace nnc {
 
-/// An LLJIT instance for the host CPU plus the TargetMachine used to optimize modules for it.
+/// An LLJIT instance for the host CPU plus the settings of the TargetMachines that optimize and
+/// compile modules for it.
 class Jit {
 public:
   /// Creates a JIT for the host CPU (initializes the native target once).
@@ -27,9 +36,15 @@ public:
   void optimize(llvm::Module &m) const;
   /// Renders `m` as host assembly (the module is cloned; `m` is left unchanged).
   Result<std::string> assembly(const llvm::Module &m) const;
-  /// Hands an optimized module and its context to the JIT for compilation.
-  Status addModule(std::unique_ptr<llvm::Module> m, std::unique_ptr<llvm::LLVMContext> ctx);
-  /// Address of the compiled function `name` (compiles its module on first lookup).
+
+  /// Seconds one shard's thread spent in each stage.
+  struct ShardTime {
+    double optimize = 0, machineCode = 0;
+  };
+  /// Prepares, optimizes and compiles each shard to an object file, the shards concurrently on
+  /// the threads of `pool`, and adds the objects to the JIT. The modules are consumed.
+  Result<std::vector<ShardTime>> compile(std::vector<CodeShard> &shards, ThreadPool &pool);
+  /// Address of the compiled function `name` (links its object on first lookup).
   Result<void *> lookup(const std::string &name);
 
   /// The host CPU name ("znver3").
@@ -37,8 +52,11 @@ public:
 
 private:
   Jit() = default;
+  static void runO3(llvm::Module &m, llvm::TargetMachine &tm, bool vectorMath);
+
   std::unique_ptr<llvm::orc::LLJIT> jit_;
-  std::unique_ptr<llvm::TargetMachine> tm_;
+  std::optional<llvm::orc::JITTargetMachineBuilder> jtmb_; // makes one TargetMachine per thread
+  std::unique_ptr<llvm::TargetMachine> tm_;                // for the calling thread
   std::string cpu_, features_;
   bool vectorMath_ = false; // libmvec is loaded: vectorize expf/logf calls
 };

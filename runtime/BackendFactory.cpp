@@ -13,9 +13,10 @@ const std::vector<std::string> &backendNames() {
   return names;
 }
 
-Result<std::unique_ptr<Backend>> makeBackend(const std::string &name, const Graph &g, int threads) {
+Result<std::unique_ptr<Backend>> makeBackend(const std::string &name, const Graph &g, int threads,
+                                             bool fuse) {
   if (name == "jit") {
-    Result<std::unique_ptr<JitBackend>> j = JitBackend::create(g, JitOptions{threads, true});
+    Result<std::unique_ptr<JitBackend>> j = JitBackend::create(g, JitOptions{threads, fuse});
     if (!j) return Error{j.error()};
     return std::unique_ptr<Backend>(j.take());
   }

@@ -43,8 +43,9 @@ JitBackend::Buffer JitBackend::allocate(int64_t bytes) {
 
 Result<std::unique_ptr<JitBackend>> JitBackend::create(Graph g, const JitOptions &opts) {
   std::unique_ptr<JitBackend> jb(new JitBackend());
-  auto stage = [&](const char *name, Clock::time_point t) {
-    jb->stageSeconds_.push_back({name, since(t)});
+  auto stage = [&](const char *name, Clock::time_point t, std::string note = {},
+                   std::string lines = {}) {
+    jb->stages_.push_back({name, since(t), std::move(note), std::move(lines)});
   };
   PassContext ctx;
   ctx.fuse = opts.fuse;
@@ -56,8 +57,10 @@ Result<std::unique_ptr<JitBackend>> JitBackend::create(Graph g, const JitOptions
   stage("plan-memory", t);
   jb->fusionReport_ = ctx.fusionReport;
   jb->memoryReport_ = ctx.memoryReport;
+  // One shard of kernels per thread: the pool's threads compile them, then run the kernels.
+  jb->pool_ = std::make_unique<ThreadPool>(opts.threads);
   t = Clock::now();
-  Result<GeneratedCode> code = generateKernels(g);
+  Result<GeneratedCode> code = generateKernels(g, jb->pool_->size());
   if (!code) return Error{code.error()};
   stage("codegen (LLVM IR)", t);
   t = Clock::now();
@@ -66,18 +69,28 @@ Result<std::unique_ptr<JitBackend>> JitBackend::create(Graph g, const JitOptions
   jb->jit_ = jit.take();
   stage("create JIT", t);
   t = Clock::now();
-  jb->jit_->prepare(*code->module);
-  jb->jit_->optimize(*code->module);
-  stage("optimize (O3)", t);
+  std::vector<CodeShard> &shards = code->shards;
+  std::vector<std::string> shardSizes;
+  for (const CodeShard &s : shards)
+    shardSizes.push_back(
+        fmt::format("{} kernels, {} IR instructions", s.kernels.size(), s.instructions));
+  Result<std::vector<Jit::ShardTime>> times = jb->jit_->compile(shards, *jb->pool_);
+  if (!times) return Error{times.error()};
+  std::string lines;
+  for (size_t i = 0; i < times->size(); ++i)
+    lines += fmt::format("    shard {}: {}: O3 {:.2f} ms, machine code {:.2f} ms\n", i,
+                         shardSizes[i], (*times)[i].optimize * 1e3, (*times)[i].machineCode * 1e3);
+  stage(
+      "O3 + machine code", t,
+      fmt::format(" (wall; {} shards in parallel on {} threads)", shards.size(), jb->pool_->size()),
+      lines);
   t = Clock::now();
-  if (Status s = jb->jit_->addModule(std::move(code->module), std::move(code->context)); !s)
-    return Error{s.error()};
   for (const KernelInfo &k : code->kernels) {
     Result<void *> f = jb->jit_->lookup(k.name);
     if (!f) return Error{f.error()};
     jb->fns_.push_back(reinterpret_cast<KernelFn>(*f));
   }
-  stage("machine code (ORC)", t);
+  stage("link + lookup (ORC)", t);
   jb->kernels_ = std::move(code->kernels);
   jb->kernelSeconds_.assign(jb->kernels_.size(), 0.0);
   jb->kernelFlops_.assign(jb->kernels_.size(), 0.0);
@@ -98,7 +111,6 @@ Result<std::unique_ptr<JitBackend>> JitBackend::create(Graph g, const JitOptions
       for (ValueId o : g[m].inputs)
         if (!g[o].type.batched && opClass(g[o].op) != OpClass::Leaf) jb->microBatching_ = false;
   }
-  jb->pool_ = std::make_unique<ThreadPool>(opts.threads);
   if (const char *d = std::getenv("NNC_DEBUG")) jb->debug_ = std::atoi(d);
   jb->g_ = std::move(g);
   return jb;
@@ -283,7 +295,7 @@ Result<double> JitBackend::trainStep(const TensorMap &inputs, int64_t n) {
 
 double JitBackend::compileSeconds() const {
   double s = 0;
-  for (auto &[name, secs] : stageSeconds_) s += secs;
+  for (const Stage &st : stages_) s += st.seconds;
   return s;
 }
 
@@ -295,8 +307,8 @@ double JitBackend::stepFlops(int64_t n) const {
 
 std::string JitBackend::timeReport() const {
   std::string r = "compile time:\n";
-  for (auto &[name, secs] : stageSeconds_)
-    r += fmt::format("  {:<22} {:8.2f} ms\n", name, secs * 1e3);
+  for (const Stage &st : stages_)
+    r += fmt::format("  {:<22} {:8.2f} ms{}\n{}", st.name, st.seconds * 1e3, st.note, st.lines);
   r += fmt::format("  {:<22} {:8.2f} ms ({} kernels)\n", "total", compileSeconds() * 1e3,
                    kernels_.size());
   return r;

@@ -38,7 +38,8 @@ public:
   Result<double> trainStep(const TensorMap &inputs, int64_t n) override;
   void setCheckNumerics(bool on) override { checkNumerics_ = on; }
 
-  /// Compile time of each stage (fuse, plan-memory, codegen, O3, machine code), one per line.
+  /// Compile time of each stage (fuse, plan-memory, codegen, O3 + machine code of the shards in
+  /// parallel with each shard's own times, link + lookup), wall clock, one per line.
   std::string timeReport() const;
   /// Total time and GFLOP/s of each kernel over every step run so far, slowest first.
   std::string profileReport() const;
@@ -84,7 +85,13 @@ private:
   bool checkNumerics_ = false;
   bool microBatching_ = false;
   const TensorMap *inputs_ = nullptr;
-  std::vector<std::pair<std::string, double>> stageSeconds_;
+  struct Stage {
+    std::string name;
+    double seconds = 0;
+    std::string note;  // after the time on its line
+    std::string lines; // more lines (per-shard times)
+  };
+  std::vector<Stage> stages_;
   std::string fusionReport_, memoryReport_;
 };
 

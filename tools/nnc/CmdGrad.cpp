@@ -53,6 +53,9 @@ cl::opt<std::string> BackendName("backend",
                                  cl::desc("Execution backend: jit or interp "
                                           "(default: the first known one)"),
                                  cl::sub(EvalCmd), cl::cat(driver::category()));
+cl::opt<bool> NoFuse("no-fuse",
+                     cl::desc("JIT backend: compile every op as its own kernel (no fusion)"),
+                     cl::sub(EvalCmd), cl::cat(driver::category()));
 cl::opt<int64_t> Batch("batch", cl::desc("Batch size of the random inputs"), cl::init(2),
                        cl::sub(GradCheckCmd), cl::cat(driver::category()));
 cl::opt<int64_t> Coords("coords", cl::desc("Coordinates compared per tensor, sampled (0: all)"),
@@ -113,7 +116,7 @@ int runEval() {
 
   std::string name = BackendName.empty() ? backendNames().front() : BackendName.getValue();
   int threads = std::max(1, int(std::thread::hardware_concurrency()));
-  Result<std::unique_ptr<Backend>> backend = makeBackend(name, *g, threads);
+  Result<std::unique_ptr<Backend>> backend = makeBackend(name, *g, threads, !NoFuse);
   if (!backend) return fail(backend.error());
   Backend &b = **backend;
   if (Status s = b.setTensors(w->tensors); !s) return fail(Weights + ": " + s.error());

@@ -75,6 +75,9 @@ cl::opt<std::string> BackendName("backend",
                                           "the known ones)"),
                                  cl::sub(TrainCmd), cl::sub(PredictCmd),
                                  cl::cat(driver::category()));
+cl::opt<bool> NoFuse("no-fuse",
+                     cl::desc("JIT backend: compile every op as its own kernel (no fusion)"),
+                     cl::sub(TrainCmd), cl::sub(PredictCmd), cl::cat(driver::category()));
 cl::opt<std::string> Plot("plot", cl::desc("Write the loss curve as a PNG"), cl::sub(TrainCmd),
                           cl::cat(driver::category()));
 cl::opt<std::string> Csv("csv",
@@ -193,7 +196,7 @@ int runTrain() {
   double autodiffSeconds = secondsSince(t0);
   Result<DataSplit> data = loadDataset(Data);
   if (!data) return fail(data.error());
-  Result<std::unique_ptr<Backend>> backend = makeBackend(backendName(), *g, threadCount());
+  Result<std::unique_ptr<Backend>> backend = makeBackend(backendName(), *g, threadCount(), !NoFuse);
   if (!backend) return fail(backend.error());
   Backend &b = **backend;
   if (TimePasses) {
@@ -299,7 +302,7 @@ int runPredict() {
                 std::to_string(test.rows) + "x" + std::to_string(test.cols) +
                 " pixels; predict draws the reconstructions of an autoencoder");
   int64_t n = std::min<int64_t>(Count, test.count);
-  Result<std::unique_ptr<Backend>> backend = makeBackend(backendName(), *g, threadCount());
+  Result<std::unique_ptr<Backend>> backend = makeBackend(backendName(), *g, threadCount(), !NoFuse);
   if (!backend) return fail(backend.error());
   if (Status s = setBackendState(**backend, *weights); !s) return fail(s.error());
 

@@ -46,10 +46,11 @@ bool emitBackendStage(const std::string &stage, Graph &g, bool fuse, std::string
     error = jit.error();
     return false;
   }
-  (*jit)->prepare(*code->module);
-  if (stage != "llvm") (*jit)->optimize(*code->module);
+  llvm::Module &m = *code->shards.front().module; // one shard: every kernel
+  (*jit)->prepare(m);
+  if (stage != "llvm") (*jit)->optimize(m);
   if (stage == "asm") {
-    Result<std::string> a = (*jit)->assembly(*code->module);
+    Result<std::string> a = (*jit)->assembly(m);
     if (!a) {
       error = a.error();
       return false;
@@ -58,7 +59,7 @@ bool emitBackendStage(const std::string &stage, Graph &g, bool fuse, std::string
     return true;
   }
   llvm::raw_string_ostream os(out);
-  code->module->print(os, nullptr);
+  m.print(os, nullptr);
   return true;
 }
 
