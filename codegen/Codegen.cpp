@@ -81,7 +81,7 @@ bool KernelEmitter::isMember(ValueId v) const {
   return std::find(k.members.begin(), k.members.end(), v) != k.members.end();
 }
 
-void KernelEmitter::loop(Value *lo, Value *hi, const Body &body) {
+void KernelEmitter::loop(Value *lo, Value *hi, const Body &body, bool rolled) {
   llvm::BasicBlock *pre = b.GetInsertBlock();
   llvm::BasicBlock *head = llvm::BasicBlock::Create(ctx, "loop", fn);
   llvm::BasicBlock *bodyBB = llvm::BasicBlock::Create(ctx, "body", fn);
@@ -96,13 +96,19 @@ void KernelEmitter::loop(Value *lo, Value *hi, const Body &body) {
   body(i);
   i->addIncoming(add(i, i64(1)), b.GetInsertBlock());
   llvm::BranchInst *latch = b.CreateBr(head);
-  if (loopsCreated_ > before + 1) {
+  if (rolled || loopsCreated_ > before + 1) {
     // An outer loop: keep it rolled (unrolling it multiplies code size and compile time for
-    // little gain); innermost loops stay free for the vectorizer and full unrolling.
-    llvm::MDNode *disable =
-        llvm::MDNode::get(ctx, {llvm::MDString::get(ctx, "llvm.loop.unroll.disable")});
+    // little gain); innermost loops stay free for the vectorizer and full unrolling unless
+    // the caller asked for them rolled.
+    std::vector<llvm::Metadata *> ops{nullptr};
+    ops.push_back(llvm::MDNode::get(ctx, {llvm::MDString::get(ctx, "llvm.loop.unroll.disable")}));
+    if (rolled)
+      ops.push_back(llvm::MDNode::get(
+          ctx, {llvm::MDString::get(ctx, "llvm.loop.vectorize.enable"),
+                llvm::ConstantAsMetadata::get(llvm::ConstantInt::getFalse(ctx))}));
     llvm::TempMDNode tmp = llvm::MDNode::getTemporary(ctx, {});
-    llvm::MDNode *id = llvm::MDNode::get(ctx, {tmp.get(), disable});
+    ops[0] = tmp.get();
+    llvm::MDNode *id = llvm::MDNode::get(ctx, ops);
     id->replaceOperandWith(0, id);
     latch->setMetadata(llvm::LLVMContext::MD_loop, id);
   }
@@ -289,7 +295,7 @@ void KernelEmitter::emitUpdates() {
                            b.CreateFSub(one, b1t));
       alpha = b.CreateFPTrunc(alpha, b.getFloatTy());
     }
-    loop(0, count, [&](Value *i) {
+    auto update = [&](Value *i) {
       Value *pp = addr(nd.inputs[0], zero, i);
       Value *p = loadF(pp), *gr = load(nd.inputs[1], zero, i);
       auto st = [&](size_t s) { return addr(nd.inputs[2 + s], zero, i); };
@@ -348,7 +354,9 @@ void KernelEmitter::emitUpdates() {
       default:
         break;
       }
-    });
+    };
+    // Rolled: the parameters are few (thousands), and compile time matters more here.
+    loop(0, count, update, true);
   }
 }
 

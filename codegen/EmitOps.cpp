@@ -312,23 +312,26 @@ static void emitGather(KernelEmitter &e, const Gather &G) {
       }
       return;
     }
-    e.loop(0, I.c, [&](Value *c) {
-      if (vec) {
-        Value *wrow = loadRow(e, O.c, G.weights(tap, c));
-        for (size_t p = 0; p < count; ++p) {
-          Value *x = e.load(G.in, n, e.add(pix[p], c));
-          if (valid[p]) x = b.CreateSelect(valid[p], x, e.f32(0));
-          axpyRow(e, O.c, acc[p], x, wrow);
-        }
-        return;
-      }
-      Value *wrow = G.weights(tap, c), *xv = e.load(G.in, n, e.add(pix[0], c));
-      e.loop(0, O.c, [&](Value *f) {
-        Value *pf = e.at(acc[0], f);
-        Value *prod = b.CreateFMul(xv, e.loadF(e.at(wrow, f)));
-        b.CreateStore(b.CreateFAdd(e.loadF(pf), prod), pf);
-      });
-    });
+    e.loop(
+        0, I.c,
+        [&](Value *c) {
+          if (vec) {
+            Value *wrow = loadRow(e, O.c, G.weights(tap, c));
+            for (size_t p = 0; p < count; ++p) {
+              Value *x = e.load(G.in, n, e.add(pix[p], c));
+              if (valid[p]) x = b.CreateSelect(valid[p], x, e.f32(0));
+              axpyRow(e, O.c, acc[p], x, wrow);
+            }
+            return;
+          }
+          Value *wrow = G.weights(tap, c), *xv = e.load(G.in, n, e.add(pix[0], c));
+          e.loop(0, O.c, [&](Value *f) {
+            Value *pf = e.at(acc[0], f);
+            Value *prod = b.CreateFMul(xv, e.loadF(e.at(wrow, f)));
+            b.CreateStore(b.CreateFAdd(e.loadF(pf), prod), pf);
+          });
+        },
+        vec);
   };
   auto finish = [&](Value *n, Value *slot, Value *oy, Value *ox) {
     Value *vals = (vec || dot) ? out : slot;
@@ -389,9 +392,12 @@ static void emitGather(KernelEmitter &e, const Gather &G) {
         e.loop(0, O.w, [&](Value *ox) { pixels(n, oy, ox, 1, Cols::Checked); });
         return;
       }
-      span(n, oy, 0, xa, Cols::Masked);
       span(n, oy, xa, xb, Cols::Inside);
-      span(n, oy, xb, O.w, Cols::Masked);
+      // Border columns of both sides in one loop, one pixel at a time.
+      e.loop(0, xa + O.w - xb, [&](Value *t) {
+        Value *ox = b.CreateSelect(b.CreateICmpSLT(t, e.i64(xa)), t, e.add(t, e.i64(xb - xa)));
+        pixels(n, oy, ox, 1, Cols::Masked);
+      });
       if (dot)
         e.loop(0, O.w, [&](Value *ox) {
           e.epilogue(n, e.add(e.mulC(oy, O.w), ox), e.loadF(e.at(rowSums, ox)));
@@ -445,16 +451,25 @@ void KernelEmitter::emitConvTransposed() {
   Value *wt = nullptr;
   if (transposed) {
     wt = stackFloats(taps * T.c * S.c, "wt");
-    loop(0, taps, [&](Value *tap) {
-      Value *from = flip ? b.CreateSub(i64(taps - 1), tap) : tap;
-      loop(0, T.c, [&](Value *ct) {
-        Value *row = mulC(add(mulC(from, T.c), ct), S.c);
-        loop(0, S.c, [&](Value *cs) {
-          Value *to = add(mulC(add(mulC(tap, S.c), cs), T.c), ct);
-          b.CreateStore(load(w, z, add(row, cs)), at(wt, to));
-        });
-      });
-    });
+    loop(
+        0, taps,
+        [&](Value *tap) {
+          Value *from = flip ? b.CreateSub(i64(taps - 1), tap) : tap;
+          loop(
+              0, T.c,
+              [&](Value *ct) {
+                Value *row = mulC(add(mulC(from, T.c), ct), S.c);
+                loop(
+                    0, S.c,
+                    [&](Value *cs) {
+                      Value *to = add(mulC(add(mulC(tap, S.c), cs), T.c), ct);
+                      b.CreateStore(load(w, z, add(row, cs)), at(wt, to));
+                    },
+                    true);
+              },
+              true);
+        },
+        true);
   }
   if (flip) {
     Gather G;
@@ -581,7 +596,8 @@ void KernelEmitter::emitConvGradKernel() {
   ValueId vSide = overA ? A : B, sSide = overA ? B : A;
   int64_t V = overA ? IA.c : IB.c, S = overA ? IB.c : IA.c;
   int64_t Vt = divisorUpTo(V, 16), regs = (Vt + 7) / 8;
-  int64_t St = divisorUpTo(S, std::max<int64_t>(1, 12 / (a.kw * regs)));
+  // Small images take little time: a narrow tile keeps their code (and compile time) small.
+  int64_t St = IA.h * IA.w <= 64 ? 1 : divisorUpTo(S, std::max<int64_t>(1, 12 / (a.kw * regs)));
   llvm::FixedVectorType *vt = rowType(*this, Vt);
   Value *zeroVec = llvm::Constant::getNullValue(vt);
   std::vector<Value *> acc; // [j * St + s]
@@ -624,43 +640,43 @@ void KernelEmitter::emitConvGradKernel() {
             return at(pk, overA ? dwIndex(tap, sc, vc) : dwIndex(tap, vc, sc));
           };
           for (int64_t j = 0; j < a.kw; ++j)
-            for (int64_t s = 0; s < St; ++s) {
-              Value *v = llvm::PoisonValue::get(vt);
-              if (overA) {
-                v = loadRow(*this, Vt, dwAt(j, 0, s));
-              } else {
-                for (int64_t l = 0; l < Vt; ++l)
-                  v = b.CreateInsertElement(v, loadF(dwAt(j, l, s)), uint64_t(l));
-              }
-              b.CreateStore(v, acc[size_t(j * St + s)]);
-            }
+            for (int64_t s = 0; s < St; ++s)
+              b.CreateStore(overA ? loadRow(*this, Vt, dwAt(j, 0, s)) : zeroVec,
+                            acc[size_t(j * St + s)]);
           loop(y0, y1, [&](Value *ay) {
             Value *by = add(b.CreateSub(mulC(ay, a.sh), i64(ph)), mulC(i, dh));
+            // Interior columns [xa, xb) unchecked; the border columns (both sides, one
+            // loop: t < xa is column t, else column t - xa + xb) masked.
             auto columns = [&](int64_t from, int64_t to, bool masked) {
-              loop(from, to, [&](Value *ax) {
-                Value *apix = mulC(add(mulC(ay, IA.w), ax), IA.c);
-                Value *arow = overA ? vecAt(n, add(apix, v0)) : nullptr;
-                for (int64_t j = 0; j < a.kw; ++j) {
-                  Value *bx = add(b.CreateSub(mulC(ax, a.sw), i64(pw)), i64(j * dw));
-                  Value *ok = masked ? inRange(bx, IB.w) : nullptr;
-                  if (ok) bx = b.CreateSelect(ok, bx, i64(0));
-                  Value *bpix = mulC(add(mulC(by, IB.w), bx), IB.c);
-                  Value *row = overA ? arow : vecAt(n, add(bpix, v0));
-                  if (ok && !overA) row = b.CreateSelect(ok, row, zeroVec);
-                  Value *spix = add(overA ? bpix : apix, s0);
-                  for (int64_t s = 0; s < St; ++s) {
-                    Value *x = load(sSide, n, add(spix, i64(s)));
-                    if (ok && overA) x = b.CreateSelect(ok, x, f32(0));
-                    Value *slot = acc[size_t(j * St + s)];
-                    Value *prod = b.CreateFMul(b.CreateVectorSplat(unsigned(Vt), x), row);
-                    b.CreateStore(b.CreateFAdd(b.CreateLoad(vt, slot), prod), slot);
-                  }
-                }
-              });
+              loop(
+                  from, to,
+                  [&](Value *t) {
+                    Value *ax = masked ? b.CreateSelect(b.CreateICmpSLT(t, i64(xa)), t,
+                                                        add(t, i64(xb - xa)))
+                                       : t;
+                    Value *apix = mulC(add(mulC(ay, IA.w), ax), IA.c);
+                    Value *arow = overA ? vecAt(n, add(apix, v0)) : nullptr;
+                    for (int64_t j = 0; j < a.kw; ++j) {
+                      Value *bx = add(b.CreateSub(mulC(ax, a.sw), i64(pw)), i64(j * dw));
+                      Value *ok = masked ? inRange(bx, IB.w) : nullptr;
+                      if (ok) bx = b.CreateSelect(ok, bx, i64(0));
+                      Value *bpix = mulC(add(mulC(by, IB.w), bx), IB.c);
+                      Value *row = overA ? arow : vecAt(n, add(bpix, v0));
+                      if (ok && !overA) row = b.CreateSelect(ok, row, zeroVec);
+                      Value *spix = add(overA ? bpix : apix, s0);
+                      for (int64_t s = 0; s < St; ++s) {
+                        Value *x = load(sSide, n, add(spix, i64(s)));
+                        if (ok && overA) x = b.CreateSelect(ok, x, f32(0));
+                        Value *slot = acc[size_t(j * St + s)];
+                        Value *prod = b.CreateFMul(b.CreateVectorSplat(unsigned(Vt), x), row);
+                        b.CreateStore(b.CreateFAdd(b.CreateLoad(vt, slot), prod), slot);
+                      }
+                    }
+                  },
+                  true);
             };
-            columns(0, xa, true);
             columns(xa, xb, false);
-            columns(xb, IA.w, true);
+            columns(0, xa + IA.w - xb, true);
           });
           for (int64_t j = 0; j < a.kw; ++j)
             for (int64_t s = 0; s < St; ++s) {
@@ -669,8 +685,11 @@ void KernelEmitter::emitConvGradKernel() {
                 storeRow(*this, v, dwAt(j, 0, s));
                 continue;
               }
-              for (int64_t l = 0; l < Vt; ++l)
-                b.CreateStore(b.CreateExtractElement(v, uint64_t(l)), dwAt(j, l, s));
+              // Lanes run across dw's rows here: add each into its element.
+              for (int64_t l = 0; l < Vt; ++l) {
+                Value *p = dwAt(j, l, s);
+                b.CreateStore(b.CreateFAdd(loadF(p), b.CreateExtractElement(v, uint64_t(l))), p);
+              }
             }
         });
       });

@@ -27,9 +27,12 @@ public:
   // ---- IR helpers ----
   llvm::Value *i64(int64_t v) { return b.getInt64(uint64_t(v)); }
   llvm::Value *f32(double v);
-  /// for (i = lo; i < hi; ++i) body(i)
-  void loop(llvm::Value *lo, llvm::Value *hi, const Body &body);
-  void loop(int64_t lo, int64_t hi, const Body &body) { loop(i64(lo), i64(hi), body); }
+  /// for (i = lo; i < hi; ++i) body(i); `rolled`: LLVM may neither unroll nor vectorize it
+  /// (bodies that are already vector code, or cold setup loops: saves compile time).
+  void loop(llvm::Value *lo, llvm::Value *hi, const Body &body, bool rolled = false);
+  void loop(int64_t lo, int64_t hi, const Body &body, bool rolled = false) {
+    loop(i64(lo), i64(hi), body, rolled);
+  }
   /// if (cond) then()
   void ifThen(llvm::Value *cond, const std::function<void()> &then);
   /// A stack array of `count` floats in the entry block.
