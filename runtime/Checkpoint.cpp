@@ -204,6 +204,24 @@ Result<std::string> saveCheckpoint(const std::string &dir, const TensorMapD &ten
 
   std::string name = checkpointFileName(info.epoch, info.step);
   std::string path = joinPath(dir, name);
+  // Removes checkpoints after this one and all but the newest `limit` before it (never the
+  // one `latest` names: it is the newest before this one until the pointer moves).
+  auto prune = [&](int64_t limit) {
+    std::vector<std::string> older;
+    for (const std::string &f : listCheckpoints(dir)) {
+      int64_t e, st;
+      parseFileName(f, e, st);
+      if (f == name) continue;
+      if (std::make_pair(e, st) > std::make_pair(info.epoch, info.step))
+        std::remove(joinPath(dir, f).c_str());
+      else
+        older.push_back(f);
+    }
+    int64_t excess = int64_t(older.size()) - limit;
+    for (int64_t i = 0; i < excess; ++i) std::remove(joinPath(dir, older[size_t(i)]).c_str());
+  };
+  // Pruning before the write too bounds the files left by runs killed before their last prune.
+  prune(std::max(keep - 1, 1));
   Status written = okStatus();
   if (f64) {
     written = writeSafetensorsD(path, tensors, checkpointMetadata(info));
@@ -218,19 +236,7 @@ Result<std::string> saveCheckpoint(const std::string &dir, const TensorMapD &ten
   }
   if (!written) return Error{written.error()};
   if (Status s = writeFileAtomic(joinPath(dir, "latest"), name + "\n"); !s) return Error{s.error()};
-
-  std::vector<std::string> older;
-  for (const std::string &f : listCheckpoints(dir)) {
-    int64_t e, st;
-    parseFileName(f, e, st);
-    if (f == name) continue;
-    if (std::make_pair(e, st) > std::make_pair(info.epoch, info.step))
-      std::remove(joinPath(dir, f).c_str());
-    else
-      older.push_back(f);
-  }
-  int64_t excess = int64_t(older.size()) - std::max(keep - 1, 0);
-  for (int64_t i = 0; i < excess; ++i) std::remove(joinPath(dir, older[size_t(i)]).c_str());
+  prune(std::max(keep - 1, 0));
   return path;
 }
 

@@ -1,9 +1,10 @@
 // Training checkpoints: one safetensors file per save (weights and optimizer state as tensors,
 // training position and model identity in "__metadata__"), named ckpt-epoch-EEEE.safetensors
 // (or ckpt-epoch-EEEE-step-SSSSSS.safetensors when saved inside an epoch), plus a `latest`
-// pointer file holding the newest file's name. Both are written atomically and in that order,
-// then older files beyond the newest `keep` are removed, so a crash at any point leaves
-// `latest` naming a complete checkpoint.
+// pointer file holding the newest file's name. Both are written atomically and in that order;
+// older files beyond the newest `keep` are removed before and after the write (so runs killed
+// before their last prune never pile up files), and a crash at any point leaves `latest`
+// naming a complete checkpoint.
 #pragma once
 
 #include "frontend/Diagnostics.h"

@@ -260,8 +260,9 @@ TEST_CASE("test_tr SIGKILL of nnc train at random moments leaves a loadable late
       maxDelayUs = std::min(5000000, maxDelayUs * 2);
     }
     last = c->info.epoch;
-    // Three kept, plus at most one written before the kill let the pruning run.
-    CHECK(listCheckpoints(dir).size() <= 4);
+    // Three kept: older files are pruned before each write too, so kills between a write and
+    // its prune cannot pile files up.
+    CHECK(listCheckpoints(dir).size() <= 3);
   }
   CHECK(advanced > 0);
 }
