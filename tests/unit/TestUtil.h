@@ -1,8 +1,13 @@
-// Helpers shared by unit tests of several areas: a scratch directory that removes itself.
+// Helpers shared by unit tests of several areas: a scratch directory that removes itself, and
+// a small MNIST-format dataset cut from the bundled digits.
 #pragma once
 
+#include "runtime/Idx.h"
+
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <system_error>
 
@@ -23,5 +28,32 @@ struct TempDir {
     std::filesystem::remove_all(path, ec);
   }
 };
+
+/// Writes the first `train` and `test` bundled digits as raw IDX files into `dir` (created);
+/// returns an error message, or "" on success.
+inline std::string writeSmallMnist(const std::filesystem::path &dir, int64_t train, int64_t test) {
+  Result<DataSplit> d = loadDataset("mnist");
+  if (!d.ok()) return d.error();
+  std::filesystem::create_directories(dir);
+  auto be32 = [](std::string &s, uint32_t v) {
+    for (int sh = 24; sh >= 0; sh -= 8) s.push_back(char((v >> sh) & 0xff));
+  };
+  auto write = [&](const Dataset &ds, int64_t n, const std::string &prefix) {
+    std::string img, lab;
+    be32(img, 0x803);
+    be32(img, uint32_t(n));
+    be32(img, uint32_t(ds.rows));
+    be32(img, uint32_t(ds.cols));
+    img.append(reinterpret_cast<const char *>(ds.pixels.data()), size_t(n * ds.rows * ds.cols));
+    be32(lab, 0x801);
+    be32(lab, uint32_t(n));
+    lab.append(reinterpret_cast<const char *>(ds.labels.data()), size_t(n));
+    std::ofstream(dir / (prefix + "-images-idx3-ubyte"), std::ios::binary) << img;
+    std::ofstream(dir / (prefix + "-labels-idx1-ubyte"), std::ios::binary) << lab;
+  };
+  write(d->train, train, "train");
+  write(d->test, test, "t10k");
+  return "";
+}
 
 } // namespace nnc::test

@@ -127,26 +127,8 @@ TEST_CASE("nnc train --no-fuse takes the same steps as fused training") {
   test::TempDir dir("test_jit_compile_");
   std::string d = dir.path.string();
   // The first 64 training and 16 test digits of the bundled data as IDX files.
-  Result<DataSplit> data = loadDataset("mnist");
-  REQUIRE_MESSAGE(data.ok(), data.error());
-  auto writeIdx = [&](const Dataset &ds, int64_t n, const std::string &prefix) {
-    auto be32 = [](std::string &s, uint32_t v) {
-      for (int sh = 24; sh >= 0; sh -= 8) s.push_back(char((v >> sh) & 0xff));
-    };
-    std::string img, lab;
-    be32(img, 0x803);
-    be32(img, uint32_t(n));
-    be32(img, uint32_t(ds.rows));
-    be32(img, uint32_t(ds.cols));
-    img.append(reinterpret_cast<const char *>(ds.pixels.data()), size_t(n * ds.rows * ds.cols));
-    be32(lab, 0x801);
-    be32(lab, uint32_t(n));
-    lab.append(reinterpret_cast<const char *>(ds.labels.data()), size_t(n));
-    std::ofstream(d + "/" + prefix + "-images-idx3-ubyte", std::ios::binary) << img;
-    std::ofstream(d + "/" + prefix + "-labels-idx1-ubyte", std::ios::binary) << lab;
-  };
-  writeIdx(data->train, 64, "train");
-  writeIdx(data->test, 16, "t10k");
+  std::string err = test::writeSmallMnist(d, 64, 16);
+  REQUIRE_MESSAGE(err.empty(), err);
   std::ofstream(d + "/small.nn") << "model small\n"
                                     "input x: [28, 28, 1]\n"
                                     "h = conv2d(x, filters=4, kernel=3, padding=same, "

@@ -3,6 +3,7 @@
 // moments always leaves a loadable latest checkpoint; a diverging run stops with a non-zero
 // exit and keeps the last good checkpoint; another model's checkpoint is refused; the PNGs
 // decode to the expected sizes; and training the bundled digits beats an untrained model.
+#include "TestUtil.h"
 #include "runtime/Checkpoint.h"
 #include "runtime/Idx.h"
 #include "runtime/Png.h"
@@ -92,27 +93,8 @@ pid_t spawnNnc(const std::string &args, const std::string &errPath) {
 
 /// Writes the first `train` and `test` digits of the bundled data as raw IDX files.
 void writeSmallData(const std::string &dir, int64_t train, int64_t test) {
-  Result<DataSplit> d = loadDataset("mnist");
-  REQUIRE_MESSAGE(d.ok(), d.error());
-  fs::create_directories(dir);
-  auto be32 = [](std::string &s, uint32_t v) {
-    for (int sh = 24; sh >= 0; sh -= 8) s.push_back(char((v >> sh) & 0xff));
-  };
-  auto write = [&](const Dataset &ds, int64_t n, const std::string &prefix) {
-    std::string img, lab;
-    be32(img, 0x803);
-    be32(img, uint32_t(n));
-    be32(img, uint32_t(ds.rows));
-    be32(img, uint32_t(ds.cols));
-    img.append(reinterpret_cast<const char *>(ds.pixels.data()), size_t(n * ds.rows * ds.cols));
-    be32(lab, 0x801);
-    be32(lab, uint32_t(n));
-    lab.append(reinterpret_cast<const char *>(ds.labels.data()), size_t(n));
-    spit(fs::path(dir) / (prefix + "-images-idx3-ubyte"), img);
-    spit(fs::path(dir) / (prefix + "-labels-idx1-ubyte"), lab);
-  };
-  write(d->train, train, "train");
-  write(d->test, test, "t10k");
+  std::string err = test::writeSmallMnist(dir, train, test);
+  REQUIRE_MESSAGE(err.empty(), err);
 }
 
 const char *kTiny = "model tiny\n"
