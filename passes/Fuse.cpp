@@ -219,21 +219,9 @@ Status fuse(Graph &g, PassContext &ctx) {
     return false;
   };
   auto users = g.users();
-  // Pass 1 groups with nothing inlined; an activation gradient that ends up alone (no
-  // producer loop took it as an epilogue) is inlined into its consumers in pass 2.
   std::vector<bool> inlineSet(g.size(), false);
   Fuser f{g, ctx.fuse, users, {}, {}};
-  for (int pass = ctx.fuse ? 1 : 2; pass <= 2; ++pass) {
-    if (pass == 2 && ctx.fuse)
-      for (ValueId v = 0; v < ValueId(g.size()); ++v) {
-        Node &n = g[v];
-        if (!isInlinableOp(n.op) || isOutput(v) || users[size_t(v)].empty()) continue;
-        if (f.roots[size_t(f.group[size_t(v)])] != v) continue; // fused into its producer
-        bool ok = true;
-        for (ValueId o : n.inputs) ok = ok && !inlineSet[size_t(o)];
-        for (ValueId u : users[size_t(v)]) ok = ok && opClass(g[u].op) != OpClass::Update;
-        inlineSet[size_t(v)] = ok;
-      }
+  auto regroup = [&] {
     for (ValueId v = 0; v < ValueId(g.size()); ++v) {
       g[v].kernel = -1;
       g[v].inlined = inlineSet[size_t(v)];
@@ -241,7 +229,23 @@ Status fuse(Graph &g, PassContext &ctx) {
     f.group.assign(g.size(), -1);
     f.roots.clear();
     f.groupAll();
+  };
+  regroup();
+  if (ctx.fuse) {
+    // The first grouping inlined nothing; an activation gradient that ended up alone (no
+    // producer loop took it as an epilogue) is inlined into its consumers instead.
+    for (ValueId v = 0; v < ValueId(g.size()); ++v) {
+      const Node &n = g[v];
+      if (!isInlinableOp(n.op) || isOutput(v) || users[size_t(v)].empty()) continue;
+      if (f.roots[size_t(f.group[size_t(v)])] != v) continue; // fused into its producer
+      bool ok = true;
+      for (ValueId o : n.inputs) ok = ok && !inlineSet[size_t(o)];
+      for (ValueId u : users[size_t(v)]) ok = ok && opClass(g[u].op) != OpClass::Update;
+      inlineSet[size_t(v)] = ok;
+    }
+    regroup();
   }
+
   std::string &r = ctx.fusionReport;
   r.clear();
   std::vector<KernelGroup> groups = kernelGroups(g);
