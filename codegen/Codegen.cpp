@@ -125,9 +125,9 @@ void KernelEmitter::ifThen(Value *cond, const std::function<void()> &then) {
   b.SetInsertPoint(done);
 }
 
-Value *KernelEmitter::stackFloats(int64_t count, const char *name) {
+Value *KernelEmitter::stackSlot(llvm::Type *t, const char *name) {
   llvm::IRBuilder<> eb(entry, entry->begin());
-  return eb.CreateAlloca(llvm::ArrayType::get(b.getFloatTy(), uint64_t(count)), nullptr, name);
+  return eb.CreateAlloca(t, nullptr, name);
 }
 
 Value *KernelEmitter::at(Value *base, Value *idx) {

@@ -5,11 +5,11 @@
 //   emitConvTransposed out[t, ct] = sum over (i,j) with t = p*s + (i,j)*d - pad of
 //                      src[p, cs] * w[i,j,ct,cs]   (conv2d_transpose; conv2d_grad_input)
 //   emitConvGradKernel dw[i,j,cb,ca] += B[a*s + (i,j)*d - pad, cb] * A[a, ca] over positions a
-//                      of A (conv2d: A = dy, B = x; conv2d_transpose: A = x, B = dy), tap by
-//                      tap over the positions where the tap lands inside B
+//                      of A (conv2d: A = dy, B = x; conv2d_transpose: A = x, B = dy), a kernel
+//                      row of taps at a time over the positions where it lands inside B
 // so every output element is written exactly once and batch-parallel loops never race.
-// Accumulators for one output pixel live in a small stack array that LLVM promotes or keeps
-// in L1; the innermost loops run over contiguous channels and vectorize.
+// Accumulators are vectors over contiguous channels, in stack slots that LLVM keeps in
+// registers; convolutions work on blocks of output pixels (see emitGather).
 #include "codegen/Emitter.h"
 
 #include "ir/ShapeRules.h"
@@ -258,7 +258,7 @@ std::pair<int64_t, int64_t> interior(int64_t out, int64_t in, int64_t k, int64_t
 
 // Blocked gather: output pixels of a row are computed P at a time (P independent vector
 // accumulators, so the FMAs do not wait on each other and each weight row is loaded once per
-// block) where every tap is in bounds; border pixels go one at a time with bounds checks.
+// block) where every tap is in bounds; border pixels go one at a time, reading 0 outside.
 // Channels are vectors over the output channels, or over the input channels (a dot product
 // per tap) when there is one output channel.
 static void emitGather(KernelEmitter &e, const Gather &G) {
@@ -274,10 +274,7 @@ static void emitGather(KernelEmitter &e, const Gather &G) {
   llvm::Type *accTy = (vec || dot) ? static_cast<llvm::Type *>(rowType(e, lanes))
                                    : llvm::ArrayType::get(b.getFloatTy(), uint64_t(O.c));
   std::vector<Value *> acc;
-  {
-    llvm::IRBuilder<> eb(e.entry, e.entry->begin());
-    for (int64_t p = 0; p < P; ++p) acc.push_back(eb.CreateAlloca(accTy, nullptr, "acc"));
-  }
+  for (int64_t p = 0; p < P; ++p) acc.push_back(e.stackSlot(accTy, "acc"));
   Value *out = e.stackFloats(O.c, "out");
   // One output channel: the row's sums are kept and the epilogue runs as its own loop over
   // the row, which vectorizes (sigmoid and loss terms included).
@@ -437,7 +434,6 @@ void KernelEmitter::emitConvTransposed() {
   int64_t dh = r.op == OpKind::Conv2DGradInput ? a.dh : 1;
   int64_t dw = r.op == OpKind::Conv2DGradInput ? a.dw : 1;
   int64_t ph = pad(a, true, T.h, S.h, dh), pw = pad(a, false, T.w, S.w, dw);
-  Value *acc = stackFloats(T.c, "acc"), *dot = stackFloats(1, "dot");
   Value *z = i64(0);
   // Small kernels are first transposed to [i, j, cs, ct] on the stack, so the innermost loop
   // runs over contiguous output channels (a broadcast times a weight row, as in emitConv)
@@ -487,6 +483,7 @@ void KernelEmitter::emitConvTransposed() {
     emitGather(*this, G);
     return;
   }
+  Value *acc = stackFloats(T.c, "acc"), *dot = stackFloats(1, "dot");
   // t = p*s + i*d - pad  <=>  p = (t + pad - i*d) / s when divisible.
   auto source = [&](Value *t, Value *i, int64_t padv, int64_t d, int64_t s, int64_t size,
                     const std::function<void(Value *)> &body) {
@@ -601,10 +598,7 @@ void KernelEmitter::emitConvGradKernel() {
   llvm::FixedVectorType *vt = rowType(*this, Vt);
   Value *zeroVec = llvm::Constant::getNullValue(vt);
   std::vector<Value *> acc; // [j * St + s]
-  {
-    llvm::IRBuilder<> eb(entry, entry->begin());
-    for (int64_t t = 0; t < a.kw * St; ++t) acc.push_back(eb.CreateAlloca(vt, nullptr, "tile"));
-  }
+  for (int64_t t = 0; t < a.kw * St; ++t) acc.push_back(stackSlot(vt, "tile"));
   // Vector of Vt channels of the vector side at flat index idx (gathered when inlined).
   auto vecAt = [&](Value *n, Value *idx) -> Value * {
     if (!g[vSide].inlined) return loadRow(*this, Vt, addr(vSide, n, idx));
@@ -697,36 +691,54 @@ void KernelEmitter::emitConvGradKernel() {
   });
 }
 
-// First maximum (row-major, padding skipped) of the windows of output pixel (oy, ox), for
-// every channel at once: the channel loop is innermost, so it vectorizes. Leaves each
-// channel's value in bestV[c] and its window cell (tap i*kw + j, an i32) in bestI[c].
-static void argmaxPixel(KernelEmitter &e, ValueId x, Value *n, Value *oy, Value *ox, const Img &I,
-                        int64_t ph, int64_t pw, Value *bestV, Value *bestI) {
+// Calls body(pix, tap) for each cell of pooling window (oy, ox) inside the input, in row-major
+// order: pix is the cell's offset (pixel * I.c) in the example, tap its i32 index i*kw + j.
+static void forWindow(KernelEmitter &e, Value *oy, Value *ox, const Img &I, int64_t ph, int64_t pw,
+                      const std::function<void(Value *, Value *)> &body) {
   const Attrs &a = e.rootNode().attrs;
   auto &b = e.b;
-  llvm::Type *i32t = b.getInt32Ty();
-  e.loop(0, I.c, [&](Value *c) {
-    b.CreateStore(llvm::ConstantFP::getInfinity(b.getFloatTy(), true), e.at(bestV, c));
-    b.CreateStore(b.getInt32(uint32_t(-1)), b.CreateInBoundsGEP(i32t, bestI, c));
-  });
   e.loop(0, a.kh, [&](Value *i) {
     Value *iy = e.add(b.CreateSub(e.mulC(oy, a.sh), e.i64(ph)), i);
     e.ifThen(e.inRange(iy, I.h), [&] {
       e.loop(0, a.kw, [&](Value *j) {
         Value *ix = e.add(b.CreateSub(e.mulC(ox, a.sw), e.i64(pw)), j);
         e.ifThen(e.inRange(ix, I.w), [&] {
-          Value *pix = e.mulC(e.add(e.mulC(iy, I.w), ix), I.c);
-          Value *tap = b.CreateTrunc(e.add(e.mulC(i, a.kw), j), i32t);
-          e.loop(0, I.c, [&](Value *c) {
-            Value *v = e.load(x, n, e.add(pix, c));
-            Value *vp = e.at(bestV, c), *ip = b.CreateInBoundsGEP(i32t, bestI, c);
-            Value *bv = e.loadF(vp), *bi = b.CreateLoad(i32t, ip);
-            Value *better = b.CreateOr(b.CreateICmpSLT(bi, b.getInt32(0)), b.CreateFCmpOGT(v, bv));
-            b.CreateStore(b.CreateSelect(better, v, bv), vp);
-            b.CreateStore(b.CreateSelect(better, tap, bi), ip);
-          });
+          body(e.mulC(e.add(e.mulC(iy, I.w), ix), I.c),
+               b.CreateTrunc(e.add(e.mulC(i, a.kw), j), b.getInt32Ty()));
         });
       });
+    });
+  });
+}
+
+// Per-channel running maximum of a pooling window: value and window cell (i32 tap, -1: none).
+struct ArgmaxSlots {
+  Value *value, *tap;
+};
+static ArgmaxSlots argmaxSlots(KernelEmitter &e, int64_t channels) {
+  return {e.stackFloats(channels, "best"),
+          e.stackSlot(llvm::ArrayType::get(e.b.getInt32Ty(), uint64_t(channels)), "besti")};
+}
+
+// First maximum (row-major, padding skipped) of the windows of output pixel (oy, ox), for
+// every channel at once: the channel loop is innermost, so it vectorizes. Leaves each
+// channel's value in best.value[c] and its window cell (tap i*kw + j) in best.tap[c].
+static void argmaxPixel(KernelEmitter &e, ValueId x, Value *n, Value *oy, Value *ox, const Img &I,
+                        int64_t ph, int64_t pw, const ArgmaxSlots &best) {
+  auto &b = e.b;
+  llvm::Type *i32t = b.getInt32Ty();
+  e.loop(0, I.c, [&](Value *c) {
+    b.CreateStore(llvm::ConstantFP::getInfinity(b.getFloatTy(), true), e.at(best.value, c));
+    b.CreateStore(b.getInt32(uint32_t(-1)), b.CreateInBoundsGEP(i32t, best.tap, c));
+  });
+  forWindow(e, oy, ox, I, ph, pw, [&](Value *pix, Value *tap) {
+    e.loop(0, I.c, [&](Value *c) {
+      Value *v = e.load(x, n, e.add(pix, c));
+      Value *vp = e.at(best.value, c), *ip = b.CreateInBoundsGEP(i32t, best.tap, c);
+      Value *bv = e.loadF(vp), *bi = b.CreateLoad(i32t, ip);
+      Value *better = b.CreateOr(b.CreateICmpSLT(bi, b.getInt32(0)), b.CreateFCmpOGT(v, bv));
+      b.CreateStore(b.CreateSelect(better, v, bv), vp);
+      b.CreateStore(b.CreateSelect(better, tap, bi), ip);
     });
   });
 }
@@ -736,16 +748,13 @@ void KernelEmitter::emitMaxPool() {
   ValueId x = r.inputs[0];
   Img I = img(g[x].type), O = img(r.type);
   int64_t ph = pad(r.attrs, true, I.h, O.h, 1), pw = pad(r.attrs, false, I.w, O.w, 1);
-  Value *bestV = stackFloats(I.c, "best");
-  llvm::IRBuilder<> eb(entry, entry->begin());
-  Value *bestI =
-      eb.CreateAlloca(llvm::ArrayType::get(b.getInt32Ty(), uint64_t(I.c)), nullptr, "besti");
+  ArgmaxSlots best = argmaxSlots(*this, I.c);
   forBatch([&](Value *n) {
     loop(0, O.h, [&](Value *oy) {
       loop(0, O.w, [&](Value *ox) {
-        argmaxPixel(*this, x, n, oy, ox, I, ph, pw, bestV, bestI);
+        argmaxPixel(*this, x, n, oy, ox, I, ph, pw, best);
         Value *opix = mulC(add(mulC(oy, O.w), ox), O.c);
-        loop(0, O.c, [&](Value *c) { epilogue(n, add(opix, c), loadF(at(bestV, c))); });
+        loop(0, O.c, [&](Value *c) { epilogue(n, add(opix, c), loadF(at(best.value, c))); });
       });
     });
   });
@@ -756,10 +765,8 @@ void KernelEmitter::emitMaxPoolGrad() {
   ValueId x = r.inputs[0], dy = r.inputs[1];
   Img I = img(g[x].type), O = img(g[dy].type);
   int64_t ph = pad(r.attrs, true, I.h, O.h, 1), pw = pad(r.attrs, false, I.w, O.w, 1);
-  Value *bestV = stackFloats(I.c, "best");
-  llvm::IRBuilder<> eb(entry, entry->begin());
+  ArgmaxSlots best = argmaxSlots(*this, I.c);
   llvm::Type *i32t = b.getInt32Ty();
-  Value *bestI = eb.CreateAlloca(llvm::ArrayType::get(i32t, uint64_t(I.c)), nullptr, "besti");
   const Attrs &a = r.attrs;
   if (a.sh == a.kh && a.sw == a.kw) {
     // Windows do not overlap: every input element is final once its window is done, so it
@@ -769,23 +776,13 @@ void KernelEmitter::emitMaxPoolGrad() {
     forBatch([&](Value *n) {
       loop(0, O.h, [&](Value *oy) {
         loop(0, O.w, [&](Value *ox) {
-          argmaxPixel(*this, x, n, oy, ox, I, ph, pw, bestV, bestI);
+          argmaxPixel(*this, x, n, oy, ox, I, ph, pw, best);
           Value *opix = mulC(add(mulC(oy, O.w), ox), O.c);
-          loop(0, a.kh, [&](Value *i) {
-            Value *iy = add(b.CreateSub(mulC(oy, a.sh), i64(ph)), i);
-            ifThen(inRange(iy, I.h), [&] {
-              loop(0, a.kw, [&](Value *j) {
-                Value *ix = add(b.CreateSub(mulC(ox, a.sw), i64(pw)), j);
-                ifThen(inRange(ix, I.w), [&] {
-                  Value *pix = mulC(add(mulC(iy, I.w), ix), I.c);
-                  Value *tap = b.CreateTrunc(add(mulC(i, a.kw), j), i32t);
-                  loop(0, I.c, [&](Value *c) {
-                    Value *best = b.CreateLoad(i32t, b.CreateInBoundsGEP(i32t, bestI, c));
-                    Value *d = load(dy, n, add(opix, c));
-                    epilogue(n, add(pix, c), b.CreateSelect(b.CreateICmpEQ(best, tap), d, f32(0)));
-                  });
-                });
-              });
+          forWindow(*this, oy, ox, I, ph, pw, [&](Value *pix, Value *tap) {
+            loop(0, I.c, [&](Value *c) {
+              Value *bt = b.CreateLoad(i32t, b.CreateInBoundsGEP(i32t, best.tap, c));
+              Value *d = load(dy, n, add(opix, c));
+              epilogue(n, add(pix, c), b.CreateSelect(b.CreateICmpEQ(bt, tap), d, f32(0)));
             });
           });
         });
@@ -803,11 +800,11 @@ void KernelEmitter::emitMaxPoolGrad() {
     loop(0, I.h * I.w * I.c, [&](Value *i) { store(k.root, n, i, f32(0)); });
     loop(0, O.h, [&](Value *oy) {
       loop(0, O.w, [&](Value *ox) {
-        argmaxPixel(*this, x, n, oy, ox, I, ph, pw, bestV, bestI);
+        argmaxPixel(*this, x, n, oy, ox, I, ph, pw, best);
         Value *opix = mulC(add(mulC(oy, O.w), ox), O.c);
         loop(0, O.c, [&](Value *c) {
-          Value *tap =
-              b.CreateSExt(b.CreateLoad(i32t, b.CreateInBoundsGEP(i32t, bestI, c)), b.getInt64Ty());
+          Value *tap = b.CreateSExt(b.CreateLoad(i32t, b.CreateInBoundsGEP(i32t, best.tap, c)),
+                                    b.getInt64Ty());
           Value *iy = add(b.CreateSub(mulC(oy, a.sh), i64(ph)), b.CreateSDiv(tap, i64(a.kw)));
           Value *ix = add(b.CreateSub(mulC(ox, a.sw), i64(pw)), b.CreateSRem(tap, i64(a.kw)));
           Value *p = addr(k.root, n, add(mulC(add(mulC(iy, I.w), ix), I.c), c));

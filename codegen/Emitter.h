@@ -35,8 +35,12 @@ public:
   }
   /// if (cond) then()
   void ifThen(llvm::Value *cond, const std::function<void()> &then);
+  /// A stack slot of type `t` in the entry block.
+  llvm::Value *stackSlot(llvm::Type *t, const char *name);
   /// A stack array of `count` floats in the entry block.
-  llvm::Value *stackFloats(int64_t count, const char *name);
+  llvm::Value *stackFloats(int64_t count, const char *name) {
+    return stackSlot(llvm::ArrayType::get(b.getFloatTy(), uint64_t(count)), name);
+  }
   /// Address of element `idx` of stack/partial array `base`.
   llvm::Value *at(llvm::Value *base, llvm::Value *idx);
   llvm::Value *loadF(llvm::Value *ptr) { return b.CreateLoad(b.getFloatTy(), ptr); }
