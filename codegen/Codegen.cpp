@@ -74,7 +74,17 @@ KernelEmitter::KernelEmitter(const Graph &g, const KernelGroup &k, const std::ve
     : g(g), k(k), stored(stored), m(m), info(info), ctx(m.getContext()), b(m.getContext()) {}
 
 Value *KernelEmitter::f32(double v) {
-  return llvm::ConstantFP::get(b.getFloatTy(), v);
+  return llvm::ConstantFP::get(floatTy(), v);
+}
+
+llvm::Type *KernelEmitter::floatTy() {
+  return lanes_ > 1 ? static_cast<llvm::Type *>(
+                          llvm::FixedVectorType::get(b.getFloatTy(), unsigned(lanes_)))
+                    : b.getFloatTy();
+}
+
+Value *KernelEmitter::loadF(Value *ptr) {
+  return b.CreateAlignedLoad(floatTy(), ptr, llvm::Align(4));
 }
 
 bool KernelEmitter::isMember(ValueId v) const {
@@ -90,6 +100,7 @@ void KernelEmitter::loop(Value *lo, Value *hi, const Body &body, bool rolled) {
   b.SetInsertPoint(head);
   llvm::PHINode *i = b.CreatePHI(b.getInt64Ty(), 2, "i");
   i->addIncoming(lo, pre);
+  if (nonNegative(lo)) nonNegativeCounters_.insert(i);
   b.CreateCondBr(b.CreateICmpSLT(i, hi), bodyBB, exit);
   b.SetInsertPoint(bodyBB);
   int before = loopsCreated_++;
@@ -115,12 +126,29 @@ void KernelEmitter::loop(Value *lo, Value *hi, const Body &body, bool rolled) {
   b.SetInsertPoint(exit);
 }
 
+bool KernelEmitter::nonNegative(Value *v) const {
+  if (auto *c = llvm::dyn_cast<llvm::ConstantInt>(v)) return !c->isNegative();
+  if (v == nArg || v == nBegin || v == nEnd || nonNegativeCounters_.count(v)) return true;
+  if (auto *s = llvm::dyn_cast<llvm::SelectInst>(v))
+    return (nonNegative(s->getTrueValue()) || inRangeOf(s->getCondition()) == s->getTrueValue()) &&
+           nonNegative(s->getFalseValue());
+  if (guardedNonNegative_.count(v)) return true;
+  auto *o = llvm::dyn_cast<llvm::OverflowingBinaryOperator>(v);
+  return o &&
+         (o->getOpcode() == llvm::Instruction::Add || o->getOpcode() == llvm::Instruction::Mul) &&
+         o->hasNoUnsignedWrap() && o->hasNoSignedWrap();
+}
+
 void KernelEmitter::ifThen(Value *cond, const std::function<void()> &then) {
   llvm::BasicBlock *yes = llvm::BasicBlock::Create(ctx, "then", fn);
   llvm::BasicBlock *done = llvm::BasicBlock::Create(ctx, "endif", fn);
   b.CreateCondBr(cond, yes, done);
   b.SetInsertPoint(yes);
+  // Inside `if (0 <= v < hi)`, index arithmetic on v may carry nuw.
+  Value *v = inRangeOf(cond);
+  bool fresh = v && guardedNonNegative_.insert(v).second;
   then();
+  if (fresh) guardedNonNegative_.erase(v);
   b.CreateBr(done);
   b.SetInsertPoint(done);
 }
@@ -132,6 +160,14 @@ Value *KernelEmitter::stackSlot(llvm::Type *t, const char *name) {
 
 Value *KernelEmitter::at(Value *base, Value *idx) {
   return b.CreateInBoundsGEP(b.getFloatTy(), base, idx);
+}
+
+Value *KernelEmitter::inRangeOf(Value *cond) {
+  auto *c = llvm::dyn_cast<llvm::ICmpInst>(cond);
+  auto *hi = c ? llvm::dyn_cast<llvm::ConstantInt>(c->getOperand(1)) : nullptr;
+  if (!c || c->getPredicate() != llvm::ICmpInst::ICMP_ULT || !hi || hi->isNegative())
+    return nullptr;
+  return c->getOperand(0);
 }
 
 Value *KernelEmitter::inRange(Value *v, int64_t hi) {
@@ -165,7 +201,7 @@ Value *KernelEmitter::get(ValueId v, Value *n, Value *idx, const Vals &vals) {
 }
 
 void KernelEmitter::store(ValueId v, Value *n, Value *idx, Value *x) {
-  b.CreateStore(x, addr(v, n, idx));
+  b.CreateAlignedStore(x, addr(v, n, idx), llvm::Align(4));
 }
 
 Value *KernelEmitter::partial(ValueId v) {
@@ -187,7 +223,7 @@ Value *KernelEmitter::elementwise(ValueId v, Value *n, Value *idx, const Vals &v
   auto inv = [&]() -> Value * {
     const TensorType &t = g[nd.inputs[0]].type;
     Value *count = f32(double(t.elements()));
-    if (t.batched) count = b.CreateFMul(count, b.CreateSIToFP(nArg, b.getFloatTy()));
+    if (t.batched) count = b.CreateFMul(count, b.CreateSIToFP(nArg, floatTy()));
     return b.CreateFDiv(one, count);
   };
   auto sigmoid = [&](Value *z) {
@@ -234,6 +270,18 @@ Value *KernelEmitter::elementwise(ValueId v, Value *n, Value *idx, const Vals &v
   default:
     return nullptr;
   }
+}
+
+bool KernelEmitter::rowEpilogue() const {
+  for (ValueId mbr : k.members)
+    if (opClass(g[mbr].op) == OpClass::Loss) return false;
+  return true;
+}
+
+void KernelEmitter::epilogueRow(Value *n, Value *idx, int64_t lanes, Value *row) {
+  lanes_ = lanes;
+  epilogue(n, idx, row);
+  lanes_ = 1;
 }
 
 void KernelEmitter::epilogue(Value *n, Value *idx, Value *rootValue) {

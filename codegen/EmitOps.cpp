@@ -338,10 +338,12 @@ static void emitGather(KernelEmitter &e, const Gather &G) {
       b.CreateStore(sum, e.at(rowSums, ox));
       return;
     }
-    if (vec) {
-      storeRow(e, loadRow(e, O.c, slot), out);
-    }
     Value *opix = e.mulC(e.add(e.mulC(oy, O.w), ox), O.c);
+    if (vec && e.rowEpilogue()) {
+      e.epilogueRow(n, opix, O.c, loadRow(e, O.c, slot));
+      return;
+    }
+    if (vec) storeRow(e, loadRow(e, O.c, slot), out);
     e.loop(0, O.c, [&](Value *f) { e.epilogue(n, e.add(opix, f), e.loadF(e.at(vals, f))); });
   };
   // Output pixels ox0 .. ox0+count-1 of row oy. Masked: columns outside the input read 0

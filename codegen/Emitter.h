@@ -9,6 +9,7 @@
 
 #include <functional>
 #include <map>
+#include <set>
 
 namespace nnc {
 
@@ -43,11 +44,24 @@ public:
   }
   /// Address of element `idx` of stack/partial array `base`.
   llvm::Value *at(llvm::Value *base, llvm::Value *idx);
-  llvm::Value *loadF(llvm::Value *ptr) { return b.CreateLoad(b.getFloatTy(), ptr); }
-  llvm::Value *add(llvm::Value *x, llvm::Value *y) { return b.CreateNSWAdd(x, y); }
-  llvm::Value *mul(llvm::Value *x, llvm::Value *y) { return b.CreateNSWMul(x, y); }
+  /// A float, or a row of `lanes_` floats inside epilogueRow.
+  llvm::Value *loadF(llvm::Value *ptr);
+  llvm::Type *floatTy();
+  /// x + y and x * y on indices: nsw, and nuw too when both are known non-negative (spares
+  /// LLVM's induction-variable pass from proving it, its most expensive work on our loops).
+  llvm::Value *add(llvm::Value *x, llvm::Value *y) {
+    return b.CreateAdd(x, y, "", nonNegative(x) && nonNegative(y), true);
+  }
+  llvm::Value *mul(llvm::Value *x, llvm::Value *y) {
+    return b.CreateMul(x, y, "", nonNegative(x) && nonNegative(y), true);
+  }
+  /// Structurally known >= 0: a non-negative constant, a loop counter starting at a value known
+  /// >= 0, the batch arguments, a nuw+nsw add/mul, a select of two such values.
+  bool nonNegative(llvm::Value *v) const;
   llvm::Value *mulC(llvm::Value *x, int64_t c) { return mul(x, i64(c)); }
   llvm::Value *inRange(llvm::Value *v, int64_t hi); // 0 <= v < hi
+  /// v when `cond` is an inRange(v, hi) test, else null.
+  static llvm::Value *inRangeOf(llvm::Value *cond);
   llvm::Value *call(llvm::Intrinsic::ID id, llvm::Value *x);
   llvm::Value *expf(llvm::Value *x) { return call(llvm::Intrinsic::exp, x); }
   llvm::Value *logf(llvm::Value *x) { return call(llvm::Intrinsic::log, x); }
@@ -68,6 +82,11 @@ public:
   /// Given the root's value at (n, idx) (null when the root itself is elementwise), computes
   /// every other member at that element, accumulates losses, and stores what is needed.
   void epilogue(llvm::Value *n, llvm::Value *idx, llvm::Value *rootValue);
+  /// Whether epilogueRow may be used: no member is a loss (losses sum one element at a time).
+  bool rowEpilogue() const;
+  /// The epilogue of `lanes` consecutive elements at once: `row` is a vector of the root's
+  /// values at (n, idx .. idx+lanes-1), and the members are computed as vectors.
+  void epilogueRow(llvm::Value *n, llvm::Value *idx, int64_t lanes, llvm::Value *row);
   /// One elementwise op at (n, idx).
   llvm::Value *elementwise(ValueId v, llvm::Value *n, llvm::Value *idx, const Vals &vals);
 
@@ -108,7 +127,10 @@ public:
   std::map<ValueId, int64_t> partialOffsets; // reduction member -> float offset
   std::map<ValueId, llvm::Value *> lossAcc;  // element losses: double accumulators
 
-  int loopsCreated_ = 0; // loops emitted so far (finds innermost)
+  int64_t lanes_ = 1;                           // elements per value in the epilogue (epilogueRow)
+  int loopsCreated_ = 0;                        // loops emitted so far (finds innermost)
+  std::set<llvm::Value *> nonNegativeCounters_; // loop counters whose start is >= 0
+  std::set<llvm::Value *> guardedNonNegative_;  // values range-checked by an enclosing ifThen
 
   const Node &node(ValueId v) const { return g[v]; }
   const Node &rootNode() const { return g[k.root]; }

@@ -171,6 +171,9 @@ TEST_CASE("nnc dump --emit shows the backend stages") {
   std::string ir = run("--emit=llvm");
   CHECK(ir.find("define void @k0_conv2d_relu_28x28x16(") != std::string::npos);
   CHECK(ir.find("\"nnc-line\"=\"11\"") != std::string::npos);
+  // The conv's relu epilogue runs on a row of 16 channels at once; loop counters carry nuw.
+  CHECK(ir.find("ogt <16 x float>") != std::string::npos);
+  CHECK(ir.find("add nuw nsw i64 %i, 1") != std::string::npos);
   CHECK(run("--emit=llvm-opt").find("<8 x float>") != std::string::npos);
   CHECK(run("--emit=asm").find("vfmadd") != std::string::npos);
 }
