@@ -601,6 +601,7 @@ void KernelEmitter::emitConvGradKernel() {
   Value *zeroVec = llvm::Constant::getNullValue(vt);
   std::vector<Value *> acc; // [j * St + s]
   for (int64_t t = 0; t < a.kw * St; ++t) acc.push_back(stackSlot(vt, "tile"));
+  Value *lanes = overA ? nullptr : stackFloats(a.kw * St * Vt, "lanes");
   // Vector of Vt channels of the vector side at flat index idx (gathered when inlined).
   auto vecAt = [&](Value *n, Value *idx) -> Value * {
     if (!g[vSide].inlined) return loadRow(*this, Vt, addr(vSide, n, idx));
@@ -630,14 +631,14 @@ void KernelEmitter::emitConvGradKernel() {
         loop(0, S / St, [&](Value *si) {
           Value *v0 = mulC(vi, Vt), *s0 = mulC(si, St);
           // dw element of (tap column j, lane l of the vector side, index s of the other).
-          auto dwAt = [&](int64_t j, int64_t l, int64_t s) {
+          auto dwAt = [&](int64_t j, Value *l, int64_t s) {
             Value *tap = add(mulC(i, a.kw), i64(j));
-            Value *vc = add(v0, i64(l)), *sc = add(s0, i64(s));
+            Value *vc = add(v0, l), *sc = add(s0, i64(s));
             return at(pk, overA ? dwIndex(tap, sc, vc) : dwIndex(tap, vc, sc));
           };
           for (int64_t j = 0; j < a.kw; ++j)
             for (int64_t s = 0; s < St; ++s)
-              b.CreateStore(overA ? loadRow(*this, Vt, dwAt(j, 0, s)) : zeroVec,
+              b.CreateStore(overA ? loadRow(*this, Vt, dwAt(j, i64(0), s)) : zeroVec,
                             acc[size_t(j * St + s)]);
           loop(y0, y1, [&](Value *ay) {
             Value *by = add(b.CreateSub(mulC(ay, a.sh), i64(ph)), mulC(i, dh));
@@ -674,19 +675,27 @@ void KernelEmitter::emitConvGradKernel() {
             columns(xa, xb, false);
             columns(0, xa + IA.w - xb, true);
           });
-          for (int64_t j = 0; j < a.kw; ++j)
-            for (int64_t s = 0; s < St; ++s) {
-              Value *v = b.CreateLoad(vt, acc[size_t(j * St + s)]);
-              if (overA) {
-                storeRow(*this, v, dwAt(j, 0, s));
-                continue;
-              }
-              // Lanes run across dw's rows here: add each into its element.
-              for (int64_t l = 0; l < Vt; ++l) {
-                Value *p = dwAt(j, l, s);
-                b.CreateStore(b.CreateFAdd(loadF(p), b.CreateExtractElement(v, uint64_t(l))), p);
-              }
-            }
+          if (overA) {
+            for (int64_t j = 0; j < a.kw; ++j)
+              for (int64_t s = 0; s < St; ++s)
+                storeRow(*this, b.CreateLoad(vt, acc[size_t(j * St + s)]), dwAt(j, i64(0), s));
+            return;
+          }
+          // Lanes run across dw's rows here: the tiles go through a stack array and one
+          // rolled loop over lanes adds each into its element.
+          for (int64_t t = 0; t < a.kw * St; ++t)
+            storeRow(*this, b.CreateLoad(vt, acc[size_t(t)]), at(lanes, i64(t * Vt)));
+          loop(
+              0, Vt,
+              [&](Value *l) {
+                for (int64_t j = 0; j < a.kw; ++j)
+                  for (int64_t s = 0; s < St; ++s) {
+                    Value *p = dwAt(j, l, s);
+                    Value *x = loadF(at(lanes, add(l, i64((j * St + s) * Vt))));
+                    b.CreateStore(b.CreateFAdd(loadF(p), x), p);
+                  }
+              },
+              true);
         });
       });
     });
