@@ -547,7 +547,10 @@ void KernelEmitter::emitConvTransposed() {
           });
         });
         Value *opix = mulC(add(mulC(ty, T.w), tx), T.c);
-        loop(0, T.c, [&](Value *c) { epilogue(n, add(opix, c), loadF(at(acc, c))); });
+        if (vec && rowEpilogue())
+          epilogueRow(n, opix, T.c, loadRow(*this, T.c, acc));
+        else
+          loop(0, T.c, [&](Value *c) { epilogue(n, add(opix, c), loadF(at(acc, c))); });
       });
     });
   });
