@@ -44,8 +44,9 @@ public:
   }
   /// Address of element `idx` of stack/partial array `base`.
   llvm::Value *at(llvm::Value *base, llvm::Value *idx);
-  /// A float, or a row of `lanes_` floats inside epilogueRow.
+  /// Loads a float, or a row of `lanes_` floats inside epilogueRow.
   llvm::Value *loadF(llvm::Value *ptr);
+  /// float, or <lanes_ x float> inside epilogueRow (f32 constants follow it).
   llvm::Type *floatTy();
   /// x + y and x * y on indices: nsw, and nuw too when both are known non-negative (spares
   /// LLVM's induction-variable pass from proving it, its most expensive work on our loops).
@@ -56,7 +57,8 @@ public:
     return b.CreateMul(x, y, "", nonNegative(x) && nonNegative(y), true);
   }
   /// Structurally known >= 0: a non-negative constant, a loop counter starting at a value known
-  /// >= 0, the batch arguments, a nuw+nsw add/mul, a select of two such values.
+  /// >= 0, the batch arguments, a nuw+nsw add/mul, a value range-checked by an enclosing
+  /// ifThen(inRange(v, hi)), a select of two such values (or of v under inRange(v, hi)).
   bool nonNegative(llvm::Value *v) const;
   llvm::Value *mulC(llvm::Value *x, int64_t c) { return mul(x, i64(c)); }
   llvm::Value *inRange(llvm::Value *v, int64_t hi); // 0 <= v < hi
