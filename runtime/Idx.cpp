@@ -27,6 +27,10 @@ constexpr uint64_t kMaxDecompressed = 1ull << 30;
 constexpr uint32_t kImageMagic = 0x803, kLabelMagic = 0x801;
 constexpr uint32_t kMaxSide = 4096;
 
+std::string_view view(const std::vector<uint8_t> &v) {
+  return {reinterpret_cast<const char *>(v.data()), v.size()};
+}
+
 uint32_t loadBE32(std::string_view b, size_t at) {
   uint32_t v = 0;
   for (size_t i = 0; i < 4; ++i) v = (v << 8) | static_cast<unsigned char>(b[at + i]);
@@ -181,15 +185,24 @@ Result<DataSplit> searchPlaces(const std::string &name, const std::vector<Place>
 
 } // namespace
 
-Result<std::string> decompressIfGzip(std::string_view bytes, const std::string &name) {
+Result<std::vector<uint8_t>> decompressIfGzip(std::string_view bytes, const std::string &name) {
   if (!isGzip(bytes)) {
     if (endsWith(name, ".gz"))
       return Error{name + ": not a gzip file (it does not start with the gzip magic bytes 1f 8b)"};
-    return std::string(bytes);
+    return std::vector<uint8_t>(bytes.begin(), bytes.end());
   }
   z_stream zs{};
   if (inflateInit2(&zs, 15 + 16) != Z_OK) return Error{name + ": cannot start zlib"};
-  std::string out;
+  std::vector<uint8_t> out;
+  // The gzip trailer ends with the (last member's) size mod 2^32: reserving it (plus the
+  // chunk below) saves growing by doubling, which would hold up to 3x the data at once.
+  if (bytes.size() >= 18) {
+    uint64_t size = uint8_t(bytes[bytes.size() - 4]) | uint8_t(bytes[bytes.size() - 3]) << 8 |
+                    uint8_t(bytes[bytes.size() - 2]) << 16 |
+                    uint64_t(uint8_t(bytes[bytes.size() - 1])) << 24;
+    // Deflate expands at most 1032:1, so a hostile trailer cannot reserve much more.
+    out.reserve(std::min({size, uint64_t(bytes.size()) * 1032, kMaxDecompressed}) + (1 << 16));
+  }
   const auto *base = reinterpret_cast<const Bytef *>(bytes.data());
   size_t fed = 0;
   auto feed = [&] {
@@ -237,13 +250,14 @@ Result<std::string> decompressIfGzip(std::string_view bytes, const std::string &
   return out;
 }
 
-Result<std::string> readMaybeGzip(const std::string &path) {
+Result<std::vector<uint8_t>> readMaybeGzip(const std::string &path) {
   Result<std::string> bytes = readFileBytes(path);
   if (!bytes) return Error{bytes.error()};
   return decompressIfGzip(*bytes, path);
 }
 
-Result<IdxImages> parseIdxImages(std::string_view bytes, const std::string &name) {
+Result<IdxImages> parseIdxImages(std::vector<uint8_t> data, const std::string &name) {
+  std::string_view bytes = view(data);
   if (std::optional<std::string> err = checkHeader(bytes, name, kImageMagic, 16, "image"))
     return Error{*err};
   IdxImages img;
@@ -261,7 +275,8 @@ Result<IdxImages> parseIdxImages(std::string_view bytes, const std::string &name
   if (std::optional<std::string> err =
           checkPayload(bytes, name, 16, expected, std::to_string(img.count) + " images of " + size))
     return Error{*err};
-  img.pixels.assign(bytes.begin() + 16, bytes.end());
+  data.erase(data.begin(), data.begin() + 16);
+  img.pixels = std::move(data);
   return img;
 }
 
@@ -282,13 +297,13 @@ Result<std::vector<uint8_t>> parseIdxLabels(std::string_view bytes, const std::s
 }
 
 Result<Dataset> readIdxDataset(const std::string &imagesPath, const std::string &labelsPath) {
-  Result<std::string> ib = readMaybeGzip(imagesPath);
+  Result<std::vector<uint8_t>> ib = readMaybeGzip(imagesPath);
   if (!ib) return Error{ib.error()};
-  Result<IdxImages> images = parseIdxImages(*ib, imagesPath);
+  Result<IdxImages> images = parseIdxImages(ib.take(), imagesPath);
   if (!images) return Error{images.error()};
-  Result<std::string> lb = readMaybeGzip(labelsPath);
+  Result<std::vector<uint8_t>> lb = readMaybeGzip(labelsPath);
   if (!lb) return Error{lb.error()};
-  Result<std::vector<uint8_t>> labels = parseIdxLabels(*lb, labelsPath);
+  Result<std::vector<uint8_t>> labels = parseIdxLabels(view(*lb), labelsPath);
   if (!labels) return Error{labels.error()};
   if (labels->size() != static_cast<size_t>(images->count))
     return Error{imagesPath + " holds " + std::to_string(images->count) + " images but " +

@@ -37,12 +37,13 @@ struct IdxImages {
 
 /// Returns the file's bytes, gunzipped when they start with the gzip magic; a name ending
 /// in ".gz" must be gzip. `name` is used in messages.
-Result<std::string> decompressIfGzip(std::string_view bytes, const std::string &name);
+Result<std::vector<uint8_t>> decompressIfGzip(std::string_view bytes, const std::string &name);
 /// Reads a file and gunzips it if it is gzip-compressed.
-Result<std::string> readMaybeGzip(const std::string &path);
+Result<std::vector<uint8_t>> readMaybeGzip(const std::string &path);
 
-/// Validates the (decompressed) bytes of an IDX image file.
-Result<IdxImages> parseIdxImages(std::string_view bytes, const std::string &name);
+/// Validates the (decompressed) bytes of an IDX image file; the pixels keep their buffer (a
+/// 47 MB training split is not copied).
+Result<IdxImages> parseIdxImages(std::vector<uint8_t> bytes, const std::string &name);
 /// Validates the (decompressed) bytes of an IDX label file (labels 0..9).
 Result<std::vector<uint8_t>> parseIdxLabels(std::string_view bytes, const std::string &name);
 

@@ -16,6 +16,9 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <set>
 
 namespace nnc {
@@ -91,6 +94,9 @@ Result<std::unique_ptr<JitBackend>> JitBackend::create(Graph g, const JitOptions
     jb->fns_.push_back(reinterpret_cast<KernelFn>(*f));
   }
   stage("link + lookup (ORC)", t);
+#ifdef __GLIBC__
+  malloc_trim(0); // hand LLVM's freed working memory back to the system
+#endif
   jb->kernels_ = std::move(code->kernels);
   jb->kernelSeconds_.assign(jb->kernels_.size(), 0.0);
   jb->kernelFlops_.assign(jb->kernels_.size(), 0.0);

@@ -134,6 +134,9 @@ TEST_CASE("io: IDX reader rejects malformed files with a specific message") {
   std::string corrupt = gz;
   corrupt[12] = static_cast<char>(corrupt[12] ^ 0xff);
   corrupt[13] = static_cast<char>(corrupt[13] ^ 0xff);
+  // A trailer claiming 4 GiB: the size hint is capped, and zlib's length check rejects it.
+  std::string huge = gz;
+  for (size_t i = huge.size() - 4; i < huge.size(); ++i) huge[i] = static_cast<char>(0xff);
   std::string p = (dir.path / "img").string();
   struct Case {
     const char *what;
@@ -173,6 +176,8 @@ TEST_CASE("io: IDX reader rejects malformed files with a specific message") {
       {"truncated gzip", imageError(gz.substr(0, gz.size() - 6), "img.gz"),
        p + ".gz: truncated gzip data (unexpected end of file)"},
       {"corrupt gzip", imageError(corrupt, "img.gz"), p + ".gz: corrupt gzip data"},
+      {"wrong gzip size trailer", imageError(huge, "img.gz"),
+       p + ".gz: corrupt gzip data: incorrect length check"},
       {"garbage after gzip", imageError(gz + "junk", "img.gz"),
        p + ".gz: 4 bytes of trailing garbage after the gzip data"},
   };
