@@ -1,4 +1,5 @@
 // The init, eval and gradcheck subcommands, run as the nnc executable.
+#include "TestUtil.h"
 #include "runtime/Safetensors.h"
 
 #include <doctest/doctest.h>
@@ -40,18 +41,11 @@ std::string slurp(const std::string &path) {
 
 const std::string kSrc = NNC_SOURCE_DIR;
 
-std::string tempDir() {
-  std::string d =
-      (std::filesystem::temp_directory_path() / ("nnc_test_ad_cli_" + std::to_string(::getpid())))
-          .string();
-  std::filesystem::create_directories(d);
-  return d;
-}
-
 } // namespace
 
 TEST_CASE("nnc init is deterministic per seed") {
-  std::string d = tempDir();
+  nnc::test::TempDir tmp("nnc_test_ad_cli_");
+  std::string d = tmp.path.string();
   std::string model = kSrc + "/examples/autoencoder.nn";
   REQUIRE(runNnc("init " + model + " --seed 5 --out " + d + "/a.st").code == 0);
   REQUIRE(runNnc("init " + model + " --seed 5 --out " + d + "/b.st").code == 0);
@@ -64,11 +58,11 @@ TEST_CASE("nnc init is deterministic per seed") {
   REQUIRE(w.ok());
   CHECK(w->tensors.size() == 14);
   CHECK(w->tensors.at("conv2d.kernel").shape == std::vector<int64_t>{3, 3, 1, 16});
-  std::filesystem::remove_all(d);
 }
 
 TEST_CASE("nnc eval prints the loss and writes gradients and outputs") {
-  std::string d = tempDir();
+  nnc::test::TempDir tmp("nnc_test_ad_cli_");
+  std::string d = tmp.path.string();
   std::string model = kSrc + "/examples/autoencoder.nn";
   REQUIRE(runNnc("init " + model + " --seed 1 --out " + d + "/w.st").code == 0);
   nnc::Tensor x{{2, 28, 28, 1}, std::vector<float>(2 * 28 * 28, 0.25f)};
@@ -89,7 +83,6 @@ TEST_CASE("nnc eval prints the loss and writes gradients and outputs") {
       runNnc("eval " + model + " --weights " + d + "/w.st --inputs " + d + "/x.st --backend=bogus");
   CHECK(bad.code == 1);
   CHECK(bad.out.find("unknown backend 'bogus'") != std::string::npos);
-  std::filesystem::remove_all(d);
 }
 
 TEST_CASE("nnc gradcheck prints one row per tensor") {

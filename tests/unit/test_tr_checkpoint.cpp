@@ -2,6 +2,7 @@
 // refusal of another model's checkpoint, and crash safety: a child process saving checkpoints
 // in a loop is SIGKILLed at random moments, and every time the directory must still hold a
 // loadable latest checkpoint whose contents match its metadata.
+#include "TestUtil.h"
 #include "runtime/Checkpoint.h"
 
 #include <doctest/doctest.h>
@@ -21,12 +22,6 @@ using namespace nnc;
 namespace fs = std::filesystem;
 
 namespace {
-
-fs::path freshDir(const std::string &name) {
-  fs::path d = fs::temp_directory_path() / ("test_tr_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  return d;
-}
 
 /// Tensors whose every value encodes `epoch`, so a reader can tell a mixed-up file.
 TensorMapD tensorsFor(int64_t epoch, int64_t elements) {
@@ -65,7 +60,8 @@ TEST_CASE("test_tr checkpoint file names and source hash") {
 }
 
 TEST_CASE("test_tr checkpoint round trip keeps metadata and values exactly") {
-  fs::path d = freshDir("roundtrip");
+  test::TempDir tmp("test_tr_roundtrip_");
+  fs::path d = tmp.path;
   CheckpointInfo info = infoFor(2, 5);
   info.partialLossSum = 1.0 / 3.0;
   TensorMapD t = tensorsFor(2, 16);
@@ -92,11 +88,11 @@ TEST_CASE("test_tr checkpoint round trip keeps metadata and values exactly") {
   REQUIRE(c.ok());
   CHECK_FALSE(c->f64);
   CHECK(c->tensors.at("dense.bias").data[0] == double(0.1f));
-  fs::remove_all(d);
 }
 
 TEST_CASE("test_tr checkpoints keep the newest three and drop abandoned later ones") {
-  fs::path d = freshDir("prune");
+  test::TempDir tmp("test_tr_prune_");
+  fs::path d = tmp.path;
   for (int64_t e = 1; e <= 5; ++e)
     REQUIRE(saveCheckpoint(d.string(), tensorsFor(e, 8), infoFor(e), false).ok());
   CHECK(listCheckpoints(d.string()) == std::vector<std::string>{"ckpt-epoch-0003.safetensors",
@@ -111,11 +107,11 @@ TEST_CASE("test_tr checkpoints keep the newest three and drop abandoned later on
   Result<Checkpoint> c = loadLatestCheckpoint(d.string());
   REQUIRE(c.ok());
   CHECK(c->info.epoch == 1);
-  fs::remove_all(d);
 }
 
 TEST_CASE("test_tr a checkpoint of another model is refused naming both") {
-  fs::path d = freshDir("othermodel");
+  test::TempDir tmp("test_tr_othermodel_");
+  fs::path d = tmp.path;
   REQUIRE(saveCheckpoint(d.string(), tensorsFor(1, 8), infoFor(1), false).ok());
   Result<Checkpoint> c = loadLatestCheckpoint(d.string());
   REQUIRE(c.ok());
@@ -127,11 +123,11 @@ TEST_CASE("test_tr a checkpoint of another model is refused naming both") {
   CHECK(s.error().find("'big'") != std::string::npos);
   CHECK(s.error().find(other) != std::string::npos);
   CHECK(s.error().find(sourceHash("model tiny\n")) != std::string::npos);
-  fs::remove_all(d);
 }
 
 TEST_CASE("test_tr missing or broken checkpoints are errors, not crashes") {
-  fs::path d = freshDir("broken");
+  test::TempDir tmp("test_tr_broken_");
+  fs::path d = tmp.path;
   Result<Checkpoint> c = loadLatestCheckpoint(d.string());
   REQUIRE_FALSE(c.ok());
   CHECK(c.error().find("no checkpoint to resume from") != std::string::npos);
@@ -151,11 +147,11 @@ TEST_CASE("test_tr missing or broken checkpoints are errors, not crashes") {
   REQUIRE_FALSE(i.ok());
   CHECK(i.error().find("epoch") != std::string::npos);
   CHECK(i.error().find("seed") != std::string::npos);
-  fs::remove_all(d);
 }
 
 TEST_CASE("test_tr SIGKILL while checkpointing always leaves a loadable latest checkpoint") {
-  fs::path d = freshDir("sigkill");
+  test::TempDir tmp("test_tr_sigkill_");
+  fs::path d = tmp.path;
   const int64_t elements = 1 << 16;
   REQUIRE(saveCheckpoint(d.string(), tensorsFor(1, elements), infoFor(1), false).ok());
   std::mt19937 gen(20240601);
@@ -195,5 +191,4 @@ TEST_CASE("test_tr SIGKILL while checkpointing always leaves a loadable latest c
   // The kills landed at different points: some runs got checkpoints out, some did not.
   CHECK(advanced > 0);
   CHECK(advanced < trials);
-  fs::remove_all(d);
 }

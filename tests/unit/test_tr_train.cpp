@@ -50,13 +50,9 @@ void spit(const fs::path &p, const std::string &text) {
 
 /// A scratch directory for one test.
 struct Scratch {
-  fs::path dir;
-  explicit Scratch(const std::string &name)
-      : dir(fs::temp_directory_path() / ("test_tr_" + name + "_" + std::to_string(::getpid()))) {
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-  }
-  ~Scratch() { fs::remove_all(dir); }
+  test::TempDir tmp;
+  fs::path dir = tmp.path;
+  explicit Scratch(const std::string &name) : tmp("test_tr_" + name + "_") {}
   std::string operator/(const std::string &f) const { return (dir / f).string(); }
 };
 
