@@ -22,8 +22,11 @@ updates agree, without the noise of different shuffles.
 OMP_WAIT_POLICY defaults to PASSIVE: on a shared, oversubscribed machine PyTorch's spinning
 OpenMP threads otherwise burn several times the CPU time of the work itself.
 
-usage: compare_torch.py [--model examples/autoencoder.nn] [--epochs 20] [--seed 1]
-                        [--out DIR] [--step-check] [--skip-nnc | --skip-torch]
+--torch-epochs K trains PyTorch for only the first K of the --epochs epochs (nnc is the
+faster one); the curves are compared over the epochs both ran.
+
+usage: compare_torch.py [--model examples/autoencoder.nn] [--epochs 20] [--torch-epochs K]
+                        [--seed 1] [--out DIR] [--step-check] [--skip-nnc | --skip-torch]
 """
 import argparse
 import csv
@@ -404,6 +407,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[1])
     p.add_argument("--model", default=os.path.join(REPO, "examples/autoencoder.nn"))
     p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--torch-epochs", type=int, default=0,
+                   help="epochs of PyTorch when fewer than --epochs (it is the slower one)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--lr", type=float, default=0.001)
@@ -450,7 +455,8 @@ def main():
         model = Model(a.model, init)
         print(f"torch: {sum(p.numel() for p in model.parameters())} params, "
               f"initial val_loss {validation_loss(model, xtest, a.batch):.6f}", flush=True)
-        th = train_torch(model, xtrain, xtest, a.epochs, a.batch, a.lr, a.seed)
+        th = train_torch(model, xtrain, xtest, a.torch_epochs or a.epochs, a.batch, a.lr,
+                         a.seed)
         with open(torch_csv, "w") as f:
             f.write("epoch,loss,val_loss,seconds\n")
             for row in th:

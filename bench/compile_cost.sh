@@ -24,7 +24,7 @@ count() { # prints the instructions (millions) callgrind counted for the command
     sed -n 's/.*Collected : \([0-9]*\).*/\1/p' | awk '{printf "%.0f", $1 / 1e6}'
 }
 
-for model in autoencoder autoencoder_transpose; do
+for model in ${MODELS:-autoencoder autoencoder_transpose}; do
   "$nnc" dump "$root/examples/$model.nn" --emit=llvm > "$work/$model.ll"
   lines=$(grep -c '^  ' "$work/$model.ll")
   kernels=$(grep -c '^define void @k' "$work/$model.ll")

@@ -19,6 +19,22 @@ int64_t deconvOutputLength(int64_t in, int64_t kernel, Padding p, int64_t stride
   return in * stride + std::max<int64_t>(kernel - stride, 0);
 }
 
+std::string explainConvLength(int64_t in, int64_t kernel, Padding p, int64_t stride,
+                              int64_t dilation) {
+  int64_t out = convOutputLength(in, kernel, p, stride, dilation);
+  if (p == Padding::Same) return fmt::format("ceil({} / {}) = {}", in, stride, out);
+  int64_t dilated = (kernel - 1) * dilation + 1;
+  if (stride == 1) return fmt::format("({} - {}) / 1 + 1 = {}", in, dilated, out);
+  return fmt::format("floor(({} - {}) / {}) + 1 = {}", in, dilated, stride, out);
+}
+
+std::string explainDeconvLength(int64_t in, int64_t kernel, Padding p, int64_t stride) {
+  int64_t out = deconvOutputLength(in, kernel, p, stride);
+  if (p == Padding::Same) return fmt::format("{} x {} = {}", in, stride, out);
+  if (kernel >= stride) return fmt::format("({} - 1) x {} + {} = {}", in, stride, kernel, out);
+  return fmt::format("{} x {} = {}", in, stride, out);
+}
+
 int64_t samePadBefore(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t dilation) {
   int64_t total = std::max<int64_t>((out - 1) * stride + (kernel - 1) * dilation + 1 - in, 0);
   return total / 2;
@@ -88,7 +104,7 @@ struct Rule {
     int64_t dk = (k - 1) * d + 1;
     if (d != 1)
       notes.push_back(fmt::format("{}: dilated kernel ({} - 1) * {} + 1 = {}", axis, k, d, dk));
-    notes.push_back(fmt::format("{}: ({} - {}) / {} + 1 = {}", axis, size, dk, s, out));
+    notes.push_back(fmt::format("{}: {}", axis, explainConvLength(size, k, a.padding, s, d)));
     return false;
   }
 

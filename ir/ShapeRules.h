@@ -36,6 +36,12 @@ TypeResult inferType(const Graph &g, const Node &n);
 int64_t convOutputLength(int64_t in, int64_t kernel, Padding p, int64_t stride, int64_t dilation);
 /// Keras deconv_output_length (output_padding unset).
 int64_t deconvOutputLength(int64_t in, int64_t kernel, Padding p, int64_t stride);
+/// The arithmetic of convOutputLength in the lecture's terms: "ceil(28 / 1) = 28" (same),
+/// "(28 - 3) / 1 + 1 = 26" (valid), "floor((28 - 3) / 2) + 1 = 13" (valid, stride > 1).
+std::string explainConvLength(int64_t in, int64_t kernel, Padding p, int64_t stride,
+                              int64_t dilation);
+/// The arithmetic of deconvOutputLength: "3 x 1 = 3" (same), "(12 - 1) x 1 + 3 = 14" (valid).
+std::string explainDeconvLength(int64_t in, int64_t kernel, Padding p, int64_t stride);
 /// Padding before the first element along one axis for SAME (TF convention: the extra pad goes at
 /// the end).
 int64_t samePadBefore(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t dilation);

@@ -1,11 +1,13 @@
 // Summary and dot printers. The table follows Keras 2's model.summary() layout: a row per
 // layer (the input first), Output Shape with None for the batch, Param #, then the totals;
-// nnc adds MACs and the receptive field (size and jump on the input) per row.
+// nnc adds MACs, the receptive field (size and jump on the input) and the weight shapes per
+// row, and with `explain` the arithmetic of each row under it (passes/Explain.cpp).
 #include "passes/Summary.h"
 #include "ir/Lower.h"
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 
 namespace nnc {
@@ -47,27 +49,39 @@ bool isLayer(const Node &n) {
 
 } // namespace
 
-std::string printSummary(const Graph &g, int64_t batch) {
-  const int w1 = 39, w2 = 26, w3 = 12, w4 = 14;
-  const int width = w1 + w2 + w3 + w4 + 14;
+std::string printSummary(const Graph &g, int64_t batch, bool explain) {
+  const int w1 = 39, w2 = 26, w3 = 12, w4 = 14, w5 = 14;
+  std::vector<const Node *> layers;
+  size_t weightsWidth = std::string("Weights").size();
+  for (const Node &n : g.nodes)
+    if (isLayer(n)) {
+      layers.push_back(&n);
+      weightsWidth = std::max(weightsWidth, weightShapes(g, n).size());
+    }
+  const int width = w1 + w2 + w3 + w4 + w5 + 1 + int(weightsWidth);
   std::string line(size_t(width), '_'), dline(size_t(width), '=');
   std::string out = fmt::format("Model: \"{}\"\n{}\n", g.name, line);
-  out += fmt::format(" {:<{}}{:<{}}{:<{}}{:<{}}{}\n", "Layer (type)", w1 - 1, "Output Shape", w2,
-                     "Param #", w3, "MACs", w4, "RF / jump");
+  auto row = [&](const std::string &name, const std::string &shape, const std::string &params,
+                 const std::string &macs, const std::string &rf, const std::string &ws) {
+    std::string text = fmt::format(" {:<{}}{:<{}}{:<{}}{:<{}}{:<{}}{}", name, w1 - 1, shape, w2,
+                                   params, w3, macs, w4, rf, w5, ws);
+    while (!text.empty() && text.back() == ' ') text.pop_back();
+    return text + "\n";
+  };
+  out += row("Layer (type)", "Output Shape", "Param #", "MACs", "RF / jump", "Weights");
   out += dline + "\n";
   int64_t total = 0, nonTrainable = 0, actBytes = 0, macs = 0;
-  bool first = true;
-  for (const Node &n : g.nodes) {
-    if (!isLayer(n)) continue;
-    if (!first) out += "\n";
-    first = false;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const Node &n = *layers[i];
+    if (i) out += "\n";
     std::string shape = n.type.kerasStr(batch);
     if (n.op == OpKind::Input) shape = "[" + shape + "]";
     std::string name =
         fmt::format("{} ({})", n.layer.empty() ? n.name : n.layer, kerasTypeName(n.op));
-    out +=
-        fmt::format(" {:<{}}{:<{}}{:<{}}{:<{}}{}\n", name, w1 - 1, shape, w2,
-                    withCommas(n.stats.params), w3, withCommas(n.stats.macs), w4, rfText(n.stats));
+    out += row(name, shape, withCommas(n.stats.params), withCommas(n.stats.macs), rfText(n.stats),
+               weightShapes(g, n));
+    if (explain)
+      for (const std::string &why : explainLayer(g, n)) out += "     " + why + "\n";
     total += n.stats.params;
     actBytes += n.stats.activationBytes;
     macs += n.stats.macs;

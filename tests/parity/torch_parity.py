@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """PyTorch parity check of nnc's reference interpreter.
 
-For both lecture autoencoders (and a small bilinear-upsampling model): `nnc init` writes Keras-default weights, random inputs are
+For both lecture autoencoders, the stride-2 variant of the second (and a small
+bilinear-upsampling model): `nnc init` writes Keras-default weights, random inputs are
 written as safetensors, `nnc eval --backend=interp --grads` prints the loss and writes the
 gradients; the same model built in PyTorch float64 from those weights (Keras layouts converted
 to PyTorch's, TF "same" padding done with explicit F.pad) must give the same loss and
@@ -100,6 +101,16 @@ def autoencoder(x, p):
 def autoencoder_transpose(x, p):
     h = maxpool(F.relu(conv2d(x, p, "conv2d", 3)))
     h = maxpool(F.relu(conv2d(h, p, "conv2d_1", 3)))
+    code = F.relu(conv2d(h, p, "conv2d_2", 3))
+    h = up(F.relu(conv2d_transpose(code, p, "conv2d_transpose", 3, "same")))
+    h = up(F.relu(conv2d_transpose(h, p, "conv2d_transpose_1", 3, "same")))
+    h = up(F.relu(conv2d_transpose(h, p, "conv2d_transpose_2", 3)))
+    return conv2d_transpose(h, p, "conv2d_transpose_3", 3, "same")
+
+
+def autoencoder_strided(x, p):
+    h = maxpool(F.relu(conv2d(x, p, "conv2d", 3)))
+    h = maxpool(F.relu(conv2d(h, p, "conv2d_1", 3)))
     h = F.relu(conv2d(h, p, "conv2d_2", 3))
     code = F.relu(conv2d(h, p, "conv2d_3", 3, "same"))
     h = F.relu(conv2d_transpose(code, p, "conv2d_transpose", 2, "same", 2))
@@ -175,7 +186,8 @@ def main():
     image = {"x": (2, 28, 28, 1)}
     with tempfile.TemporaryDirectory() as tmp:
         for model, build, seed in (("autoencoder", autoencoder, 7),
-                                   ("autoencoder_transpose", autoencoder_transpose, 8)):
+                                   ("autoencoder_transpose", autoencoder_transpose, 8),
+                                   ("autoencoder_strided", autoencoder_strided, 10)):
             nn = os.path.join(src, "examples", model + ".nn")
             failures += check(nnc, tmp, nn, model, build, image, seed)
         nn = os.path.join(tmp, "bilinear.nn")

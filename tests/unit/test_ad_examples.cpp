@@ -8,8 +8,12 @@ TEST_CASE("gradcheck the lecture autoencoder") {
   expectGradCheck(readSource("examples/autoencoder.nn"), 2, 1, 12);
 }
 
-TEST_CASE("gradcheck the transpose-convolution autoencoder") {
+TEST_CASE("gradcheck the lecture's transpose-convolution autoencoder") {
   expectGradCheck(readSource("examples/autoencoder_transpose.nn"), 2, 1, 12);
+}
+
+TEST_CASE("gradcheck the stride-2 transpose-convolution autoencoder") {
+  expectGradCheck(readSource("examples/autoencoder_strided.nn"), 2, 1, 12);
 }
 
 TEST_CASE("gradcheck the mnist classifier") {

@@ -116,14 +116,46 @@ TEST_CASE("autoencoder.nn: 3,369 parameters, Keras layer names, output [N,28,28,
   CHECK(g->train.batch == 256);
 }
 
-TEST_CASE("autoencoder_transpose.nn: spatial sizes and 3,369 parameters") {
-  auto g = compile(readExample("autoencoder_transpose.nn"));
+namespace {
+
+/// Spatial size (height) and parameter count of every layer of a model.
+void expectLayers(const std::string &file, const std::vector<int64_t> &sizes,
+                  const std::vector<int64_t> &params) {
+  auto g = compile(readExample(file));
   REQUIRE(g);
   CHECK(g->paramCount() == 3369);
-  std::vector<int64_t> sizes;
+  std::vector<int64_t> gotSizes, gotParams;
   for (const Node &n : g->nodes)
-    if (opClass(n.op) == OpClass::Forward) sizes.push_back(n.type.dims[0]);
-  CHECK(sizes == std::vector<int64_t>{26, 13, 11, 5, 3, 3, 6, 6, 12, 14, 28, 28});
+    if (opClass(n.op) == OpClass::Forward) {
+      gotSizes.push_back(n.type.dims[0]);
+      gotParams.push_back(n.stats.params);
+    }
+  CHECK(gotSizes == sizes);
+  CHECK(gotParams == params);
+}
+
+} // namespace
+
+TEST_CASE("autoencoder_transpose.nn is the lecture's Conv2DTranspose model, layer for layer") {
+  expectLayers("autoencoder_transpose.nn", {26, 13, 11, 5, 3, 3, 6, 6, 12, 14, 28, 28},
+               {160, 0, 1160, 0, 292, 148, 0, 296, 0, 1168, 0, 145});
+}
+
+TEST_CASE("autoencoder_strided.nn: stride-2 transposed convolutions, again 3,369 parameters") {
+  expectLayers("autoencoder_strided.nn", {26, 13, 11, 5, 3, 3, 6, 6, 12, 14, 28, 28},
+               {160, 0, 1160, 0, 292, 148, 68, 296, 292, 296, 584, 73});
+}
+
+TEST_CASE("bias.nn: one bias per unit on top of boxes_wide's 13 weights") {
+  auto g = compile(readExample("bias.nn"));
+  REQUIRE(g);
+  CHECK(g->paramCount() == 13 + 3 + 1 + 1);
+}
+
+TEST_CASE("movie.nn: the lecture's movie is (T, C, H, W) = (162000, 1, 1024, 1280)") {
+  auto g = compile(readExample("movie.nn"));
+  REQUIRE(g);
+  CHECK((*g)[g->inputs[0]].type.kerasStr(90 * 60 * 30) == "(162000, 1, 1024, 1280)");
 }
 
 TEST_CASE("boxes.nn and boxes_wide.nn") {
@@ -150,8 +182,8 @@ TEST_CASE("conv_1080p.nn: 1,200 and 1,327,104 parameters") {
   CHECK(g->paramCount() == 1328304);
 }
 
-TEST_CASE("movie.nn and dilation.nn") {
-  auto g = compile(readExample("movie.nn"));
+TEST_CASE("clip.nn and dilation.nn") {
+  auto g = compile(readExample("clip.nn"));
   REQUIRE(g);
   CHECK((*g)[g->find("px")].type.str() == "f32[N,16,64,64,8]");
   CHECK((*g)[g->find("frames")].type.str() == "f32[N,16,32768]");

@@ -22,12 +22,19 @@ struct Example {
   int64_t batch;
 };
 
-// Every example model; the 1080p one runs forward only on one example (it has no loss).
+// Every example model; the 1080p and movie ones run forward only on one example (no loss).
 const Example kExamples[] = {
-    {"examples/autoencoder.nn", 3}, {"examples/autoencoder_transpose.nn", 3},
-    {"examples/mnist_cnn.nn", 3},   {"examples/dilation.nn", 2},
-    {"examples/boxes.nn", 4},       {"examples/boxes_wide.nn", 4},
-    {"examples/movie.nn", 1},       {"examples/conv_1080p.nn", 1},
+    {"examples/autoencoder.nn", 3},
+    {"examples/autoencoder_transpose.nn", 3},
+    {"examples/mnist_cnn.nn", 3},
+    {"examples/dilation.nn", 2},
+    {"examples/boxes.nn", 4},
+    {"examples/boxes_wide.nn", 4},
+    {"examples/movie.nn", 1},
+    {"examples/conv_1080p.nn", 1},
+    {"examples/clip.nn", 1},
+    {"examples/bias.nn", 4},
+    {"examples/autoencoder_strided.nn", 3},
 };
 
 } // namespace

@@ -32,6 +32,10 @@ cl::opt<std::string> DotFile(cl::Positional, cl::desc("<file.nn>"), cl::Required
 cl::opt<int64_t> Batch("batch", cl::desc("Print shapes for this batch size instead of N/None"),
                        cl::init(-1), cl::sub(SummaryCmd), cl::sub(DumpCmd), cl::sub(DotCmd),
                        cl::cat(driver::category()));
+cl::opt<bool> Explain("explain",
+                      cl::desc("Print under each layer the arithmetic of its shape, parameters, "
+                               "MACs and receptive field"),
+                      cl::sub(SummaryCmd), cl::cat(driver::category()));
 cl::opt<std::string> Emit("emit",
                           cl::desc("Stage to print: tokens, ast, ir, grad, fused, memory, llvm, "
                                    "llvm-opt, asm"),
@@ -78,7 +82,7 @@ int runSummary() {
   std::string src;
   std::optional<Graph> g = load(SummaryFile, diags, src);
   if (!g) return 1;
-  llvm::outs() << printSummary(*g, Batch);
+  llvm::outs() << printSummary(*g, Batch, Explain);
   return 0;
 }
 
