@@ -312,14 +312,18 @@ Status writeReconstructionGrid(const std::string &path, const std::vector<float>
   return writePngGray(path, static_cast<uint32_t>(width), static_cast<uint32_t>(height), px);
 }
 
-Status writeLossPlot(const std::string &path, const std::vector<double> &train,
-                     const std::vector<double> &validation) {
+Status writeCurvePlot(const std::string &path, const std::vector<CurveSeries> &series) {
   const int W = 800, H = 500, left = 90, right = 20, top = 20, bottom = 70;
   const int px0 = left, px1 = W - right, py0 = top, py1 = H - bottom;
-  double lo = INFINITY, hi = -INFINITY;
-  for (const std::vector<double> *s : {&train, &validation})
-    for (double v : *s)
-      if (std::isfinite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
+  static const Rgb palette[] = {kTrain,        kValidation,     {44, 160, 44},
+                                {214, 39, 40}, {148, 103, 189}, {140, 86, 75}};
+  double lo = INFINITY, hi = -INFINITY, emax = 1;
+  for (const CurveSeries &s : series)
+    for (size_t i = 0; i < s.values.size() && i < s.epochs.size(); ++i)
+      if (std::isfinite(s.values[i]) && std::isfinite(s.epochs[i])) {
+        lo = std::min(lo, s.values[i]), hi = std::max(hi, s.values[i]);
+        emax = std::max(emax, s.epochs[i]);
+      }
   if (!std::isfinite(lo))
     return Error{"cannot write '" + path + "': no finite loss values to plot"};
   if (hi - lo < 1e-12 * std::max(1.0, std::fabs(hi))) {
@@ -328,7 +332,7 @@ Status writeLossPlot(const std::string &path, const std::vector<double> &train,
   }
   double pad = (hi - lo) * 0.05;
   lo -= pad, hi += pad;
-  int64_t epochs = static_cast<int64_t>(std::max(train.size(), validation.size()));
+  int64_t epochs = static_cast<int64_t>(std::ceil(emax));
   double xlo = 1, xhi = static_cast<double>(epochs);
   if (epochs == 1)
     xlo = 0.5, xhi = 1.5;
@@ -366,31 +370,26 @@ Status writeLossPlot(const std::string &path, const std::vector<double> &train,
   c.text((px0 + px1 - Canvas::textWidth("epoch", fs)) / 2, H - 26, "epoch", kBlack, fs);
   c.textUp(12, (py0 + py1 + Canvas::textWidth("loss", fs)) / 2, "loss", kBlack, fs);
 
-  struct Series {
-    const std::vector<double> *values;
-    Rgb color;
-    const char *name;
-  };
-  std::vector<Series> series = {{&train, kTrain, "train"}};
-  if (!validation.empty()) series.push_back({&validation, kValidation, "validation"});
-  for (const Series &s : series) {
+  auto color = [&](size_t i) { return palette[i % (sizeof palette / sizeof palette[0])]; };
+  for (size_t k = 0; k < series.size(); ++k) {
+    const CurveSeries &s = series[k];
     bool havePrev = false;
     int xp = 0, yp = 0;
-    for (size_t i = 0; i < s.values->size(); ++i) {
-      double v = (*s.values)[i];
-      if (!std::isfinite(v)) {
+    for (size_t i = 0; i < s.values.size() && i < s.epochs.size(); ++i) {
+      double v = s.values[i];
+      if (!std::isfinite(v) || !std::isfinite(s.epochs[i])) {
         havePrev = false;
         continue;
       }
-      int x = sx(static_cast<double>(i + 1)), y = sy(v);
-      if (havePrev) c.line(xp, yp, x, y, s.color, 2);
-      c.fill(x - 3, y - 3, 7, 7, s.color);
+      int x = sx(s.epochs[i]), y = sy(v);
+      if (havePrev) c.line(xp, yp, x, y, color(k), 2);
+      c.fill(x - 3, y - 3, 7, 7, color(k));
       xp = x, yp = y, havePrev = true;
     }
   }
 
   int legendW = 0;
-  for (const Series &s : series) legendW = std::max(legendW, Canvas::textWidth(s.name, fs));
+  for (const CurveSeries &s : series) legendW = std::max(legendW, Canvas::textWidth(s.name, fs));
   legendW += 60;
   int legendH = 12 + 24 * static_cast<int>(series.size());
   int lx = px1 - legendW - 12, ly = py0 + 12;
@@ -398,11 +397,20 @@ Status writeLossPlot(const std::string &path, const std::vector<double> &train,
   c.rect(lx, ly, legendW, legendH, kFrame);
   for (size_t i = 0; i < series.size(); ++i) {
     int y = ly + 18 + 24 * static_cast<int>(i);
-    c.line(lx + 8, y, lx + 36, y, series[i].color, 2);
-    c.fill(lx + 19, y - 3, 7, 7, series[i].color);
+    c.line(lx + 8, y, lx + 36, y, color(i), 2);
+    c.fill(lx + 19, y - 3, 7, 7, color(i));
     c.text(lx + 46, y - 7, series[i].name, kBlack, fs);
   }
   return writePngRgb(path, W, H, c.pixels());
+}
+
+Status writeLossPlot(const std::string &path, const std::vector<double> &train,
+                     const std::vector<double> &validation) {
+  std::vector<CurveSeries> series = {{"train", {}, train}};
+  if (!validation.empty()) series.push_back({"validation", {}, validation});
+  for (CurveSeries &s : series)
+    for (size_t i = 0; i < s.values.size(); ++i) s.epochs.push_back(double(i + 1));
+  return writeCurvePlot(path, series);
 }
 
 } // namespace nnc

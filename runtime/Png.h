@@ -37,6 +37,16 @@ Status writeReconstructionGrid(const std::string &path, const std::vector<float>
                                const std::vector<float> &reconstructions, int64_t count,
                                int64_t rows = 28, int64_t cols = 28, int scale = 4);
 
+/// One curve of a plot: a name for the legend and (epoch, value) points.
+struct CurveSeries {
+  std::string name;
+  std::vector<double> epochs, values;
+};
+
+/// Writes an 800x500 line plot of several loss curves over epochs (points may be sparse),
+/// with axes, numeric ticks, axis labels and a legend; non-finite points are skipped.
+Status writeCurvePlot(const std::string &path, const std::vector<CurveSeries> &series);
+
 /// Writes an 800x500 line plot of the loss per epoch (epochs start at 1) with axes, numeric
 /// ticks, axis labels and a legend; `validation` may be empty. Non-finite values are skipped.
 Status writeLossPlot(const std::string &path, const std::vector<double> &train,

@@ -1,5 +1,6 @@
 # Runs one golden test: every "# RUN: ARGS" (or "# RUN[PREFIX]: ARGS") line of TEST runs
-# `nnc ARGS` (%s = the test file, %src = the source tree) and FileCheck matches
+# `nnc ARGS` (%s = the test file, %src = the source tree, %out = a scratch directory for
+# files the command writes) and FileCheck matches
 # "exit: CODE" followed by its stdout and stderr against the CHECK (or PREFIX) lines.
 if(NOT OUT)
   set(OUT ${CMAKE_CURRENT_BINARY_DIR})
@@ -15,6 +16,7 @@ foreach(line IN LISTS lines)
     endif()
     set(args "${CMAKE_MATCH_3}")
     string(REPLACE "%src" "${SRC}" args "${args}")
+    string(REPLACE "%out" "${OUT}" args "${args}")
     string(REPLACE "%s" "${TEST}" args "${args}")
     separate_arguments(argv UNIX_COMMAND "${args}")
     execute_process(COMMAND ${NNC} ${argv} WORKING_DIRECTORY ${SRC}

@@ -111,3 +111,28 @@ TEST_CASE("io: loss plot is an 800x500 RGB image with one colour per series") {
   Status noDir = writeLossPlot((dir.path / "no" / "x.png").string(), train, val);
   CHECK(!noDir.ok());
 }
+
+TEST_CASE("io: a curve plot draws every series, sparse epochs included") {
+  TempDir dir;
+  std::string path = (dir.path / "curves.png").string();
+  std::vector<CurveSeries> series = {{"nnc", {1, 2, 3, 4, 5, 6}, {0.69, 0.68, 0.6, 0.5, 0.4, 0.35}},
+                                     {"torch", {1, 2, 3}, {0.69, 0.67, 0.61}},
+                                     {"keras", {1, 10, 50}, {0.7, 0.6, 0.3}}};
+  REQUIRE(writeCurvePlot(path, series).ok());
+  Result<PngImage> img = readPng(path);
+  REQUIRE(img.ok());
+  CHECK(img->width == 800);
+  CHECK(img->height == 500);
+  // The palette's first three colours: blue, orange, green (lines, points and legend).
+  CHECK(countColor(*img, 31, 119, 180) > 200);
+  CHECK(countColor(*img, 230, 110, 20) > 100);
+  CHECK(countColor(*img, 44, 160, 44) > 200);
+  series.pop_back();
+  REQUIRE(writeCurvePlot(path, series).ok());
+  img = readPng(path);
+  REQUIRE(img.ok());
+  CHECK(countColor(*img, 44, 160, 44) == 0);
+  Status empty = writeCurvePlot(path, {{"none", {1}, {NAN}}});
+  REQUIRE_FALSE(empty.ok());
+  CHECK(empty.error().find("no finite loss values") != std::string::npos);
+}
