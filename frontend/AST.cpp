@@ -1,4 +1,5 @@
-// Printing of the AST: printLiteral writes a literal back in source form; printAST writes one
+// Printing of the AST: printLiteral writes a literal back in source form (strings in double
+// quotes unless they hold one, a 1-tuple as `(3,)`, as Python does); printAST writes one
 // block per statement headed by its line:col, with its arguments indented below and each
 // argument's literal kind, so a reader sees exactly what the parser understood.
 #include "frontend/AST.h"
@@ -58,12 +59,15 @@ std::string printLiteral(const Literal &l) {
     return l.b ? "true" : "false";
   case Literal::Ident:
     return l.s;
-  case Literal::String:
-    return "\"" + l.s + "\"";
+  case Literal::String: {
+    char quote = l.s.find('"') == std::string::npos ? '"' : '\'';
+    return quote + l.s + quote;
+  }
   case Literal::Tuple:
   case Literal::Shape: {
     std::string s = l.kind == Literal::Tuple ? "(" : "[";
     for (size_t i = 0; i < l.elems.size(); ++i) s += (i ? ", " : "") + printLiteral(l.elems[i]);
+    if (l.kind == Literal::Tuple && l.elems.size() == 1) s += ",";
     return s + (l.kind == Literal::Tuple ? ")" : "]");
   }
   }

@@ -10,7 +10,8 @@
 
 namespace nnc {
 
-/// A literal or a name: `16`, `-1`, `1e-7`, `true`, `same`, `"enc1"`, `(3, 3)`, `[28, 28, 1]`.
+/// A literal or a name: `16`, `-1`, `1e-7`, `true`, `same`, `"enc1"`, `'relu'`, `(3, 3)`,
+/// `[28, 28, 1]`.
 struct Literal {
   enum Kind { Int, Float, Bool, Ident, String, Tuple, Shape };
   Kind kind = Int;
@@ -51,7 +52,7 @@ struct Module {
 
 /// Prints the AST as an indented tree (for `nnc dump --emit=ast`).
 std::string printAST(const Module &m);
-/// Prints a literal in source form.
+/// Prints a literal in source form (a String in whichever quote it does not contain).
 std::string printLiteral(const Literal &l);
 
 } // namespace nnc

@@ -3,6 +3,7 @@
 // or `[` is open. To recover from a forgotten `)`, a continuation line that can only be the
 // start of a new statement (a statement keyword, or `NAME = OP(`) ends the open brackets.
 // A `-` directly before a digit belongs to the number (the language has no subtraction).
+// Strings take either quote, as in Python; `True`/`False` are the booleans' Python spellings.
 // Each run of bytes that cannot start a token is one error; lexing stops at the error limit.
 #include "frontend/Lexer.h"
 
@@ -113,8 +114,8 @@ Tok keywordKind(std::string_view w) {
   if (w == "output") return Tok::KwOutput;
   if (w == "loss") return Tok::KwLoss;
   if (w == "train") return Tok::KwTrain;
-  if (w == "true") return Tok::KwTrue;
-  if (w == "false") return Tok::KwFalse;
+  if (w == "true" || w == "True") return Tok::KwTrue;
+  if (w == "false" || w == "False") return Tok::KwFalse;
   return Tok::Ident;
 }
 
@@ -192,7 +193,8 @@ private:
   /// True if a token can start at `p` (so `p` does not continue a run of invalid bytes).
   bool startsToken(size_t p) const {
     char c = src_[p];
-    if (isIdentStart(c) || isDigit(c) || c == '"' || c == '#' || c == '\n' || isBlank(c))
+    if (isIdentStart(c) || isDigit(c) || c == '"' || c == '\'' || c == '#' || c == '\n' ||
+        isBlank(c))
       return true;
     if (c == '-') return p + 1 < src_.size() && isDigit(src_[p + 1]);
     return c == '(' || c == ')' || c == '[' || c == ']' || c == ',' || c == ':' || c == '=';
@@ -236,7 +238,7 @@ private:
     }
     if (isDigit(c) || (c == '-' && pos_ + 1 < src_.size() && isDigit(src_[pos_ + 1])))
       return lexNumber();
-    if (c == '"') return lexString();
+    if (c == '"' || c == '\'') return lexString(c);
     Tok punct = Tok::Error;
     switch (c) {
     case '(':
@@ -331,14 +333,15 @@ private:
     return t;
   }
 
-  /// string ::= '"' (any printable UTF-8 except '"' and newline)* '"'
-  Token lexString() {
+  /// string ::= '"' (printable UTF-8 but '"' or newline)* '"'
+  ///          | "'" (printable UTF-8 but "'" or newline)* "'"
+  Token lexString(char quote) {
     size_t begin = pos_;
     SourceLoc loc = here();
     ++pos_;
     bool bad = false;
     SourceLoc badLoc;
-    while (pos_ < src_.size() && src_[pos_] != '"' && src_[pos_] != '\n') {
+    while (pos_ < src_.size() && src_[pos_] != quote && src_[pos_] != '\n') {
       unsigned char c = src_[pos_];
       size_t n = c >= 0x80 ? utf8Length(src_, pos_) : 1;
       if ((n == 0 || (c < 0x20 && c != '\t') || c == 0x7F) && !bad) {
@@ -347,9 +350,12 @@ private:
       }
       pos_ += n == 0 ? 1 : n;
     }
-    if (pos_ >= src_.size() || src_[pos_] != '"') {
+    if (pos_ >= src_.size() || src_[pos_] != quote) {
       Token t = made(Tok::Error, begin, loc);
-      error(loc, "unterminated string literal", {"a string must end with '\"' on the same line"});
+      error(loc,
+            fmt::format("unterminated string literal: expected a closing {} but found {}", quote,
+                        tokName(pos_ >= src_.size() ? Tok::Eof : Tok::Newline)),
+            {"hint: a string ends with the quote it starts with, on the same line"});
       return t;
     }
     ++pos_;
@@ -377,10 +383,7 @@ private:
       i += n;
     }
     std::vector<std::string> notes;
-    if (run == "-")
-      notes.push_back("hint: '-' may only appear directly before a number, as in -1");
-    else if (run.find('\'') != std::string_view::npos)
-      notes.push_back("hint: strings are written in double quotes, as in name=\"enc1\"");
+    if (run == "-") notes.push_back("hint: '-' may only appear directly before a number, as in -1");
     if (text)
       error(loc, fmt::format("invalid character{} '{}'", chars == 1 ? "" : "s", escapeBytes(run)),
             std::move(notes));

@@ -3,10 +3,11 @@
 // returns false; the statement loop then skips to the next end of line and goes on, so one
 // mistake costs one error per line. Literal nesting is limited to kMaxNesting levels, which
 // bounds the recursion depth whatever the input. Structure checks done here: `model` comes
-// first and only once. Names, operators, keywords and ranks are checked by the lowering.
+// first and only once; a line that starts with a near miss of a statement keyword gets a
+// "did you mean" hint. Names, operators, keywords and ranks are checked by the lowering.
 #include "frontend/Parser.h"
+#include "frontend/Suggest.h"
 
-#include <algorithm>
 #include <fmt/format.h>
 #include <optional>
 
@@ -18,22 +19,6 @@ constexpr int kMaxNesting = 64;
 
 const char *const kStatementList =
     "a statement (model, input, output, loss, train, or NAME = OP(...))";
-
-/// Edit distance between two short words (for "did you mean" hints).
-size_t editDistance(std::string_view a, std::string_view b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diag = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diag = up;
-    }
-  }
-  return row[b.size()];
-}
 
 bool isKeyword(Tok k) {
   return k == Tok::KwModel || k == Tok::KwInput || k == Tok::KwOutput || k == Tok::KwLoss ||
@@ -68,7 +53,7 @@ public:
         continue;
       }
       if (cur().kind != Tok::Newline && cur().kind != Tok::Eof) {
-        fail("end of line after the statement");
+        fail("end of line after the statement", kerasCallHint(s));
         sync();
         continue;
       }
@@ -142,6 +127,14 @@ private:
     return fail(fmt::format("',' or '{}' after an element", close), {note});
   }
 
+  /// For Keras's `Conv2D(16, 3)(x)`: the hint that a layer's input goes inside its call.
+  std::vector<std::string> kerasCallHint(const Stmt &s) const {
+    if (s.kind != Stmt::Assign || !at(Tok::LParen)) return {};
+    return {fmt::format("hint: a layer's input goes first inside its call, as in {} = {}(x, ...), "
+                        "not {}(...)(x) as in Keras",
+                        s.name, s.op, s.op)};
+  }
+
   /// Complains unless the first statement is `model NAME`; false if the line is not a statement.
   bool checkFirstStatement() {
     if (at(Tok::KwModel) || at(Tok::Error)) return true;
@@ -212,10 +205,9 @@ private:
 
   /// A hint naming the statement keyword `word` was probably meant to be.
   static std::vector<std::string> keywordHint(const std::string &word) {
-    for (const char *kw : {"model", "input", "output", "loss", "train"})
-      if (editDistance(word, kw) <= (word.size() > 3 ? 2u : 1u))
-        return {fmt::format("hint: did you mean the keyword '{}'?", kw)};
-    return {};
+    std::string kw = closestMatch(word, {"model", "input", "output", "loss", "train"});
+    if (kw.empty()) return {};
+    return {fmt::format("hint: did you mean the keyword '{}'?", kw)};
   }
 
   // assignStmt ::= IDENT '=' call

@@ -1,9 +1,11 @@
 // Lowering AST -> Graph. Statements are visited in order; each layer call is matched against
-// its signature (positional then keyword arguments, with defaults), its operands are resolved
+// its signature as Python binds arguments (positional ones in order, then keywords, spelled as
+// in nnc or as in Keras, with defaults), its operands are resolved
 // in the current scope (later assignments shadow earlier ones), its parameters are created
 // with Keras layouts and initializers, and its type comes from the op's shape rule. Errors are
 // reported at the offending token; a failed layer poisons its name so errors do not cascade.
 #include "ir/Lower.h"
+#include "frontend/Suggest.h"
 #include "ir/ShapeRules.h"
 
 #include <fmt/format.h>
@@ -23,6 +25,7 @@ struct ParamSpec {
   ArgType type;
   const char *def; // default in source form, or nullptr if required
   std::vector<const char *> choices = {};
+  const char *alias = nullptr; // Keras's spelling where it differs (kernel_size for kernel)
 };
 
 struct OpSig {
@@ -42,41 +45,41 @@ const std::vector<OpSig> &signatures() {
        "dense",
        {{"x", ArgType::Value, nullptr},
         {"units", ArgType::Int, nullptr},
-        {"use_bias", ArgType::Bool, "true"},
-        {"activation", ArgType::Enum, "linear", kActs}}},
+        {"activation", ArgType::Enum, "linear", kActs},
+        {"use_bias", ArgType::Bool, "true"}}},
       {"conv2d",
        "Conv2D",
        "conv2d",
        {{"x", ArgType::Value, nullptr},
         {"filters", ArgType::Int, nullptr},
-        {"kernel", ArgType::IntPair, nullptr},
+        {"kernel", ArgType::IntPair, nullptr, {}, "kernel_size"},
         {"strides", ArgType::IntPair, "1"},
         {"padding", ArgType::Enum, "valid", kPads},
-        {"dilation", ArgType::IntPair, "1"},
-        {"use_bias", ArgType::Bool, "true"},
-        {"activation", ArgType::Enum, "linear", kActs}}},
+        {"dilation", ArgType::IntPair, "1", {}, "dilation_rate"},
+        {"activation", ArgType::Enum, "linear", kActs},
+        {"use_bias", ArgType::Bool, "true"}}},
       {"conv2d_transpose",
        "Conv2DTranspose",
        "conv2d_transpose",
        {{"x", ArgType::Value, nullptr},
         {"filters", ArgType::Int, nullptr},
-        {"kernel", ArgType::IntPair, nullptr},
+        {"kernel", ArgType::IntPair, nullptr, {}, "kernel_size"},
         {"strides", ArgType::IntPair, "1"},
         {"padding", ArgType::Enum, "valid", kPads},
-        {"use_bias", ArgType::Bool, "true"},
-        {"activation", ArgType::Enum, "linear", kActs}}},
+        {"activation", ArgType::Enum, "linear", kActs},
+        {"use_bias", ArgType::Bool, "true"}}},
       {"maxpool2d",
        "MaxPooling2D",
        "max_pooling2d",
        {{"x", ArgType::Value, nullptr},
-        {"pool", ArgType::IntPair, "2"},
+        {"pool", ArgType::IntPair, "2", {}, "pool_size"},
         {"strides", ArgType::IntPair, "pool"},
         {"padding", ArgType::Enum, "valid", kPads}}},
       {"avgpool2d",
        "AveragePooling2D",
        "average_pooling2d",
        {{"x", ArgType::Value, nullptr},
-        {"pool", ArgType::IntPair, "2"},
+        {"pool", ArgType::IntPair, "2", {}, "pool_size"},
         {"strides", ArgType::IntPair, "pool"},
         {"padding", ArgType::Enum, "valid", kPads}}},
       {"upsample2d",
@@ -127,27 +130,77 @@ const OpSig *findSig(const std::string &op) {
   return nullptr;
 }
 
-size_t editDistance(const std::string &a, const std::string &b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j)
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
+/// The settings of a `train` statement (all optional; TrainConfig holds their defaults).
+const std::vector<ParamSpec> &trainSettings() {
+  static const std::vector<ParamSpec> keys = {
+      {"optimizer", ArgType::Enum, nullptr, {"sgd", "adam", "adadelta", "rmsprop"}},
+      {"lr", ArgType::Number, nullptr, {}, "learning_rate"},
+      {"epochs", ArgType::Int, nullptr},
+      {"batch", ArgType::Int, nullptr, {}, "batch_size"},
+      {"shuffle", ArgType::Bool, nullptr},
+      {"seed", ArgType::Int, nullptr}};
+  return keys;
 }
 
-/// " (did you mean 'x'?)" for the closest candidate within distance 2, else "".
-std::string suggest(const std::string &word, const std::vector<std::string> &cands) {
-  std::string best;
-  size_t bestD = 3;
-  for (const std::string &c : cands) {
-    size_t d = editDistance(word, c);
-    if (d < bestD) bestD = d, best = c;
+/// The op a Keras class or layer name stands for, in any case (MaxPooling2D: maxpool2d), or "".
+std::string opForKerasName(const std::string &word) {
+  for (const OpSig &s : signatures()) {
+    std::string type = s.kerasType;
+    if (type == "Loss" || type == "Activation") continue;
+    if (equalsIgnoringCase(word, type) || equalsIgnoringCase(word, s.layerBase)) return s.op;
   }
-  return best.empty() ? "" : fmt::format("; did you mean '{}'?", best);
+  return "";
+}
+
+/// The value operands (inputs or layers) among the op's parameters, in order.
+std::vector<ParamSpec> valueParams(const OpSig &sig) {
+  std::vector<ParamSpec> values;
+  for (const ParamSpec &p : sig.params)
+    if (p.type == ArgType::Value) values.push_back(p);
+  return values;
+}
+
+/// Index of the parameter spelled `key` (its name or its alias), or params.size() if none.
+size_t findParam(const std::vector<ParamSpec> &params, const std::string &key) {
+  for (size_t i = 0; i < params.size(); ++i)
+    if (key == params[i].name || (params[i].alias && key == params[i].alias)) return i;
+  return params.size();
+}
+
+/// Every keyword spelling of `params`: names and aliases.
+std::vector<std::string> spellingsOf(const std::vector<ParamSpec> &params) {
+  std::vector<std::string> out;
+  for (const ParamSpec &p : params) {
+    out.push_back(p.name);
+    if (p.alias) out.push_back(p.alias);
+  }
+  return out;
+}
+
+/// The parameter names in order ("x, filters, kernel"), with "(or ALIAS)" if `withAliases`.
+std::string paramList(const std::vector<ParamSpec> &params, bool withAliases) {
+  std::string list;
+  for (const ParamSpec &p : params) {
+    list += (list.empty() ? "" : ", ") + std::string(p.name);
+    if (withAliases && p.alias) list += fmt::format(" (or {})", p.alias);
+  }
+  return list;
+}
+
+/// "KIND 'NAME' is given twice", naming both spellings when they differ ("" = by position).
+std::string givenTwice(const char *kind, const std::string &name, const std::string &first,
+                       const std::string &second) {
+  std::string msg = fmt::format("{} '{}' is given twice", kind, name);
+  auto how = [](const std::string &k) {
+    return k.empty() ? std::string("by position") : fmt::format("as '{}'", k);
+  };
+  if (first != second) msg += fmt::format(", {} and {}", how(first), how(second));
+  return msg;
+}
+
+/// The note pointing at where a twice-given argument was given first.
+std::string firstGivenAt(SourceLoc loc) {
+  return fmt::format("it is first given at line {}, column {}", loc.line, loc.col);
 }
 
 std::string describe(const Literal &l) {
@@ -161,7 +214,7 @@ std::string describe(const Literal &l) {
   case Literal::Ident:
     return fmt::format("'{}'", l.s);
   case Literal::String:
-    return fmt::format("the string \"{}\"", l.s);
+    return fmt::format("the string {}", printLiteral(l));
   case Literal::Tuple:
     return fmt::format("the tuple {}", printLiteral(l));
   case Literal::Shape:
@@ -173,6 +226,7 @@ std::string describe(const Literal &l) {
 struct Bound {
   const Literal *lit = nullptr; // nullptr: default used
   SourceLoc loc;
+  std::string key; // the keyword as written; "" for a positional argument
 };
 
 class Lowerer {
@@ -190,6 +244,7 @@ private:
   std::map<std::string, int> layerCounters_;
   ValueId last_ = kNoValue;
   bool sawOutput_ = false, sawLoss_ = false, sawTrain_ = false;
+  const OpSig *callee_ = nullptr; // the op whose settings are being read, for hints
 
   void input(const Stmt &s);
   void assign(const Stmt &s);
@@ -197,6 +252,11 @@ private:
   void loss(const Stmt &s);
   void train(const Stmt &s);
   bool bind(const Stmt &s, const OpSig &sig, std::vector<Bound> &out);
+  size_t keywordSlot(const OpSig &sig, const Arg &a);
+  void tooManyPositional(const Stmt &s, const OpSig &sig, const Arg &extra);
+  bool checkValueArgs(const OpSig &sig, const std::vector<Bound> &b);
+  Diagnostic &literalError(const Literal &l, std::string message);
+  const ParamSpec *trainSetting(const Arg &a);
   std::string valueName(const std::string &var);
   std::string layerName(const OpSig &sig, const Bound &explicitName, bool &ok);
   ValueId resolve(const Literal &l, bool &poisoned);
@@ -217,12 +277,24 @@ std::string Lowerer::valueName(const std::string &var) {
   return name;
 }
 
+// Reports a literal of the wrong kind; hints when it names a value given where a setting goes.
+Diagnostic &Lowerer::literalError(const Literal &l, std::string message) {
+  Diagnostic &e = d_.error(l.loc, std::move(message));
+  if (!callee_ || l.kind != Literal::Ident || !scope_.count(l.s)) return e;
+  std::vector<ParamSpec> values = valueParams(*callee_);
+  e.notes.push_back(fmt::format("hint: '{}' is a value (an input or a layer), but {} takes {} "
+                                "value argument{}: {}",
+                                l.s, callee_->op, values.size(), values.size() == 1 ? "" : "s",
+                                paramList(values, false)));
+  return e;
+}
+
 bool Lowerer::getInt(const Literal &l, const char *what, int64_t &out) {
   if (l.kind == Literal::Int) {
     out = l.i;
     return true;
   }
-  d_.error(l.loc, fmt::format("expected an integer for '{}', found {}", what, describe(l)));
+  literalError(l, fmt::format("expected an integer for '{}', found {}", what, describe(l)));
   return false;
 }
 
@@ -237,8 +309,11 @@ bool Lowerer::getPair(const Literal &l, const char *what, int64_t &a, int64_t &b
     b = l.elems[1].i;
     return true;
   }
-  d_.error(l.loc, fmt::format("expected an integer or a pair (h, w) for '{}', found {}", what,
-                              describe(l)));
+  Diagnostic &e = literalError(
+      l, fmt::format("expected an integer or a pair (h, w) for '{}', found {}", what, describe(l)));
+  if (l.kind == Literal::Tuple && l.elems.size() == 1 && l.elems[0].kind == Literal::Int)
+    e.notes.push_back(fmt::format("hint: {} has one element; write {} or ({}, {})", printLiteral(l),
+                                  l.elems[0].i, l.elems[0].i, l.elems[0].i));
   return false;
 }
 
@@ -247,7 +322,11 @@ bool Lowerer::getBool(const Literal &l, const char *what, bool &out) {
     out = l.b;
     return true;
   }
-  d_.error(l.loc, fmt::format("expected true or false for '{}', found {}", what, describe(l)));
+  std::string hint;
+  if (l.kind == Literal::Ident || l.kind == Literal::String)
+    hint = didYouMean(l.s, {"true", "false"});
+  literalError(l,
+               fmt::format("expected true or false for '{}', found {}{}", what, describe(l), hint));
   return false;
 }
 
@@ -256,7 +335,7 @@ bool Lowerer::getNumber(const Literal &l, const char *what, double &out) {
     out = l.kind == Literal::Int ? double(l.i) : l.f;
     return true;
   }
-  d_.error(l.loc, fmt::format("expected a number for '{}', found {}", what, describe(l)));
+  literalError(l, fmt::format("expected a number for '{}', found {}", what, describe(l)));
   return false;
 }
 
@@ -273,66 +352,54 @@ bool Lowerer::getEnum(const Literal &l, const ParamSpec &p, std::string &out) {
         out = l.s;
         return true;
       }
-    d_.error(l.loc, fmt::format("unknown {} '{}'{} (expected one of: {})", p.name, l.s,
-                                suggest(l.s, cands), choices));
+    literalError(l, fmt::format("unknown {} '{}'{} (expected one of: {})", p.name, l.s,
+                                didYouMean(l.s, cands), choices));
     return false;
   }
-  d_.error(l.loc,
-           fmt::format("expected one of {} for '{}', found {}", choices, p.name, describe(l)));
+  literalError(l,
+               fmt::format("expected one of {} for '{}', found {}", choices, p.name, describe(l)));
   return false;
 }
 
-// Matches call arguments to the signature: positional in order, then keywords by name.
+// Matches call arguments to the signature as Python binds them: positional arguments fill the
+// parameters in order, then keywords (nnc's or Keras's spelling) fill theirs by name.
 bool Lowerer::bind(const Stmt &s, const OpSig &sig, std::vector<Bound> &out) {
   out.assign(sig.params.size() + 1, Bound{}); // last slot: name=
-  bool ok = true, sawKeyword = false;
+  const size_t none = sig.params.size() + 1;
+  bool ok = true;
+  const Arg *lastKeyword = nullptr;
   size_t pos = 0;
   for (const Arg &a : s.args) {
-    size_t slot;
-    if (a.key.empty()) {
-      if (sawKeyword) {
-        d_.error(a.value.loc, "positional argument after a keyword argument");
-        ok = false;
-        continue;
-      }
-      if (pos >= sig.params.size()) {
-        d_.error(a.value.loc, fmt::format("{} takes at most {} positional argument{}", sig.op,
-                                          sig.params.size(), sig.params.size() == 1 ? "" : "s"));
-        ok = false;
-        continue;
-      }
+    size_t slot = none;
+    if (!a.key.empty()) {
+      lastKeyword = &a;
+      slot = keywordSlot(sig, a);
+    } else if (lastKeyword) {
+      d_.error(a.value.loc,
+               fmt::format("positional argument follows keyword argument '{}'", lastKeyword->key))
+          .notes.push_back(fmt::format("hint: positional arguments come first, in the order: {}",
+                                       paramList(sig.params, false)));
+    } else if (pos < sig.params.size()) {
       slot = pos++;
-    } else {
-      sawKeyword = true;
-      if (a.key == "name") {
-        slot = sig.params.size();
-      } else {
-        slot = sig.params.size() + 1;
-        std::vector<std::string> cands;
-        for (size_t i = 0; i < sig.params.size(); ++i) {
-          cands.push_back(sig.params[i].name);
-          if (a.key == sig.params[i].name) slot = i;
-        }
-        if (slot > sig.params.size()) {
-          std::string list;
-          for (const std::string &c : cands) list += (list.empty() ? "" : ", ") + c;
-          d_.error(a.keyLoc,
-                   fmt::format("{} has no argument '{}'{}", sig.op, a.key, suggest(a.key, cands)))
-              .notes.push_back(fmt::format("{} takes: {}, name", sig.op, list));
-          ok = false;
-          continue;
-        }
-      }
+    } else if (pos++ == sig.params.size()) {
+      tooManyPositional(s, sig, a);
     }
-    if (out[slot].lit) {
-      d_.error(a.key.empty() ? a.value.loc : a.keyLoc,
-               fmt::format("argument '{}' is given twice",
-                           slot < sig.params.size() ? sig.params[slot].name : "name"));
+    if (slot == none) {
       ok = false;
       continue;
     }
-    out[slot] = Bound{&a.value, a.key.empty() ? a.value.loc : a.keyLoc};
+    SourceLoc loc = a.key.empty() ? a.value.loc : a.keyLoc;
+    if (out[slot].lit) {
+      const char *name = slot < sig.params.size() ? sig.params[slot].name : "name";
+      d_.error(loc, givenTwice("argument", name, out[slot].key, a.key))
+          .notes.push_back(firstGivenAt(out[slot].loc));
+      ok = false;
+      continue;
+    }
+    out[slot] = Bound{&a.value, loc, a.key};
   }
+  ok &= checkValueArgs(sig, out);
+  if (!ok) return false; // a missing argument is then most likely one of those in error
   for (size_t i = 0; i < sig.params.size(); ++i)
     if (!out[i].lit && !sig.params[i].def) {
       d_.error(s.opLoc,
@@ -342,17 +409,60 @@ bool Lowerer::bind(const Stmt &s, const OpSig &sig, std::vector<Bound> &out) {
   return ok;
 }
 
-ValueId Lowerer::resolve(const Literal &l, bool &poisoned) {
-  if (l.kind != Literal::Ident) {
-    d_.error(l.loc,
-             fmt::format("expected a value (an input or an earlier layer), found {}", describe(l)));
-    return kNoValue;
+// The slot of keyword argument `a` (the last slot for name=), or an error and params.size() + 1.
+size_t Lowerer::keywordSlot(const OpSig &sig, const Arg &a) {
+  if (a.key == "name") return sig.params.size();
+  size_t i = findParam(sig.params, a.key);
+  if (i < sig.params.size()) return i;
+  std::vector<std::string> cands = spellingsOf(sig.params);
+  cands.push_back("name");
+  d_.error(a.keyLoc,
+           fmt::format("{} has no argument '{}'{}", sig.op, a.key, didYouMean(a.key, cands)))
+      .notes.push_back(fmt::format("{} takes: {}, name", sig.op, paramList(sig.params, true)));
+  return sig.params.size() + 1;
+}
+
+// Reports the first positional argument beyond the signature, counting them as Python does.
+void Lowerer::tooManyPositional(const Stmt &s, const OpSig &sig, const Arg &extra) {
+  size_t given = 0;
+  for (const Arg &a : s.args) {
+    if (!a.key.empty()) break;
+    ++given;
   }
+  size_t n = sig.params.size();
+  d_.error(extra.value.loc,
+           fmt::format("{} takes at most {} positional argument{} but {} were given", sig.op, n,
+                       n == 1 ? "" : "s", given))
+      .notes.push_back(
+          fmt::format("{}'s arguments in order: {}", sig.op, paramList(sig.params, false)));
+}
+
+// Reports literals given for value operands (`conv2d(16, 3)`); true if there are none.
+bool Lowerer::checkValueArgs(const OpSig &sig, const std::vector<Bound> &b) {
+  bool ok = true;
+  std::vector<ParamSpec> values = valueParams(sig);
+  for (size_t i = 0; i < sig.params.size(); ++i) {
+    const Literal *l = b[i].lit;
+    if (sig.params[i].type != ArgType::Value || !l || l->kind == Literal::Ident) continue;
+    Diagnostic &e = d_.error(l->loc, fmt::format("expected a value (an input or an earlier layer) "
+                                                 "for '{}', found {}",
+                                                 sig.params[i].name, describe(*l)));
+    if (b[i].key.empty())
+      e.notes.push_back(fmt::format("hint: {} takes its value argument{} first: {}({}{})", sig.op,
+                                    values.size() == 1 ? "" : "s", sig.op, paramList(values, false),
+                                    values.size() < sig.params.size() ? ", ..." : ""));
+    ok = false;
+  }
+  return ok;
+}
+
+// Looks up a name (bind has checked that value operands are names).
+ValueId Lowerer::resolve(const Literal &l, bool &poisoned) {
   auto it = scope_.find(l.s);
   if (it == scope_.end()) {
     std::vector<std::string> cands;
     for (auto &[k, v] : scope_) cands.push_back(k);
-    d_.error(l.loc, fmt::format("use of undefined name '{}'{}", l.s, suggest(l.s, cands)));
+    d_.error(l.loc, fmt::format("use of undefined name '{}'{}", l.s, didYouMean(l.s, cands)));
     return kNoValue;
   }
   if (it->second == kNoValue) poisoned = true;
@@ -455,7 +565,10 @@ void Lowerer::assign(const Stmt &s) {
     std::vector<std::string> cands;
     for (const OpSig &o : signatures())
       if (std::string(o.kerasType) != "Loss") cands.push_back(o.op);
-    auto &e = d_.error(s.opLoc, fmt::format("unknown operator '{}'{}", s.op, suggest(s.op, cands)));
+    std::string keras = opForKerasName(s.op);
+    std::string hint =
+        keras.empty() ? didYouMean(s.op, cands) : fmt::format("; did you mean '{}'?", keras);
+    auto &e = d_.error(s.opLoc, fmt::format("unknown operator '{}'{}", s.op, hint));
     if (sig) e.notes.push_back(fmt::format("'{}' is a loss; use it in a 'loss' statement", s.op));
     return poison();
   }
@@ -468,6 +581,7 @@ void Lowerer::assign(const Stmt &s) {
   bool ok = true, poisoned = false;
   std::vector<ValueId> operands;
   std::string strides;
+  callee_ = sig;
   for (size_t i = 0; i < sig->params.size(); ++i) {
     const ParamSpec &p = sig->params[i];
     std::string name = p.name;
@@ -542,6 +656,7 @@ void Lowerer::assign(const Stmt &s) {
       }
     }
   }
+  callee_ = nullptr;
   std::string layer = layerName(*sig, b.back(), ok);
   if (!ok || poisoned) return poison();
   const TensorType &x = g_[operands[0]].type;
@@ -634,9 +749,9 @@ void Lowerer::loss(const Stmt &s) {
   sawLoss_ = true;
   const OpSig *sig = findSig(s.op);
   if (!sig || std::string(sig->kerasType) != "Loss") {
-    d_.error(s.opLoc,
-             fmt::format("unknown loss '{}'{}", s.op,
-                         suggest(s.op, {"binary_crossentropy", "mse", "categorical_crossentropy"})))
+    d_.error(s.opLoc, fmt::format("unknown loss '{}'{}", s.op,
+                                  didYouMean(s.op, {"binary_crossentropy", "mse",
+                                                    "categorical_crossentropy"})))
         .notes.push_back("losses are binary_crossentropy, mse, categorical_crossentropy");
     return;
   }
@@ -665,6 +780,17 @@ void Lowerer::loss(const Stmt &s) {
   g_.loss = g_.add(std::move(n));
 }
 
+// The setting key `a` names (spelled as in nnc or as in Keras), or an error and nullptr.
+const ParamSpec *Lowerer::trainSetting(const Arg &a) {
+  const std::vector<ParamSpec> &keys = trainSettings();
+  size_t i = findParam(keys, a.key);
+  if (i < keys.size()) return &keys[i];
+  d_.error(a.keyLoc,
+           fmt::format("unknown train setting '{}'{}", a.key, didYouMean(a.key, spellingsOf(keys))))
+      .notes.push_back("train settings are: " + paramList(keys, true));
+  return nullptr;
+}
+
 void Lowerer::train(const Stmt &s) {
   if (sawTrain_) {
     d_.error(s.loc, "'train' may appear only once");
@@ -673,23 +799,25 @@ void Lowerer::train(const Stmt &s) {
   sawTrain_ = true;
   TrainConfig &t = g_.train;
   t.loc = s.loc;
-  const std::vector<std::string> keys = {"optimizer", "lr", "epochs", "batch", "shuffle", "seed"};
-  std::set<std::string> seen;
+  std::map<std::string, const Arg *> seen; // setting name -> where it was first given
   for (const Arg &a : s.args) {
     if (a.key.empty()) {
       d_.error(a.value.loc, "train settings are written key=value (for example epochs=50)");
       continue;
     }
-    if (!seen.insert(a.key).second) {
-      d_.error(a.keyLoc, fmt::format("train setting '{}' is given twice", a.key));
+    const ParamSpec *p = trainSetting(a);
+    if (!p) continue;
+    std::string key = p->name;
+    if (auto [it, fresh] = seen.emplace(key, &a); !fresh) {
+      d_.error(a.keyLoc, givenTwice("train setting", key, it->second->key, a.key))
+          .notes.push_back(firstGivenAt(it->second->keyLoc));
       continue;
     }
     const Literal &l = a.value;
-    if (a.key == "optimizer") {
-      ParamSpec p{"optimizer", ArgType::Enum, nullptr, {"sgd", "adam", "adadelta", "rmsprop"}};
+    if (key == "optimizer") {
       std::string e;
-      if (getEnum(l, p, e)) t.optimizer = e;
-    } else if (a.key == "lr") {
+      if (getEnum(l, *p, e)) t.optimizer = e;
+    } else if (key == "lr") {
       double v = 0;
       if (getNumber(l, "lr", v)) {
         if (!(v > 0) || v > 1e6)
@@ -697,17 +825,17 @@ void Lowerer::train(const Stmt &s) {
         else
           t.lr = v;
       }
-    } else if (a.key == "epochs" || a.key == "batch") {
+    } else if (key == "epochs" || key == "batch") {
       int64_t v = 0;
-      if (getInt(l, a.key.c_str(), v)) {
+      if (getInt(l, p->name, v)) {
         if (v <= 0 || v > 1000000)
-          d_.error(l.loc, fmt::format("{} must be between 1 and 1000000, found {}", a.key, v));
+          d_.error(l.loc, fmt::format("{} must be between 1 and 1000000, found {}", key, v));
         else
-          (a.key == "epochs" ? t.epochs : t.batch) = v;
+          (key == "epochs" ? t.epochs : t.batch) = v;
       }
-    } else if (a.key == "shuffle") {
+    } else if (key == "shuffle") {
       getBool(l, "shuffle", t.shuffle);
-    } else if (a.key == "seed") {
+    } else if (key == "seed") {
       int64_t v = 0;
       if (getInt(l, "seed", v)) {
         if (v < 0)
@@ -715,11 +843,6 @@ void Lowerer::train(const Stmt &s) {
         else
           t.seed = uint64_t(v);
       }
-    } else {
-      std::string list;
-      for (const std::string &k : keys) list += (list.empty() ? "" : ", ") + k;
-      d_.error(a.keyLoc, fmt::format("unknown train setting '{}'{}", a.key, suggest(a.key, keys)))
-          .notes.push_back("train settings are: " + list);
     }
   }
 }

@@ -1,5 +1,6 @@
-// Lexer and diagnostics tests: every literal form, keywords, comments, newline suppression
-// inside brackets, token locations, the token dump, and lexical errors with their rendering.
+// Lexer and diagnostics tests: every literal form (both quotes, Python's True/False), keywords,
+// comments, newline suppression inside brackets, token locations, the token dump, and lexical
+// errors with their rendering.
 #include "frontend/Lexer.h"
 
 #include <doctest/doctest.h>
@@ -71,6 +72,34 @@ TEST_CASE("fe lexer: strings, identifiers, keywords and punctuation") {
   CHECK(t[8].text == "_x9");
   CHECK(t[9].text == "\"enc1\"");
   CHECK(lexAll("modelx")[0].kind == Tok::Ident);
+}
+
+TEST_CASE("fe lexer: single-quoted strings are strings, as in Python") {
+  std::string diags;
+  auto t =
+      lexAll("f(activation='relu', padding=\"same\", a='say \"hi\"', b=\"it's\", c='')", &diags);
+  CHECK(diags.empty());
+  REQUIRE(t.size() == 23);
+  CHECK(t[4].kind == Tok::String);
+  CHECK(t[4].text == "'relu'");
+  CHECK(t[4].loc.col == 14);
+  CHECK(t[8].kind == Tok::String);
+  CHECK(t[8].text == "\"same\"");
+  CHECK(t[12].text == "'say \"hi\"'");
+  CHECK(t[12].kind == Tok::String);
+  CHECK(t[16].text == "\"it's\"");
+  CHECK(t[16].kind == Tok::String);
+  CHECK(t[20].kind == Tok::String);
+  CHECK(t[20].text == "''");
+}
+
+TEST_CASE("fe lexer: Python's True and False are the booleans") {
+  auto t = lexAll("True False true false TRUE false_ Truex");
+  std::vector<Tok> want = {Tok::KwTrue, Tok::KwFalse, Tok::KwTrue, Tok::KwFalse,
+                           Tok::Ident,  Tok::Ident,   Tok::Ident,  Tok::Eof};
+  CHECK(kinds(t) == want);
+  CHECK(t[0].text == "True");
+  CHECK(t[1].text == "False");
 }
 
 TEST_CASE("fe lexer: token locations are 1-based line:col in bytes") {
@@ -164,7 +193,23 @@ TEST_CASE("fe lexer: malformed numbers and strings") {
   CHECK(contains(out, "t.nn:1:9: error: invalid number '1e'"));
   CHECK(contains(out, "t.nn:1:12: error: invalid number '3x'"));
   lexAll("f(\"abc\n", &out);
-  CHECK(contains(out, "t.nn:1:3: error: unterminated string literal"));
+  CHECK(contains(out, "t.nn:1:3: error: unterminated string literal: expected a closing \" but "
+                      "found end of line\nf(\"abc\n  ^\n"
+                      "hint: a string ends with the quote it starts with, on the same line\n"));
+  lexAll("x = 'relu\ny = 1", &out);
+  CHECK(contains(out, "t.nn:1:5: error: unterminated string literal: expected a closing ' but "
+                      "found end of line\n"));
+  lexAll("x = 'relu\"", &out);
+  CHECK(contains(out, "t.nn:1:5: error: unterminated string literal: expected a closing ' but "
+                      "found end of file\n"));
+  size_t errors = 0;
+  auto t = lexAll("f(a='x, b=2)\ny = g(c=3)", &out, &errors);
+  CHECK(errors == 1);
+  CHECK(t[3].kind == Tok::Equal);
+  CHECK(t[4].kind == Tok::Error);
+  CHECK(t[4].text == "'x, b=2)");
+  CHECK(t[5].kind == Tok::Newline);
+  CHECK(t[6].text == "y");
   lexAll("x = 1e999", &out);
   CHECK(contains(out, "t.nn:1:5: error: floating-point literal '1e999' is too large"));
 }
@@ -183,6 +228,10 @@ TEST_CASE("fe lexer: a run of invalid characters is one error") {
   CHECK(contains(out, "hint: '-' may only appear directly before a number"));
   lexAll("x = \xC3\xA9", &out);
   CHECK(contains(out, "error: invalid character '\xC3\xA9'"));
+  t = lexAll("f($'a')", &out, &errors);
+  CHECK(errors == 1);
+  CHECK(contains(out, "t.nn:1:3: error: invalid character '$'\n"));
+  CHECK(t[3].kind == Tok::String); // a quote ends a run of invalid characters
 }
 
 TEST_CASE("fe lexer: invalid UTF-8 is reported once per run, shown escaped") {

@@ -1,6 +1,9 @@
-// Parser tests: every statement form, multi-line statements, shadowing, literals, the AST
-// dump; invalid inputs with their exact messages and line:col; robustness on hostile input.
+// Parser tests: every statement form, multi-line statements, shadowing, literals (with the
+// Keras spellings a learner pastes), the AST dump; invalid inputs with their exact messages and
+// line:col, including "did you mean" for statement keywords; the shared typo matcher;
+// robustness on hostile input.
 #include "frontend/Parser.h"
+#include "frontend/Suggest.h"
 
 #include <doctest/doctest.h>
 
@@ -164,6 +167,82 @@ TEST_CASE("fe parser: printAST prints one block per statement with line:col") {
                          "    6:7 arg epochs=2 : int\n");
 }
 
+TEST_CASE("fe parser: Keras spellings: quotes, True/False, tuples, positional literals") {
+  Parsed p = parseText("model m\n"
+                       "h = conv2d(x, 16, (3, 3), activation='relu', padding=\"same\", "
+                       "use_bias=False)\n"
+                       "h = maxpool2d(h, (2,2), padding='same')\n"
+                       "h = conv2d(h, 8, kernel_size=(3,), name='enc \"1\"')\n"
+                       "train shuffle=True\n");
+  REQUIRE(p.diags.empty());
+  REQUIRE(p.m.stmts.size() == 5);
+  const auto &conv = p.m.stmts[1].args;
+  REQUIRE(conv.size() == 6);
+  CHECK(conv[1].key.empty());
+  CHECK(conv[1].value.kind == Literal::Int);
+  CHECK(conv[1].value.i == 16);
+  CHECK(conv[2].key.empty());
+  CHECK(conv[2].value.kind == Literal::Tuple);
+  CHECK(conv[2].value.elems.size() == 2);
+  CHECK(conv[2].value.loc.col == 19);
+  CHECK(conv[3].value.kind == Literal::String);
+  CHECK(conv[3].value.s == "relu");
+  CHECK(conv[4].value.s == "same");
+  CHECK(conv[5].value.kind == Literal::Bool);
+  CHECK(!conv[5].value.b);
+  const auto &pool = p.m.stmts[2].args;
+  CHECK(printLiteral(pool[1].value) == "(2, 2)");
+  CHECK(printLiteral(pool[2].value) == "\"same\"");
+  const auto &narrow = p.m.stmts[3].args;
+  CHECK(narrow[2].key == "kernel_size");
+  CHECK(printLiteral(narrow[2].value) == "(3,)");
+  CHECK(narrow[3].value.s == "enc \"1\"");
+  CHECK(printLiteral(narrow[3].value) == "'enc \"1\"'");
+  CHECK(p.m.stmts[4].args[0].value.kind == Literal::Bool);
+  CHECK(p.m.stmts[4].args[0].value.b);
+}
+
+TEST_CASE("fe parser: printAST shows positional literals and Keras spellings as understood") {
+  Parsed p = parseText("model m\ny = conv2d(x, 16, (3, 3), activation='relu', use_bias=False)\n");
+  REQUIRE(p.diags.empty());
+  CHECK(printAST(p.m) == "module 't.nn'\n"
+                         "  1:1 model m\n"
+                         "  2:1 assign y = conv2d\n"
+                         "    2:12 arg x : ident\n"
+                         "    2:15 arg 16 : int\n"
+                         "    2:19 arg (3, 3) : tuple\n"
+                         "    2:27 arg activation=\"relu\" : string\n"
+                         "    2:46 arg use_bias=false : bool\n");
+}
+
+TEST_CASE("fe suggest: typo distance ignores case and counts a swap as one edit") {
+  CHECK(editDistance("modle", "model") == 1);
+  CHECK(editDistance("inptu", "input") == 1);
+  CHECK(editDistance("kernal", "kernel") == 1);
+  CHECK(editDistance("ouput", "output") == 1);
+  CHECK(editDistance("Conv2D", "conv2d") == 0);
+  CHECK(editDistance("", "abc") == 3);
+  CHECK(editDistance("abc", "") == 3);
+  CHECK(editDistance("ab", "ba") == 1);
+  CHECK(editDistance("upsampling2d", "upsample2d") == 3);
+  CHECK(equalsIgnoringCase("MaxPooling2D", "maxpooling2d"));
+  CHECK(!equalsIgnoringCase("maxpool2d", "maxpool2"));
+  const std::vector<std::string> pads = {"valid", "same"};
+  CHECK(closestMatch("sme", pads) == "same");
+  CHECK(closestMatch("Same", pads) == "same");
+  CHECK(closestMatch("full", pads) == "");
+  CHECK(closestMatch("same", pads) == "");           // the word itself is no suggestion
+  CHECK(closestMatch("h", {"x"}) == "");             // one-letter names are never typos
+  CHECK(closestMatch("LR", {"lr", "seed"}) == "lr"); // but a case slip is
+  CHECK(closestMatch("kernal_size", {"kernel", "kernel_size"}) == "kernel_size");
+  CHECK(closestMatch("binary_crossentopy", {"mse", "binary_crossentropy"}) ==
+        "binary_crossentropy");
+  CHECK(closestMatch("conv", {"conv2d"}) == ""); // two edits are too many for 4 letters
+  CHECK(closestMatch(std::string(100, 'a'), {std::string(100, 'a') + "b"}) == "");
+  CHECK(didYouMean("rellu", {"linear", "relu"}) == "; did you mean 'relu'?");
+  CHECK(didYouMean("gelu2", {"linear", "softmax"}) == "");
+}
+
 TEST_CASE("fe parser: semantic questions are left to the lowering") {
   Parsed p = parseText("model m\ny = nosuchop(undefined, bogus=1)\noutput zzz\n");
   CHECK(p.diags.empty());
@@ -222,7 +301,42 @@ TEST_CASE("fe parser: invalid inputs report expected/found with line:col") {
               "train, or NAME = OP(...)) but found 'modle'\n"
               "modle x\n^\nhint: did you mean the keyword 'model'?");
   expectError("model m\n\th = f(\"abc)\n", "2:8",
-              "unterminated string literal\n\th = f(\"abc)\n\t      ^\n");
+              "unterminated string literal: expected a closing \" but found end of line\n"
+              "\th = f(\"abc)\n\t      ^\n");
+  expectError("model m\nh = f('abc)\n", "2:7",
+              "unterminated string literal: expected a closing ' but found end of line\n"
+              "h = f('abc)\n      ^\n");
+}
+
+TEST_CASE("fe parser: a misspelled statement keyword gets a did-you-mean hint") {
+  const std::string stmt = "expected a statement (model, input, output, loss, train, or NAME = "
+                           "OP(...)) but found ";
+  expectError("model m\ninptu x: [28, 28, 1]\n", "2:1",
+              stmt + "'inptu'\ninptu x: [28, 28, 1]\n^\nhint: did you mean the keyword 'input'?");
+  expectError("model m\nouput y\n", "2:1",
+              stmt + "'ouput'\nouput y\n^\nhint: did you mean the keyword 'output'?");
+  expectError("model m\ntrian epochs=1\n", "2:1",
+              stmt + "'trian'\ntrian epochs=1\n^\nhint: did you mean the keyword 'train'?");
+  expectError("model m\nlos mse(y, x)\n", "2:1",
+              stmt + "'los'\nlos mse(y, x)\n^\nhint: did you mean the keyword 'loss'?");
+  expectError("model m\n  Input x: [1]\n", "2:3",
+              stmt + "'Input'\n  Input x: [1]\n  ^\nhint: did you mean the keyword 'input'?");
+  expectError("modle m\n", "1:1",
+              "expected 'model NAME' as the first statement but found 'modle'\nmodle m\n^\n"
+              "hint: did you mean the keyword 'model'?\n"
+              "hint: a .nn file starts with a line like: model autoencoder");
+  Parsed far = parseText("model m\nlayer x\n");
+  CHECK(contains(far.diags, "t.nn:2:7: error: expected '=' after 'layer' (a layer is written "
+                            "NAME = OP(...)) but found 'x'\n"));
+  CHECK(!contains(far.diags, "did you mean"));
+}
+
+TEST_CASE("fe parser: Keras's call-then-apply form gets a hint") {
+  expectError("model m\ny = Conv2D(16, (3, 3))(x)\n", "2:23",
+              "expected end of line after the statement but found '('\n"
+              "y = Conv2D(16, (3, 3))(x)\n                      ^\n"
+              "hint: a layer's input goes first inside its call, as in y = Conv2D(x, ...), not "
+              "Conv2D(...)(x) as in Keras");
 }
 
 TEST_CASE("fe parser: one error per line; later lines still parse") {
