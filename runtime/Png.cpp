@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 
@@ -392,7 +393,22 @@ Status writeCurvePlot(const std::string &path, const std::vector<CurveSeries> &s
   for (const CurveSeries &s : series) legendW = std::max(legendW, Canvas::textWidth(s.name, fs));
   legendW += 60;
   int legendH = 12 + 24 * static_cast<int>(series.size());
+  // The legend goes into the corner that hides the fewest points (top right on a tie).
   int lx = px1 - legendW - 12, ly = py0 + 12;
+  size_t fewest = SIZE_MAX;
+  for (auto [cx, cy] : {std::pair{px1 - legendW - 12, py0 + 12},
+                        {px0 + 12, py0 + 12},
+                        {px1 - legendW - 12, py1 - legendH - 12},
+                        {px0 + 12, py1 - legendH - 12}}) {
+    size_t hidden = 0;
+    for (const CurveSeries &s : series)
+      for (size_t i = 0; i < s.values.size() && i < s.epochs.size(); ++i) {
+        if (!std::isfinite(s.values[i]) || !std::isfinite(s.epochs[i])) continue;
+        int x = sx(s.epochs[i]), y = sy(s.values[i]);
+        hidden += x >= cx - 8 && x <= cx + legendW + 8 && y >= cy - 8 && y <= cy + legendH + 8;
+      }
+    if (hidden < fewest) fewest = hidden, lx = cx, ly = cy;
+  }
   c.fill(lx, ly, legendW, legendH, kWhite);
   c.rect(lx, ly, legendW, legendH, kFrame);
   for (size_t i = 0; i < series.size(); ++i) {

@@ -136,3 +136,23 @@ TEST_CASE("io: a curve plot draws every series, sparse epochs included") {
   REQUIRE_FALSE(empty.ok());
   CHECK(empty.error().find("no finite loss values") != std::string::npos);
 }
+
+TEST_CASE("io: a curve plot puts its legend where it hides the fewest points") {
+  TempDir dir;
+  std::string path = (dir.path / "legend.png").string();
+  // Rising curves fill the top right corner, the default place of the legend.
+  std::vector<double> epochs, rising;
+  for (int e = 1; e <= 40; ++e) epochs.push_back(e), rising.push_back(0.1 + 0.01 * e * e / 16);
+  REQUIRE(writeCurvePlot(path, {{"rising", epochs, rising}}).ok());
+  Result<PngImage> img = readPng(path);
+  REQUIRE(img.ok());
+  size_t frameLeft = 0, frameRight = 0;
+  for (uint32_t y = 0; y < img->height; ++y)
+    for (uint32_t x = 0; x < img->width; ++x) {
+      const uint8_t *p = &img->pixels[(size_t(y) * img->width + x) * 3];
+      if (p[0] == 120 && p[1] == 120 && p[2] == 120)
+        (x < img->width / 2 ? frameLeft : frameRight)++;
+    }
+  CHECK(frameLeft > 100);
+  CHECK(frameRight < frameLeft / 4);
+}
