@@ -845,7 +845,7 @@ void Lowerer::train(const Stmt &s) {
       double v = 0;
       if (getNumber(l, "lr", v)) {
         if (!(v > 0) || v > 1e6)
-          d_.error(l.loc, fmt::format("lr must be positive, found {}", v));
+          d_.error(l.loc, fmt::format("lr must be positive and at most 1e6, found {}", v));
         else
           t.lr = v;
       }
