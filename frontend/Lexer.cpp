@@ -4,7 +4,7 @@
 // start of a new statement (a statement keyword, or `NAME = OP(`) ends the open brackets.
 // A `-` directly before a digit belongs to the number (the language has no subtraction).
 // Strings take either quote, as in Python; `True`/`False` are the booleans' Python spellings.
-// Each run of bytes that cannot start a token is one error; lexing stops at the error limit.
+// Each run of bytes that cannot start a token is one error.
 #include "frontend/Lexer.h"
 
 #include <charconv>
@@ -135,7 +135,7 @@ struct TokenStream::Impl {
 private:
   /// Skips blanks, comments and suppressed newlines, then lexes one token.
   Token scan() {
-    while (pos_ < src_.size() && !stopped_) {
+    while (pos_ < src_.size()) {
       char c = src_[pos_];
       if (c == '\n') {
         SourceLoc loc = here();
@@ -173,8 +173,7 @@ private:
   SourceLoc here() const { return {line_, static_cast<uint32_t>(pos_ - lineStart_ + 1)}; }
 
   void error(SourceLoc loc, std::string msg, std::vector<std::string> notes = {}) {
-    if (!diags_.boundedError(loc, std::move(msg), std::move(notes)) || diags_.tooManyErrors())
-      stopped_ = true;
+    diags_.error(loc, std::move(msg)).notes = std::move(notes);
   }
 
   static Token make(Tok kind, std::string text, SourceLoc loc) {
@@ -400,7 +399,6 @@ private:
   uint32_t line_ = 1;
   int depth_ = 0;
   bool continuation_ = false;
-  bool stopped_ = false;
   Tok last_ = Tok::Eof; // kind of the last token returned; Eof before the first
   SourceLoc pendingNewline_;
 };

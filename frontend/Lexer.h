@@ -58,7 +58,7 @@ public:
   ~TokenStream();
   TokenStream(const TokenStream &) = delete;
   TokenStream &operator=(const TokenStream &) = delete;
-  /// Returns the next token; Eof forever at the end or once the error limit is reached.
+  /// Returns the next token; Eof forever at the end.
   Token next();
 
 private:

@@ -16,6 +16,8 @@ namespace {
 
 /// Deepest nesting of tuples and shapes inside one literal.
 constexpr int kMaxNesting = 64;
+/// Longest token text quoted after "but found".
+constexpr size_t kMaxTokenShown = 40;
 
 const char *const kStatementList =
     "a statement (model, input, output, loss, train, or NAME = OP(...))";
@@ -35,7 +37,7 @@ public:
   Module parseFile(const std::string &file) {
     Module m;
     m.file = file;
-    while (cur().kind != Tok::Eof && !stopped_) {
+    while (cur().kind != Tok::Eof) {
       if (cur().kind == Tok::Newline) {
         advance();
         continue;
@@ -59,7 +61,7 @@ public:
       }
       m.stmts.push_back(std::move(s));
     }
-    if (!sawStatement_ && !stopped_)
+    if (!sawStatement_)
       error({}, "expected 'model NAME' as the first statement (the file has no statements)",
             {"hint: a .nn file starts with a line like: model autoencoder"});
     return m;
@@ -87,18 +89,16 @@ private:
     advance();
   }
 
-  /// Records an error; stops the parse at the error limit. Returns false for chaining.
+  /// Records an error (past the error limit it is only counted). Returns false for chaining.
   bool error(SourceLoc loc, std::string msg, std::vector<std::string> notes = {}) {
-    if (!diags_.boundedError(loc, std::move(msg), std::move(notes)) || diags_.tooManyErrors())
-      stopped_ = true;
+    diags_.error(loc, std::move(msg)).notes = std::move(notes);
     return false;
   }
 
   /// How a token is named after "but found".
   static std::string describe(const Token &t) {
     if (t.kind == Tok::Newline || t.kind == Tok::Eof) return tokName(t.kind);
-    if (t.text.size() > 40) return "'" + t.text.substr(0, 40) + "...'";
-    return "'" + t.text + "'";
+    return "'" + clip(t.text, kMaxTokenShown) + "'";
   }
 
   /// Where an "expected X" error points: at the found token, or just after the previous
@@ -376,7 +376,6 @@ private:
   DiagEngine &diags_;
   Token cur_, prev_;
   std::optional<Token> next_;
-  bool stopped_ = false;
   bool sawStatement_ = false;
   SourceLoc modelLoc_;
 };

@@ -4,6 +4,9 @@
 // in the current scope (later assignments shadow earlier ones), its parameters are created
 // with Keras layouts and initializers, and its type comes from the op's shape rule. Errors are
 // reported at the offending token; a failed layer poisons its name so errors do not cascade.
+// No error costs work in proportion to the rest of the file: names and literals quoted in
+// messages are cut at kMaxQuoted bytes, and the "did you mean" over the scope is searched only
+// for an error that will be shown (past the limit DiagEngine only counts errors).
 #include "ir/Lower.h"
 #include "frontend/Suggest.h"
 #include "ir/ShapeRules.h"
@@ -203,22 +206,26 @@ std::string firstGivenAt(SourceLoc loc) {
   return fmt::format("it is first given at line {}, column {}", loc.line, loc.col);
 }
 
+/// Longest user text (a name, a printed literal) quoted in a message.
+constexpr size_t kMaxQuoted = 64;
+
+/// How a literal is named in a message ("the integer 3", "the tuple (1, 2)"), cut if long.
 std::string describe(const Literal &l) {
   switch (l.kind) {
   case Literal::Int:
     return fmt::format("the integer {}", l.i);
   case Literal::Float:
-    return fmt::format("the number {}", printLiteral(l));
+    return fmt::format("the number {}", clip(printLiteral(l), kMaxQuoted));
   case Literal::Bool:
     return l.b ? "true" : "false";
   case Literal::Ident:
-    return fmt::format("'{}'", l.s);
+    return fmt::format("'{}'", clip(l.s, kMaxQuoted));
   case Literal::String:
-    return fmt::format("the string {}", printLiteral(l));
+    return fmt::format("the string {}", clip(printLiteral(l), kMaxQuoted));
   case Literal::Tuple:
-    return fmt::format("the tuple {}", printLiteral(l));
+    return fmt::format("the tuple {}", clip(printLiteral(l), kMaxQuoted));
   case Literal::Shape:
-    return fmt::format("the list {}", printLiteral(l));
+    return fmt::format("the list {}", clip(printLiteral(l), kMaxQuoted));
   }
   return "?";
 }
@@ -241,6 +248,7 @@ private:
   std::map<std::string, ValueId> scope_; // name -> value (kNoValue: poisoned)
   std::map<std::string, int> nameCount_; // value-name uses, for shadowing suffixes
   std::set<std::string> layerNames_;
+  std::set<std::string> nodeNames_; // names of the graph's nodes, for valueName
   std::map<std::string, int> layerCounters_;
   ValueId last_ = kNoValue;
   bool sawOutput_ = false, sawLoss_ = false, sawTrain_ = false;
@@ -258,6 +266,7 @@ private:
   Diagnostic &literalError(const Literal &l, std::string message);
   const ParamSpec *trainSetting(const Arg &a);
   std::string valueName(const std::string &var);
+  ValueId addNode(Node n);
   std::string layerName(const OpSig &sig, const Bound &explicitName, bool &ok);
   ValueId resolve(const Literal &l, bool &poisoned);
   ValueId addParam(const std::string &layer, const char *which, std::vector<int64_t> dims,
@@ -273,8 +282,15 @@ private:
 std::string Lowerer::valueName(const std::string &var) {
   int n = nameCount_[var]++;
   std::string name = n == 0 ? var : fmt::format("{}.{}", var, n);
-  while (g_.find(name) != kNoValue) name = fmt::format("{}.{}", var, nameCount_[var]++);
+  while (nodeNames_.count(name)) name = fmt::format("{}.{}", var, nameCount_[var]++);
   return name;
+}
+
+// Adds a node to the graph and records its name (a set lookup per name instead of a scan of
+// the graph keeps lowering linear in the number of statements).
+ValueId Lowerer::addNode(Node n) {
+  nodeNames_.insert(n.name);
+  return g_.add(std::move(n));
 }
 
 // Reports a literal of the wrong kind; hints when it names a value given where a setting goes.
@@ -284,8 +300,8 @@ Diagnostic &Lowerer::literalError(const Literal &l, std::string message) {
   std::vector<ParamSpec> values = valueParams(*callee_);
   e.notes.push_back(fmt::format("hint: '{}' is a value (an input or a layer), but {} takes {} "
                                 "value argument{}: {}",
-                                l.s, callee_->op, values.size(), values.size() == 1 ? "" : "s",
-                                paramList(values, false)));
+                                clip(l.s, kMaxQuoted), callee_->op, values.size(),
+                                values.size() == 1 ? "" : "s", paramList(values, false)));
   return e;
 }
 
@@ -352,8 +368,8 @@ bool Lowerer::getEnum(const Literal &l, const ParamSpec &p, std::string &out) {
         out = l.s;
         return true;
       }
-    literalError(l, fmt::format("unknown {} '{}'{} (expected one of: {})", p.name, l.s,
-                                didYouMean(l.s, cands), choices));
+    literalError(l, fmt::format("unknown {} '{}'{} (expected one of: {})", p.name,
+                                clip(l.s, kMaxQuoted), didYouMean(l.s, cands), choices));
     return false;
   }
   literalError(l,
@@ -375,8 +391,8 @@ bool Lowerer::bind(const Stmt &s, const OpSig &sig, std::vector<Bound> &out) {
       lastKeyword = &a;
       slot = keywordSlot(sig, a);
     } else if (lastKeyword) {
-      d_.error(a.value.loc,
-               fmt::format("positional argument follows keyword argument '{}'", lastKeyword->key))
+      d_.error(a.value.loc, fmt::format("positional argument follows keyword argument '{}'",
+                                        clip(lastKeyword->key, kMaxQuoted)))
           .notes.push_back(fmt::format("hint: positional arguments come first, in the order: {}",
                                        paramList(sig.params, false)));
     } else if (pos < sig.params.size()) {
@@ -416,8 +432,8 @@ size_t Lowerer::keywordSlot(const OpSig &sig, const Arg &a) {
   if (i < sig.params.size()) return i;
   std::vector<std::string> cands = spellingsOf(sig.params);
   cands.push_back("name");
-  d_.error(a.keyLoc,
-           fmt::format("{} has no argument '{}'{}", sig.op, a.key, didYouMean(a.key, cands)))
+  d_.error(a.keyLoc, fmt::format("{} has no argument '{}'{}", sig.op, clip(a.key, kMaxQuoted),
+                                 didYouMean(a.key, cands)))
       .notes.push_back(fmt::format("{} takes: {}, name", sig.op, paramList(sig.params, true)));
   return sig.params.size() + 1;
 }
@@ -460,9 +476,13 @@ bool Lowerer::checkValueArgs(const OpSig &sig, const std::vector<Bound> &b) {
 ValueId Lowerer::resolve(const Literal &l, bool &poisoned) {
   auto it = scope_.find(l.s);
   if (it == scope_.end()) {
-    std::vector<std::string> cands;
-    for (auto &[k, v] : scope_) cands.push_back(k);
-    d_.error(l.loc, fmt::format("use of undefined name '{}'{}", l.s, didYouMean(l.s, cands)));
+    std::string hint; // searched only for an error that is shown: the scope may be large
+    if (!d_.tooManyErrors()) {
+      std::vector<std::string> cands;
+      for (auto &[k, v] : scope_) cands.push_back(k);
+      hint = didYouMean(l.s, cands);
+    }
+    d_.error(l.loc, fmt::format("use of undefined name '{}'{}", clip(l.s, kMaxQuoted), hint));
     return kNoValue;
   }
   if (it->second == kNoValue) poisoned = true;
@@ -478,8 +498,8 @@ std::string Lowerer::layerName(const OpSig &sig, const Bound &explicitName, bool
       return "";
     }
     if (l.s.empty() || !layerNames_.insert(l.s).second) {
-      d_.error(l.loc,
-               fmt::format("layer name '{}' is {}", l.s, l.s.empty() ? "empty" : "already used"));
+      d_.error(l.loc, fmt::format("layer name '{}' is {}", clip(l.s, kMaxQuoted),
+                                  l.s.empty() ? "empty" : "already used"));
       ok = false;
       return "";
     }
@@ -509,21 +529,22 @@ ValueId Lowerer::addParam(const std::string &layer, const char *which, std::vect
     p.attrs.fanOut = dims.back() * rf;
   }
   p.type = TensorType{false, std::move(dims)};
-  ValueId id = g_.add(std::move(p));
+  ValueId id = addNode(std::move(p));
   g_.params.push_back(id);
   return id;
 }
 
 void Lowerer::input(const Stmt &s) {
   if (scope_.count(s.name)) {
-    d_.error(s.nameLoc, fmt::format("input '{}' is already defined", s.name));
+    d_.error(s.nameLoc, fmt::format("input '{}' is already defined", clip(s.name, kMaxQuoted)));
     return;
   }
   TensorType t{true, {}};
   bool ok = true;
   int64_t total = 1;
   if (s.shape.kind != Literal::Shape) {
-    d_.error(s.shape.loc, fmt::format("expected a shape like [28, 28, 1] for input '{}'", s.name));
+    d_.error(s.shape.loc, fmt::format("expected a shape like [28, 28, 1] for input '{}'",
+                                      clip(s.name, kMaxQuoted)));
     ok = false;
   } else {
     for (const Literal &e : s.shape.elems) {
@@ -535,7 +556,7 @@ void Lowerer::input(const Stmt &s) {
       }
       if (__builtin_mul_overflow(total, e.i, &total) || total > kMaxElements) {
         d_.error(e.loc, fmt::format("input '{}' is too large: more than 2^40 elements per example",
-                                    s.name));
+                                    clip(s.name, kMaxQuoted)));
         ok = false;
         break;
       }
@@ -552,7 +573,7 @@ void Lowerer::input(const Stmt &s) {
   n.layer = s.name;
   n.loc = s.loc;
   n.type = t;
-  ValueId id = g_.add(std::move(n));
+  ValueId id = addNode(std::move(n));
   g_.inputs.push_back(id);
   scope_[s.name] = id;
   layerNames_.insert(s.name);
@@ -568,8 +589,11 @@ void Lowerer::assign(const Stmt &s) {
     std::string keras = opForKerasName(s.op);
     std::string hint =
         keras.empty() ? didYouMean(s.op, cands) : fmt::format("; did you mean '{}'?", keras);
-    auto &e = d_.error(s.opLoc, fmt::format("unknown operator '{}'{}", s.op, hint));
-    if (sig) e.notes.push_back(fmt::format("'{}' is a loss; use it in a 'loss' statement", s.op));
+    auto &e =
+        d_.error(s.opLoc, fmt::format("unknown operator '{}'{}", clip(s.op, kMaxQuoted), hint));
+    if (sig)
+      e.notes.push_back(
+          fmt::format("'{}' is a loss; use it in a 'loss' statement", clip(s.op, kMaxQuoted)));
     return poison();
   }
   std::vector<Bound> b;
@@ -719,7 +743,7 @@ void Lowerer::assign(const Stmt &s) {
   }
   n.type = *r.type;
   n.name = valueName(s.name);
-  ValueId id = g_.add(std::move(n));
+  ValueId id = addNode(std::move(n));
   scope_[s.name] = id;
   last_ = id;
 }
@@ -749,7 +773,7 @@ void Lowerer::loss(const Stmt &s) {
   sawLoss_ = true;
   const OpSig *sig = findSig(s.op);
   if (!sig || std::string(sig->kerasType) != "Loss") {
-    d_.error(s.opLoc, fmt::format("unknown loss '{}'{}", s.op,
+    d_.error(s.opLoc, fmt::format("unknown loss '{}'{}", clip(s.op, kMaxQuoted),
                                   didYouMean(s.op, {"binary_crossentropy", "mse",
                                                     "categorical_crossentropy"})))
         .notes.push_back("losses are binary_crossentropy, mse, categorical_crossentropy");
@@ -777,7 +801,7 @@ void Lowerer::loss(const Stmt &s) {
   }
   n.type = *r.type;
   n.name = valueName("loss");
-  g_.loss = g_.add(std::move(n));
+  g_.loss = addNode(std::move(n));
 }
 
 // The setting key `a` names (spelled as in nnc or as in Keras), or an error and nullptr.
@@ -785,8 +809,8 @@ const ParamSpec *Lowerer::trainSetting(const Arg &a) {
   const std::vector<ParamSpec> &keys = trainSettings();
   size_t i = findParam(keys, a.key);
   if (i < keys.size()) return &keys[i];
-  d_.error(a.keyLoc,
-           fmt::format("unknown train setting '{}'{}", a.key, didYouMean(a.key, spellingsOf(keys))))
+  d_.error(a.keyLoc, fmt::format("unknown train setting '{}'{}", clip(a.key, kMaxQuoted),
+                                 didYouMean(a.key, spellingsOf(keys))))
       .notes.push_back("train settings are: " + paramList(keys, true));
   return nullptr;
 }
@@ -821,7 +845,7 @@ void Lowerer::train(const Stmt &s) {
       double v = 0;
       if (getNumber(l, "lr", v)) {
         if (!(v > 0) || v > 1e6)
-          d_.error(l.loc, fmt::format("lr must be positive, found {}", v));
+          d_.error(l.loc, fmt::format("lr must be positive and at most 1e6, found {}", v));
         else
           t.lr = v;
       }

@@ -4,6 +4,7 @@
 #include "frontend/Lexer.h"
 
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 
 using namespace nnc;
 
@@ -27,6 +28,20 @@ std::vector<Tok> kinds(const std::vector<Token> &toks) {
 
 bool contains(const std::string &hay, const std::string &needle) {
   return hay.find(needle) != std::string::npos;
+}
+
+size_t occurrences(const std::string &hay, const std::string &needle) {
+  size_t n = 0;
+  for (size_t at = hay.find(needle); at != std::string::npos; at = hay.find(needle, at + 1)) ++n;
+  return n;
+}
+
+/// The source line and caret line rendered for an error at 1-based `col` of one-line `src`.
+std::string shownAt(const std::string &src, uint32_t col) {
+  DiagEngine d("m.nn", src);
+  d.error({1, col}, "here");
+  std::string out = d.render();
+  return out.substr(out.find('\n') + 1);
 }
 
 } // namespace
@@ -244,16 +259,18 @@ TEST_CASE("fe lexer: invalid UTF-8 is reported once per run, shown escaped") {
                  "x = <FF><FE> y\n    ^\n"));
 }
 
-TEST_CASE("fe lexer: lexing stops after the error limit") {
+TEST_CASE("fe lexer: errors past the limit are counted, and lexing goes on to the end") {
   std::string src;
   for (int i = 0; i < 100; ++i) src += "$ x\n";
   std::string out;
   size_t errors = 0;
   auto t = lexAll(src, &out, &errors);
-  CHECK(errors == DiagEngine::kMaxErrors);
-  CHECK(contains(out, "note: too many errors (20); stopping here"));
+  CHECK(errors == 100);
+  CHECK(occurrences(out, ": error: ") == DiagEngine::kMaxErrors);
+  CHECK(contains(out, "t.nn:20:1: error: invalid character '$'"));
+  CHECK(out.ends_with("t.nn: note: 80 more errors not shown\n"));
+  CHECK(t.size() == 301); // $, x and the end of line on each line, then the end of file
   CHECK(t.back().kind == Tok::Eof);
-  CHECK(t.size() < 100);
 }
 
 TEST_CASE("fe diagnostics: rendering with caret, tabs, notes and hints") {
@@ -283,4 +300,54 @@ TEST_CASE("fe diagnostics: a caret past the end of the line") {
   DiagEngine d("m.nn", "ab");
   d.error({1, 5}, "here");
   CHECK(d.render() == "m.nn:1:5: error: here\nab\n    ^\n");
+}
+
+TEST_CASE("fe diagnostics: at most 20 errors are kept; the others are counted") {
+  DiagEngine d("m.nn", "model m\n");
+  for (int i = 1; i <= 25; ++i)
+    d.error({}, fmt::format("error {}", i)).notes.push_back(fmt::format("note {}", i));
+  CHECK(d.errorCount() == 25);
+  CHECK(d.errorsNotShown() == 5);
+  CHECK(d.diagnostics().size() == DiagEngine::kMaxErrors);
+  std::string out = d.render();
+  CHECK(occurrences(out, ": error: ") == 20);
+  CHECK(
+      out.ends_with("m.nn: error: error 20\nnote: note 20\nm.nn: note: 5 more errors not shown\n"));
+  CHECK(!contains(out, "error 21"));
+  CHECK(!contains(out, "note 21"));
+  DiagEngine one("m.nn", "");
+  for (int i = 0; i < 21; ++i) one.error({}, "e");
+  CHECK(one.render().ends_with("m.nn: error: e\nm.nn: note: 1 more error not shown\n"));
+  DiagEngine exact("m.nn", "");
+  for (int i = 0; i < 20; ++i) exact.error({}, "e");
+  CHECK(!contains(exact.render(), "not shown"));
+}
+
+TEST_CASE("fe diagnostics: a long line is shown as 80 columns either side of the caret") {
+  std::string a(150, 'a'), b(149, 'b');
+  std::string line = a + "X" + b; // 300 columns
+  CHECK(shownAt(line, 151) == "..." + std::string(80, 'a') + "X" + std::string(80, 'b') + "...\n" +
+                                  std::string(83, ' ') + "^\n");
+  CHECK(shownAt(line, 1) == line.substr(0, 81) + "...\n^\n");
+  CHECK(shownAt(line, 301) == "..." + line.substr(220) + "\n" + std::string(83, ' ') + "^\n");
+  CHECK(shownAt(line, 303) == "..." + line.substr(220) + "\n" + std::string(85, ' ') + "^\n");
+  std::string limit(DiagEngine::kLongLine, 'c');
+  CHECK(shownAt(limit, 150) == limit + "\n" + std::string(149, ' ') + "^\n");
+  CHECK(shownAt(limit + "c", 150).starts_with("..."));
+}
+
+TEST_CASE("fe diagnostics: an elided line keeps tabs, UTF-8 and escaped bytes aligned") {
+  std::string e = "\xC3\xA9"; // é: two bytes, one column
+  std::string accents;
+  for (int i = 0; i < 100; ++i) accents += e;
+  std::string line = accents + "\tX" + std::string(150, 'b');
+  std::string kept;
+  for (int i = 0; i < 79; ++i) kept += e;
+  CHECK(shownAt(line, 202) ==
+        "..." + kept + "\tX" + std::string(80, 'b') + "...\n" + std::string(82, ' ') + "\t^\n");
+  std::string bytes(300, '\xFF'); // each shown as <FF>: four columns
+  std::string twenty;
+  for (int i = 0; i < 20; ++i) twenty += "<FF>";
+  CHECK(shownAt(bytes, 151) ==
+        "..." + twenty + "<FF>" + twenty + "...\n" + std::string(83, ' ') + "^\n");
 }

@@ -113,11 +113,10 @@ int runDump() {
       return 2;
     }
   if (stage == "tokens" || stage == "ast") {
-    std::vector<Token> toks = lex(src, diags);
-    if (stage == "tokens")
-      llvm::outs() << printTokens(toks);
-    else {
-      Module m = parse(src, DumpFile, diags);
+    if (stage == "tokens") {
+      llvm::outs() << printTokens(lex(src, diags));
+    } else {
+      Module m = parse(src, DumpFile, diags); // lexes as it goes: lexing first would count twice
       if (!diags.hasErrors()) llvm::outs() << printAST(m);
     }
     if (!diags.diagnostics().empty()) llvm::errs() << diags.render();

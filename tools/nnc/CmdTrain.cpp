@@ -1,8 +1,11 @@
 // nnc train | predict: train a model on MNIST-format data with checkpoints, progress and a loss
 // curve; draw a model's reconstructions of test images. Flags override the file's train
-// statement; SIGINT only sets a flag, which the trainer polls after each step.
+// statement; numeric flags are read as text and range-checked (with the flag's name in the
+// message) before anything is compiled, loaded or written. SIGINT only sets a flag, which the
+// trainer polls after each step.
 #include "tools/nnc/Driver.h"
 
+#include "frontend/Suggest.h"
 #include "passes/Pipeline.h"
 #include "passes/Summary.h"
 #include "runtime/BackendFactory.h"
@@ -17,9 +20,13 @@
 #include <fmt/format.h>
 #include <llvm/Support/raw_ostream.h>
 
+#include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <chrono>
+#include <cmath>
 #include <csignal>
+#include <cstdint>
 #include <iostream>
 #include <sys/stat.h>
 #include <thread>
@@ -36,33 +43,43 @@ cl::SubCommand PredictCmd("predict", "Draw test images and the model's reconstru
 
 cl::opt<std::string> TrainFile(cl::Positional, cl::desc("<file.nn>"), cl::Required,
                                cl::sub(TrainCmd), cl::cat(driver::category()));
-cl::opt<int64_t> Epochs("epochs", cl::desc("Total epochs to train (default: the train statement)"),
-                        cl::init(0), cl::sub(TrainCmd), cl::cat(driver::category()));
-cl::opt<int64_t> TrainBatch("batch", cl::desc("Examples per step (default: the train statement)"),
-                            cl::init(0), cl::sub(TrainCmd), cl::cat(driver::category()));
+cl::opt<std::string> Epochs("epochs",
+                            cl::desc("Total epochs to train, 1 to 1000000 (default: the train "
+                                     "statement)"),
+                            cl::value_desc("integer"), cl::sub(TrainCmd),
+                            cl::cat(driver::category()));
+cl::opt<std::string> TrainBatch("batch",
+                                cl::desc("Examples per step, 1 to 1000000 (default: the train "
+                                         "statement)"),
+                                cl::value_desc("integer"), cl::sub(TrainCmd),
+                                cl::cat(driver::category()));
 cl::opt<std::string> TrainOptimizer("optimizer",
                                     cl::desc("sgd, adam, adadelta or rmsprop (default: the train "
                                              "statement)"),
                                     cl::sub(TrainCmd), cl::cat(driver::category()));
-cl::opt<double> Lr("lr",
-                   cl::desc("Learning rate (default: the train statement, else the "
-                            "optimizer's Keras default)"),
-                   cl::init(0), cl::sub(TrainCmd), cl::cat(driver::category()));
-cl::opt<int64_t> Seed("seed",
-                      cl::desc("Seed of weight initialisation and shuffling (default: the "
-                               "train statement)"),
-                      cl::init(-1), cl::sub(TrainCmd), cl::cat(driver::category()));
-cl::opt<unsigned> Threads("threads", cl::desc("Worker threads (default: all cores)"), cl::init(0),
-                          cl::sub(TrainCmd), cl::sub(PredictCmd), cl::cat(driver::category()));
+cl::opt<std::string> Lr("lr",
+                        cl::desc("Learning rate, positive and finite (default: the train "
+                                 "statement, else the optimizer's Keras default)"),
+                        cl::value_desc("number"), cl::sub(TrainCmd), cl::cat(driver::category()));
+cl::opt<std::string> Seed("seed",
+                          cl::desc("Seed of weight initialisation and shuffling, 0 or more "
+                                   "(default: the train statement)"),
+                          cl::value_desc("integer"), cl::sub(TrainCmd),
+                          cl::cat(driver::category()));
+cl::opt<std::string> Threads("threads", cl::desc("Worker threads, 1 to 1024 (default: all cores)"),
+                             cl::value_desc("integer"), cl::sub(TrainCmd), cl::sub(PredictCmd),
+                             cl::cat(driver::category()));
 cl::opt<std::string> Data("data",
                           cl::desc("Dataset: mnist, fashion-mnist or a directory of IDX "
                                    "files"),
                           cl::init("mnist"), cl::sub(TrainCmd), cl::sub(PredictCmd),
                           cl::cat(driver::category()));
-cl::opt<double> ValidationSplit("validation-split",
-                                cl::desc("Hold out this fraction of the training split for "
-                                         "validation (default: validate on the test split)"),
-                                cl::init(0), cl::sub(TrainCmd), cl::cat(driver::category()));
+cl::opt<std::string> ValidationSplit("validation-split",
+                                     cl::desc("Hold out this fraction (at least 0, below 1) of "
+                                              "the training split for validation (default, or "
+                                              "0: validate on the test split)"),
+                                     cl::value_desc("fraction"), cl::sub(TrainCmd),
+                                     cl::cat(driver::category()));
 cl::opt<std::string> CheckpointDir("checkpoint",
                                    cl::desc("Checkpoint directory (default: runs/MODEL)"),
                                    cl::sub(TrainCmd), cl::cat(driver::category()));
@@ -98,8 +115,9 @@ cl::opt<std::string> PredictFile(cl::Positional, cl::desc("<file.nn>"), cl::Requ
                                  cl::sub(PredictCmd), cl::cat(driver::category()));
 cl::opt<std::string> Weights("weights", cl::desc("Safetensors weights or a checkpoint directory"),
                              cl::Required, cl::sub(PredictCmd), cl::cat(driver::category()));
-cl::opt<int64_t> Count("count", cl::desc("Number of test images to draw"), cl::init(10),
-                       cl::sub(PredictCmd), cl::cat(driver::category()));
+cl::opt<std::string> Count("count", cl::desc("Number of test images to draw (default: 10)"),
+                           cl::value_desc("integer"), cl::sub(PredictCmd),
+                           cl::cat(driver::category()));
 cl::opt<std::string> Out("out", cl::desc("Output PNG"), cl::init("recon.png"), cl::sub(PredictCmd),
                          cl::cat(driver::category()));
 
@@ -113,6 +131,104 @@ extern "C" void onInterrupt(int) {
 int fail(const std::string &msg) {
   llvm::errs() << "nnc: error: " << msg << "\n";
   return 1;
+}
+
+/// The optimizers `--optimizer` names (the train statement's `optimizer=` choices).
+const std::vector<std::string> kOptimizers = {"sgd", "adam", "adadelta", "rmsprop"};
+
+/// The numeric flags of train and predict, read and range-checked before any work.
+struct Flags {
+  std::optional<double> lr, validationSplit; // validationSplit: nullopt or above 0
+  std::optional<int64_t> epochs, batch, seed;
+  int64_t count = 10;
+  int threads = 0; // 0: one per core
+};
+
+/// The whole of `text` as a number (inf and nan included), or nullopt.
+std::optional<double> toNumber(const std::string &text) {
+  double v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return v;
+}
+
+/// The whole of `text` as a 64-bit integer, or nullopt.
+std::optional<int64_t> toInteger(const std::string &text) {
+  int64_t v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return v;
+}
+
+/// "--FLAG: expected WHAT, found 'TEXT'".
+Error badFlag(const cl::opt<std::string> &flag, const std::string &what) {
+  return Error{
+      fmt::format("--{}: expected {}, found '{}'", flag.ArgStr.str(), what, flag.getValue())};
+}
+
+/// Reads integer flag `flag` into `out` if it was given; it must lie in [lo, hi].
+Status readInteger(const cl::opt<std::string> &flag, int64_t lo, int64_t hi,
+                   std::optional<int64_t> &out) {
+  if (!flag.getNumOccurrences()) return okStatus();
+  std::optional<int64_t> v = toInteger(flag);
+  if (v && *v >= lo && *v <= hi) {
+    out = v;
+    return okStatus();
+  }
+  if (hi != INT64_MAX) return badFlag(flag, fmt::format("an integer from {} to {}", lo, hi));
+  return badFlag(flag, fmt::format("an integer of {} or more", lo));
+}
+
+/// Reads number flag `flag` into `out` if it was given; `inRange` says which values are valid,
+/// `what` names them.
+Status readNumber(const cl::opt<std::string> &flag, bool (*inRange)(double), const char *what,
+                  std::optional<double> &out) {
+  if (!flag.getNumOccurrences()) return okStatus();
+  std::optional<double> v = toNumber(flag);
+  if (!v || !inRange(*v)) return badFlag(flag, what);
+  out = v;
+  return okStatus();
+}
+
+/// Every numeric flag of train and predict, and --optimizer, checked; the first bad one is the
+/// error.
+Result<Flags> readFlags() {
+  Flags f;
+  std::optional<int64_t> count, threads;
+  Status checks[] = {
+      readNumber(
+          Lr, [](double v) { return std::isfinite(v) && v > 0; }, "a positive finite number", f.lr),
+      readInteger(Epochs, 1, 1000000, f.epochs),
+      readInteger(TrainBatch, 1, 1000000, f.batch),
+      readInteger(Seed, 0, INT64_MAX, f.seed),
+      readNumber(
+          ValidationSplit, [](double v) { return v >= 0 && v < 1; },
+          "a fraction of at least 0 and below 1", f.validationSplit),
+      readInteger(Threads, 1, 1024, threads),
+      readInteger(Count, 1, INT64_MAX, count),
+  };
+  for (Status &s : checks)
+    if (!s) return Error{s.error()};
+  if (TrainOptimizer.getNumOccurrences() &&
+      std::find(kOptimizers.begin(), kOptimizers.end(), TrainOptimizer) == kOptimizers.end()) {
+    std::string choices;
+    for (const std::string &o : kOptimizers) choices += (choices.empty() ? "" : ", ") + o;
+    return Error{fmt::format("--optimizer: unknown optimizer '{}'{} (expected one of: {})",
+                             TrainOptimizer.getValue(), didYouMean(TrainOptimizer, kOptimizers),
+                             choices)};
+  }
+  if (f.validationSplit == 0.0) f.validationSplit.reset(); // 0: validate on the test split
+  if (count) f.count = *count;
+  if (threads) f.threads = int(*threads);
+  return f;
+}
+
+/// The error for a model with nothing to train, or okStatus.
+Status checkTrainable(const Graph &g, const std::string &file) {
+  bool trainable =
+      std::any_of(g.params.begin(), g.params.end(), [&](ValueId p) { return g[p].trainable; });
+  if (trainable) return okStatus();
+  return Error{file + ": the model has no trainable parameters: nothing to train"};
 }
 
 /// Reads and compiles FILE, printing diagnostics; returns the analysed graph.
@@ -144,8 +260,8 @@ std::string backendName() {
   return BackendName.empty() ? backendNames().front() : BackendName;
 }
 
-int threadCount() {
-  if (Threads > 0) return int(Threads);
+int threadCount(const Flags &f) {
+  if (f.threads > 0) return f.threads;
   return std::max(1, int(std::thread::hardware_concurrency()));
 }
 
@@ -154,36 +270,33 @@ double secondsSince(std::chrono::steady_clock::time_point t0) {
 }
 
 int runTrain() {
+  Result<Flags> flags = readFlags();
+  if (!flags) return fail(flags.error());
   std::string source;
   auto t0 = std::chrono::steady_clock::now();
   std::optional<Graph> g = load(TrainFile, source);
   if (!g) return 1;
+  if (Status s = checkTrainable(*g, TrainFile); !s) return fail(s.error());
   double frontSeconds = secondsSince(t0);
 
   TrainOptions o;
   o.modelName = g->name;
   o.modelHash = sourceHash(source);
   o.modelFile = TrainFile;
-  if (!TrainOptimizer.empty()) {
+  if (TrainOptimizer.getNumOccurrences()) {
     if (TrainOptimizer != g->train.optimizer) g->train.lr.reset();
     g->train.optimizer = TrainOptimizer;
   }
-  if (Lr.getNumOccurrences()) {
-    if (!(Lr > 0)) return fail("--lr must be positive");
-    g->train.lr = Lr;
-  }
-  if (Epochs.getNumOccurrences()) g->train.epochs = Epochs;
-  if (TrainBatch.getNumOccurrences()) g->train.batch = TrainBatch;
-  if (Seed.getNumOccurrences()) {
-    if (Seed < 0) return fail("--seed must not be negative");
-    g->train.seed = uint64_t(Seed.getValue());
-  }
+  if (flags->lr) g->train.lr = *flags->lr;
+  if (flags->epochs) g->train.epochs = *flags->epochs;
+  if (flags->batch) g->train.batch = *flags->batch;
+  if (flags->seed) g->train.seed = uint64_t(*flags->seed);
   o.optimizer = g->train.optimizer;
   o.epochs = g->train.epochs;
   o.batch = g->train.batch;
   o.shuffle = g->train.shuffle;
   o.seed = g->train.seed;
-  if (ValidationSplit.getNumOccurrences()) o.validationSplit = ValidationSplit;
+  o.validationSplit = flags->validationSplit;
   o.checkpointDir = CheckpointDir.empty() ? "runs/" + g->name : std::string(CheckpointDir);
   o.resume = Resume;
   o.csvPath = Csv.empty() ? o.checkpointDir + "/history.csv" : std::string(Csv);
@@ -196,7 +309,8 @@ int runTrain() {
   double autodiffSeconds = secondsSince(t0);
   Result<DataSplit> data = loadDataset(Data);
   if (!data) return fail(data.error());
-  Result<std::unique_ptr<Backend>> backend = makeBackend(backendName(), *g, threadCount(), !NoFuse);
+  Result<std::unique_ptr<Backend>> backend =
+      makeBackend(backendName(), *g, threadCount(*flags), !NoFuse);
   if (!backend) return fail(backend.error());
   Backend &b = **backend;
   if (TimePasses) {
@@ -283,10 +397,11 @@ Result<TensorMapD> loadWeights(const Graph &g, const std::string &where) {
 }
 
 int runPredict() {
+  Result<Flags> flags = readFlags();
+  if (!flags) return fail(flags.error());
   std::string source;
   std::optional<Graph> g = load(PredictFile, source);
   if (!g) return 1;
-  if (Count < 1) return fail("--count must be at least 1");
   if (g->outputs.empty()) return fail("model '" + g->name + "' has no output");
   if (Status s = toTrainingGraph(*g, PredictFile, source); !s) return fail(s.error());
   Result<TensorMapD> weights = loadWeights(*g, Weights);
@@ -301,8 +416,9 @@ int runPredict() {
     return fail("output '" + out.name + "' has shape " + out.type.str() + ", not an image of " +
                 std::to_string(test.rows) + "x" + std::to_string(test.cols) +
                 " pixels; predict draws the reconstructions of an autoencoder");
-  int64_t n = std::min<int64_t>(Count, test.count);
-  Result<std::unique_ptr<Backend>> backend = makeBackend(backendName(), *g, threadCount(), !NoFuse);
+  int64_t n = std::min<int64_t>(flags->count, test.count);
+  Result<std::unique_ptr<Backend>> backend =
+      makeBackend(backendName(), *g, threadCount(*flags), !NoFuse);
   if (!backend) return fail(backend.error());
   if (Status s = setBackendState(**backend, *weights); !s) return fail(s.error());
 

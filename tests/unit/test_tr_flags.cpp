@@ -1,0 +1,153 @@
+// The flags of `nnc train` and `nnc predict`: every out-of-range or unreadable value is refused
+// as "nnc: error: --FLAG: expected ..., found 'TEXT'" before the model is compiled or the data
+// loaded, and nothing is written; a model without parameters is refused up front; the edge
+// values that are valid still train.
+#include "TestUtil.h"
+
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+#include <sys/wait.h>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Outcome {
+  int code = -1;
+  std::string err;
+};
+
+/// Runs `nnc ARGS` from `cwd`, its output captured in `logs`; returns the exit code and stderr.
+Outcome runNnc(const fs::path &cwd, const fs::path &logs, const std::string &args) {
+  std::string cmd = "cd '" + cwd.string() + "' && " + NNC_BINARY + " " + args + " >'" +
+                    (logs / "stdout").string() + "' 2>'" + (logs / "stderr").string() +
+                    "' </dev/null";
+  int rc = std::system(cmd.c_str());
+  std::ifstream in(logs / "stderr", std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, ss.str()};
+}
+
+/// Every file and directory under `dir`, as paths relative to it.
+std::set<std::string> filesUnder(const fs::path &dir) {
+  std::set<std::string> files;
+  for (const fs::directory_entry &e : fs::recursive_directory_iterator(dir))
+    files.insert(fs::relative(e.path(), dir).string());
+  return files;
+}
+
+const char *kTiny = "model tiny\n"
+                    "input x: [28, 28, 1]\n"
+                    "h = flatten(x)\n"
+                    "h = dense(h, 4, activation=relu)\n"
+                    "h = dense(h, 784, activation=sigmoid)\n"
+                    "y = reshape(h, shape=[28, 28, 1])\n"
+                    "loss binary_crossentropy(y, x)\n"
+                    "train optimizer=adam, epochs=1, batch=25\n";
+
+/// A working directory with tiny.nn and a 50/10-image dataset in data/, and a log directory.
+struct Workspace {
+  nnc::test::TempDir work{"nnc_test_tr_flags_"}, logs{"nnc_test_tr_flags_logs_"};
+  Workspace() {
+    std::ofstream(work.path / "tiny.nn") << kTiny;
+    std::string err = nnc::test::writeSmallMnist(work.path / "data", 50, 10);
+    REQUIRE_MESSAGE(err.empty(), err);
+  }
+  Outcome run(const std::string &args) const { return runNnc(work.path, logs.path, args); }
+};
+
+struct Refusal {
+  const char *flags;
+  const char *message; // after "nnc: error: "
+};
+
+/// Checks that each of `cases`, added to `command`, fails with its message and writes nothing.
+void expectRefused(const Workspace &w, const std::string &command,
+                   std::initializer_list<Refusal> cases) {
+  std::set<std::string> before = filesUnder(w.work.path);
+  for (const Refusal &c : cases) {
+    CAPTURE(c.flags);
+    Outcome o = w.run(command + " " + c.flags);
+    CHECK(o.code == 1);
+    CHECK(o.err == std::string("nnc: error: ") + c.message + "\n");
+    CHECK(filesUnder(w.work.path) == before);
+  }
+}
+
+} // namespace
+
+TEST_CASE("test_tr flags: out-of-range train flags are refused by name, nothing written") {
+  Workspace w;
+  expectRefused(
+      w, "train tiny.nn --data data --checkpoint ck",
+      {
+          {"--lr inf", "--lr: expected a positive finite number, found 'inf'"},
+          {"--lr 1e309", "--lr: expected a positive finite number, found '1e309'"},
+          {"--lr nan", "--lr: expected a positive finite number, found 'nan'"},
+          {"--lr 0", "--lr: expected a positive finite number, found '0'"},
+          {"--lr -0.5", "--lr: expected a positive finite number, found '-0.5'"},
+          {"--lr 0.1x", "--lr: expected a positive finite number, found '0.1x'"},
+          {"--epochs 0", "--epochs: expected an integer from 1 to 1000000, found '0'"},
+          {"--epochs 1000001", "--epochs: expected an integer from 1 to 1000000, found '1000001'"},
+          {"--epochs 2.5", "--epochs: expected an integer from 1 to 1000000, found '2.5'"},
+          {"--batch 0", "--batch: expected an integer from 1 to 1000000, found '0'"},
+          {"--batch -8", "--batch: expected an integer from 1 to 1000000, found '-8'"},
+          {"--validation-split 1",
+           "--validation-split: expected a fraction of at least 0 and below 1, found '1'"},
+          {"--validation-split -0.1",
+           "--validation-split: expected a fraction of at least 0 and below 1, found '-0.1'"},
+          {"--validation-split nan",
+           "--validation-split: expected a fraction of at least 0 and below 1, found 'nan'"},
+          {"--threads 0", "--threads: expected an integer from 1 to 1024, found '0'"},
+          {"--threads 1025", "--threads: expected an integer from 1 to 1024, found '1025'"},
+          {"--seed -1", "--seed: expected an integer of 0 or more, found '-1'"},
+          {"--seed 99999999999999999999",
+           "--seed: expected an integer of 0 or more, found '99999999999999999999'"},
+          {"--optimizer adamw", "--optimizer: unknown optimizer 'adamw'; did you mean 'adam'? "
+                                "(expected one of: sgd, adam, adadelta, rmsprop)"},
+      });
+  CHECK(!fs::exists(w.work.path / "ck"));
+}
+
+TEST_CASE("test_tr flags: flags are checked before the model is compiled or the data loaded") {
+  Workspace w;
+  std::ofstream(w.work.path / "broken.nn") << "model broken\ny = conv3d(\n";
+  expectRefused(w, "train broken.nn --data no-such-data --checkpoint ck",
+                {{"--lr inf", "--lr: expected a positive finite number, found 'inf'"},
+                 {"--optimizer sgd --epochs 0",
+                  "--epochs: expected an integer from 1 to 1000000, found '0'"}});
+  expectRefused(w, "predict broken.nn --data no-such-data --weights no-such-weights --out r.png",
+                {{"--count 0", "--count: expected an integer of 1 or more, found '0'"},
+                 {"--count ten", "--count: expected an integer of 1 or more, found 'ten'"},
+                 {"--threads 0", "--threads: expected an integer from 1 to 1024, found '0'"}});
+}
+
+TEST_CASE("test_tr flags: a model without parameters is refused before training") {
+  Workspace w;
+  std::ofstream(w.work.path / "none.nn") << "model none\ninput x: [28, 28, 1]\ny = relu(x)\n"
+                                            "loss mse(y, x)\n";
+  expectRefused(w, "train none.nn --data data --checkpoint ck",
+                {{"", "none.nn: the model has no trainable parameters: nothing to train"}});
+}
+
+TEST_CASE("test_tr flags: the valid edge values train") {
+  Workspace w;
+  Outcome o = w.run("train tiny.nn --data data --checkpoint ck --backend interp --lr 1e-3 "
+                    "--epochs 1 --batch 1000000 --seed 0 --threads 1 --validation-split 0 "
+                    "--optimizer sgd");
+  INFO(o.err);
+  CHECK(o.code == 0);
+  CHECK(o.err.find("50 train / 10 validation (test split), batch 1000000, sgd lr 0.001, "
+                   "backend interp, seed 0\n") != std::string::npos);
+  CHECK(fs::exists(w.work.path / "ck"));
+  o = w.run("train tiny.nn --data data --checkpoint ck2 --backend interp --validation-split 0.2");
+  CHECK(o.code == 0);
+  CHECK(o.err.find("40 train / 10 validation (held out of train)") != std::string::npos);
+}
