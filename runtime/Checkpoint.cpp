@@ -24,6 +24,8 @@ namespace {
 constexpr const char *kFormat = "nnc-checkpoint-1";
 constexpr const char *kPrefix = "ckpt-epoch-";
 constexpr const char *kSuffix = ".safetensors";
+/// Largest `latest` pointer file (it holds one file name).
+constexpr uint64_t kMaxPointerBytes = 4096;
 
 std::string hexDouble(double v) {
   char buf[64];
@@ -242,7 +244,7 @@ Result<std::string> saveCheckpoint(const std::string &dir, const TensorMapD &ten
 
 Result<std::string> latestCheckpointPath(const std::string &dir) {
   std::string pointer = joinPath(dir, "latest");
-  Result<std::string> bytes = readFileBytes(pointer);
+  Result<std::string> bytes = readFileBytes(pointer, kMaxPointerBytes, "checkpoint pointers");
   if (!bytes) return Error{"no checkpoint to resume from in '" + dir + "': " + bytes.error()};
   std::string name = *bytes;
   while (!name.empty() && (name.back() == '\n' || name.back() == '\r')) name.pop_back();
