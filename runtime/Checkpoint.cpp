@@ -1,8 +1,11 @@
 // Checkpoint files and the `latest` pointer. Saving: write the safetensors file atomically,
 // then the pointer atomically, then prune; a reader follows the pointer, so it only ever sees
-// a file whose write (and directory entry) was synced before the pointer named it. Leftover
+// a file whose write (and directory entry) was synced before the pointer named it. Without a
+// pointer (or with one naming a removed file) the reader takes the newest file that loads
+// completely: files only get their final name by a rename after their fsync. Leftover
 // temporaries of killed writers (".ckpt-*.tmp-*", ".latest.tmp-*") are removed on save.
-// Doubles in the metadata are stored as C99 hex floats so a resumed run restores them exactly.
+// Doubles in the metadata are stored as C99 hex floats so a resumed run restores them exactly;
+// every field is parsed as exactly one number or token of its format, within its range.
 #include "runtime/Checkpoint.h"
 
 #include "runtime/FileUtil.h"
@@ -10,10 +13,13 @@
 #include <algorithm>
 #include <cerrno>
 #include <cinttypes>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <dirent.h>
+#include <limits>
+#include <sstream>
 #include <sys/stat.h>
 #include <tuple>
 
@@ -24,6 +30,8 @@ namespace {
 constexpr const char *kFormat = "nnc-checkpoint-1";
 constexpr const char *kPrefix = "ckpt-epoch-";
 constexpr const char *kSuffix = ".safetensors";
+/// Largest `latest` pointer file (it holds one file name).
+constexpr uint64_t kMaxPointerBytes = 4096;
 
 std::string hexDouble(double v) {
   char buf[64];
@@ -34,6 +42,42 @@ std::string hexDouble(double v) {
 std::string joinPath(const std::string &dir, const std::string &name) {
   if (dir.empty()) return name;
   return dir.back() == '/' ? dir + name : dir + "/" + name;
+}
+
+/// A whole number written in decimal digits only, within [lo, hi].
+std::optional<uint64_t> parseWhole(const std::string &s, uint64_t lo, uint64_t hi) {
+  if (s.empty() || s.size() > 20) return std::nullopt;
+  uint64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return std::nullopt;
+    uint64_t d = uint64_t(c - '0');
+    if (v > (std::numeric_limits<uint64_t>::max() - d) / 10) return std::nullopt;
+    v = v * 10 + d;
+  }
+  if (v < lo || v > hi) return std::nullopt;
+  return v;
+}
+
+/// A finite number (decimal or C99 hex float) that is the whole of `s`.
+std::optional<double> parseFinite(const std::string &s) {
+  if (s.empty() || !(std::isdigit(uint8_t(s[0])) || s[0] == '-' || s[0] == '+' || s[0] == '.'))
+    return std::nullopt;
+  char *end = nullptr;
+  double v = std::strtod(s.c_str(), &end);
+  if (end != s.c_str() + s.size() || !std::isfinite(v)) return std::nullopt;
+  return v;
+}
+
+/// True when `s` is `prefix` followed by exactly 16 lowercase hex digits.
+bool isHex64(const std::string &s, const std::string &prefix) {
+  return s.size() == prefix.size() + 16 && s.compare(0, prefix.size(), prefix) == 0 &&
+         std::all_of(s.begin() + long(prefix.size()), s.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+/// `s` quoted for a message, cut after 40 characters.
+std::string quoted(const std::string &s) {
+  return "\"" + (s.size() > 40 ? s.substr(0, 40) + "..." : s) + "\"";
 }
 
 /// Parses "ckpt-epoch-EEEE[-step-SSSSSS].safetensors" into (epoch, step).
@@ -133,55 +177,206 @@ SafetensorsMetadata checkpointMetadata(const CheckpointInfo &info) {
   return m;
 }
 
+bool isCheckpointMetadata(const SafetensorsMetadata &m) {
+  auto it = m.find("format");
+  return it != m.end() && it->second == kFormat;
+}
+
+namespace {
+
+/// Reads checkpoint metadata field by field, collecting one message per bad field.
+class MetadataReader {
+public:
+  MetadataReader(const SafetensorsMetadata &m, const std::string &what) : m_(m), what_(what) {}
+
+  /// The field's text, or nullopt (and a message) when it is missing.
+  std::optional<std::string> text(const char *key) {
+    auto it = m_.find(key);
+    if (it != m_.end()) return it->second;
+    problem(key, "is missing");
+    return std::nullopt;
+  }
+  /// The field as a whole number in [lo, hi].
+  std::optional<uint64_t> whole(const char *key, uint64_t lo, uint64_t hi) {
+    std::optional<std::string> s = text(key);
+    if (!s) return std::nullopt;
+    std::optional<uint64_t> v = parseWhole(*s, lo, hi);
+    if (!v)
+      problem(key, "is " + quoted(*s) + ", expected a whole number from " + std::to_string(lo) +
+                       " to " + std::to_string(hi));
+    return v;
+  }
+  /// The field as text `prefix` + 16 lowercase hex digits.
+  std::optional<std::string> hex64(const char *key, const std::string &prefix) {
+    std::optional<std::string> s = text(key);
+    if (s && !isHex64(*s, prefix)) {
+      problem(key, "is " + quoted(*s) + ", expected \"" + prefix + "\" and 16 hex digits");
+      return std::nullopt;
+    }
+    return s;
+  }
+  /// Records a message about field `key`.
+  void problem(const std::string &key, const std::string &msg) {
+    add(what_ + ": metadata \"" + key + "\" " + msg);
+  }
+  /// Records a complete message.
+  void add(const std::string &msg) { errors_ += (errors_.empty() ? "" : "\n") + msg; }
+  const std::string &errors() const { return errors_; }
+
+private:
+  const SafetensorsMetadata &m_;
+  const std::string &what_;
+  std::string errors_;
+};
+
+/// Checks the fields that must agree with each other (all individually valid).
+void checkAgreement(const CheckpointInfo &info, MetadataReader &r, const std::string &what) {
+  if (uint64_t(info.partialCount) != uint64_t(info.step) * uint64_t(info.batch))
+    r.problem("partial_count", "is " + std::to_string(info.partialCount) + ", but " +
+                                   std::to_string(info.step) + " steps of batch " +
+                                   std::to_string(info.batch) + " hold " +
+                                   std::to_string(info.step * info.batch) + " examples");
+  if (info.step == 0 && info.partialLossSum != 0)
+    r.problem("partial_loss_sum", "is not 0 at the start of an epoch (\"step\" is 0)");
+  if (info.globalStep < info.epoch + info.step)
+    r.problem("global_step", "is " + std::to_string(info.globalStep) + ", fewer than the " +
+                                 std::to_string(info.epoch) + " epochs and " +
+                                 std::to_string(info.step) + " steps it records");
+  Result<std::vector<EpochRecord>> h =
+      parseHistoryCsv(info.history, what + ": metadata \"history\"");
+  if (!h) {
+    r.add(h.error());
+    return;
+  }
+  if (int64_t(h->size()) != info.epoch || (!h->empty() && h->back().epoch != info.epoch))
+    r.problem("history", "has " + std::to_string(h->size()) + " rows, expected one per " +
+                             "finished epoch (1 to " + std::to_string(info.epoch) + ")");
+}
+
+} // namespace
+
 Result<CheckpointInfo> parseCheckpointMetadata(const SafetensorsMetadata &m,
                                                const std::string &what) {
-  auto get = [&](const char *key, std::string &out) -> bool {
-    auto it = m.find(key);
-    if (it == m.end()) return false;
-    out = it->second;
-    return true;
-  };
-  std::string format;
-  if (!get("format", format) || format != kFormat)
+  if (!isCheckpointMetadata(m))
     return Error{what + ": not an nnc training checkpoint (metadata \"format\" is not \"" +
                  kFormat + "\")"};
+  MetadataReader r(m, what);
   CheckpointInfo info;
-  std::string missing;
-  auto text = [&](const char *key, std::string &out) {
-    if (!get(key, out)) missing += std::string(missing.empty() ? "" : ", ") + key;
+  const uint64_t anyU64 = std::numeric_limits<uint64_t>::max();
+  const uint64_t anyI64 = uint64_t(std::numeric_limits<int64_t>::max());
+  std::optional<std::string> model = r.text("model"), hash = r.hex64("model_hash", "fnv1a64:"),
+                             optimizer = r.text("optimizer"), rng = r.hex64("rng", "splitmix64:"),
+                             history = r.text("history"), sum = r.text("partial_loss_sum");
+  std::optional<uint64_t> epoch = r.whole("epoch", 0, kMaxCheckpointEpoch),
+                          step = r.whole("step", 0, kMaxCheckpointEpoch),
+                          globalStep = r.whole("global_step", 0, anyI64),
+                          seed = r.whole("seed", 0, anyU64),
+                          batch = r.whole("batch", 1, kMaxCheckpointBatch),
+                          count = r.whole("partial_count", 0, anyI64);
+  if (model && model->empty()) r.problem("model", "is empty");
+  auto isWord = [](const std::string &s) {
+    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+    });
   };
-  auto integer = [&](const char *key, auto &out) {
-    std::string s;
-    text(key, s);
-    if (s.empty()) return;
-    errno = 0;
-    char *end = nullptr;
-    unsigned long long u = std::strtoull(s.c_str(), &end, 10);
-    if (errno != 0 || *end != '\0' || s[0] == '-')
-      missing += std::string(missing.empty() ? "" : ", ") + key + " (not a number)";
-    else
-      out = static_cast<std::remove_reference_t<decltype(out)>>(u);
-  };
-  text("model", info.modelName);
-  text("model_hash", info.modelHash);
-  text("optimizer", info.optimizer);
-  text("rng", info.rngState);
-  text("history", info.history);
-  integer("epoch", info.epoch);
-  integer("step", info.step);
-  integer("global_step", info.globalStep);
-  integer("seed", info.seed);
-  integer("batch", info.batch);
-  integer("partial_count", info.partialCount);
-  std::string sum;
-  text("partial_loss_sum", sum);
-  if (!sum.empty()) {
-    char *end = nullptr;
-    info.partialLossSum = std::strtod(sum.c_str(), &end);
-    if (*end != '\0') missing += std::string(missing.empty() ? "" : ", ") + "partial_loss_sum";
-  }
-  if (!missing.empty()) return Error{what + ": bad or missing checkpoint metadata: " + missing};
+  if (optimizer && !isWord(*optimizer))
+    r.problem("optimizer", "is " + quoted(*optimizer) + ", expected an optimizer name");
+  std::optional<double> lossSum = sum ? parseFinite(*sum) : std::nullopt;
+  if (sum && !lossSum)
+    r.problem("partial_loss_sum", "is " + quoted(*sum) + ", expected a finite number");
+  if (!r.errors().empty()) return Error{r.errors()};
+  info.modelName = *model;
+  info.modelHash = *hash;
+  info.optimizer = *optimizer;
+  info.epoch = int64_t(*epoch);
+  info.step = int64_t(*step);
+  info.globalStep = int64_t(*globalStep);
+  info.seed = *seed;
+  info.batch = int64_t(*batch);
+  info.rngState = *rng;
+  info.partialLossSum = *lossSum;
+  info.partialCount = int64_t(*count);
+  info.history = *history;
+  checkAgreement(info, r, what);
+  if (!r.errors().empty()) return Error{r.errors()};
   return info;
+}
+
+std::string historyCsv(const std::vector<EpochRecord> &history) {
+  std::string out = "epoch,loss,val_loss,seconds\n";
+  char buf[160];
+  for (const EpochRecord &r : history) {
+    std::string val;
+    if (r.valLoss) {
+      std::snprintf(buf, sizeof buf, "%.9g", *r.valLoss);
+      val = buf;
+    }
+    std::snprintf(buf, sizeof buf, "%" PRId64 ",%.9g,%s,%.3f\n", r.epoch, r.loss, val.c_str(),
+                  r.seconds);
+    out += buf;
+  }
+  return out;
+}
+
+namespace {
+
+/// Splits one CSV line at its commas.
+std::vector<std::string> csvFields(const std::string &line) {
+  std::vector<std::string> f;
+  size_t start = 0;
+  for (;;) {
+    size_t comma = line.find(',', start);
+    f.push_back(line.substr(start, comma - start));
+    if (comma == std::string::npos) return f;
+    start = comma + 1;
+  }
+}
+
+/// Parses the four fields of one history row; returns what is wrong with them, if anything.
+std::optional<std::string> parseHistoryRow(const std::vector<std::string> &f, int64_t previous,
+                                           EpochRecord &r) {
+  std::optional<uint64_t> epoch = parseWhole(f[0], 1, kMaxCheckpointEpoch);
+  if (!epoch)
+    return "epoch " + quoted(f[0]) + " is not a whole number from 1 to " +
+           std::to_string(kMaxCheckpointEpoch);
+  r.epoch = int64_t(*epoch);
+  if (r.epoch <= previous)
+    return "epoch " + std::to_string(r.epoch) + " does not follow epoch " +
+           std::to_string(previous) + " (epochs must increase)";
+  std::optional<double> loss = parseFinite(f[1]);
+  if (!loss) return "loss " + quoted(f[1]) + " is not a finite number";
+  r.loss = *loss;
+  if (!f[2].empty()) {
+    std::optional<double> val = parseFinite(f[2]);
+    if (!val) return "val_loss " + quoted(f[2]) + " is not a finite number (or empty)";
+    r.valLoss = *val;
+  }
+  std::optional<double> seconds = parseFinite(f[3]);
+  if (!seconds || *seconds < 0) return "seconds " + quoted(f[3]) + " is not a finite number >= 0";
+  r.seconds = *seconds;
+  return std::nullopt;
+}
+
+} // namespace
+
+Result<std::vector<EpochRecord>> parseHistoryCsv(const std::string &text, const std::string &what) {
+  std::vector<EpochRecord> out;
+  std::istringstream in(text);
+  std::string line;
+  int64_t lineNo = 0;
+  while (std::getline(in, line)) {
+    ++lineNo;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty() || (lineNo == 1 && line.rfind("epoch,", 0) == 0)) continue;
+    std::string where = what + ": line " + std::to_string(lineNo);
+    std::vector<std::string> f = csvFields(line);
+    if (f.size() != 4) return Error{where + " is not 'epoch,loss,val_loss,seconds'"};
+    EpochRecord r;
+    if (std::optional<std::string> bad = parseHistoryRow(f, out.empty() ? 0 : out.back().epoch, r))
+      return Error{where + ": " + *bad};
+    out.push_back(r);
+  }
+  return out;
 }
 
 std::vector<std::string> listCheckpoints(const std::string &dir) {
@@ -242,7 +437,7 @@ Result<std::string> saveCheckpoint(const std::string &dir, const TensorMapD &ten
 
 Result<std::string> latestCheckpointPath(const std::string &dir) {
   std::string pointer = joinPath(dir, "latest");
-  Result<std::string> bytes = readFileBytes(pointer);
+  Result<std::string> bytes = readFileBytes(pointer, kMaxPointerBytes, "checkpoint pointers");
   if (!bytes) return Error{"no checkpoint to resume from in '" + dir + "': " + bytes.error()};
   std::string name = *bytes;
   while (!name.empty() && (name.back() == '\n' || name.back() == '\r')) name.pop_back();
@@ -252,23 +447,73 @@ Result<std::string> latestCheckpointPath(const std::string &dir) {
   return joinPath(dir, name);
 }
 
-Result<Checkpoint> readCheckpoint(const std::string &path) {
-  Result<SafetensorsD> st = readSafetensorsD(path);
-  if (!st) return Error{st.error()};
-  Result<CheckpointInfo> info = parseCheckpointMetadata(st->metadata, path);
+Result<Checkpoint> checkpointFrom(SafetensorsD file, const std::string &path) {
+  Result<CheckpointInfo> info = parseCheckpointMetadata(file.metadata, path);
   if (!info) return Error{info.error()};
+  if (Status s = checkFinite(file.tensors, path); !s) return Error{s.error()};
   Checkpoint c;
   c.path = path;
-  c.tensors = std::move(st->tensors);
-  c.f64 = !st->dtypes.empty() && st->dtypes.begin()->second == "F64";
+  c.tensors = std::move(file.tensors);
+  c.f64 = !file.dtypes.empty() && file.dtypes.begin()->second == "F64";
   c.info = info.take();
   return c;
 }
 
+Result<Checkpoint> readCheckpoint(const std::string &path) {
+  Result<SafetensorsD> st = readSafetensorsD(path);
+  if (!st) return Error{st.error()};
+  return checkpointFrom(st.take(), path);
+}
+
+namespace {
+
+/// The newest checkpoint file in `dir` that loads completely; `why` says why `latest` was
+/// not followed and starts the note (or the error when no file loads).
+Result<Checkpoint> newestComplete(const std::string &dir, const std::string &why) {
+  std::vector<std::string> files = listCheckpoints(dir);
+  if (files.empty())
+    return Error{"no checkpoint to resume from in '" + dir + "': " + why +
+                 " and there is no ckpt-epoch-*.safetensors file"};
+  std::string failures;
+  for (auto it = files.rbegin(); it != files.rend(); ++it) {
+    Result<Checkpoint> c = readCheckpoint(joinPath(dir, *it));
+    if (c) {
+      c->note = why + "; using the newest complete checkpoint '" + c->path + "'";
+      return c;
+    }
+    failures += "\n  " + c.error().substr(0, c.error().find('\n'));
+  }
+  return Error{"no checkpoint to resume from in '" + dir + "': " + why +
+               " and no checkpoint file loads:" + failures};
+}
+
+} // namespace
+
 Result<Checkpoint> loadLatestCheckpoint(const std::string &dir) {
+  std::string pointer = joinPath(dir, "latest");
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0)
+    return Error{"no checkpoint to resume from in '" + dir + "': " + std::strerror(errno)};
+  if (::lstat(pointer.c_str(), &st) != 0 && errno == ENOENT)
+    return newestComplete(dir, "'" + pointer + "' is missing");
   Result<std::string> path = latestCheckpointPath(dir);
   if (!path) return Error{path.error()};
+  if (::stat(path->c_str(), &st) != 0 && errno == ENOENT)
+    return newestComplete(dir, "'" + pointer + "' names '" + *path + "', which does not exist");
   return readCheckpoint(*path);
+}
+
+std::map<std::string, std::vector<int64_t>> checkpointShapes(const Graph &g) {
+  std::map<std::string, std::vector<int64_t>> shapes;
+  for (const std::vector<ValueId> *list : {&g.params, &g.states})
+    for (ValueId v : *list) shapes[g[v].name] = g[v].type.dims;
+  return shapes;
+}
+
+Status checkCheckpointTensors(const TensorMapD &tensors, const Graph &g, const std::string &what) {
+  std::map<std::string, std::vector<int64_t>> actual;
+  for (const auto &[name, t] : tensors) actual[name] = t.shape;
+  return checkShapes(actual, checkpointShapes(g), what);
 }
 
 Status checkSameModel(const Checkpoint &c, const std::string &modelName,

@@ -3,19 +3,44 @@
 // (or ckpt-epoch-EEEE-step-SSSSSS.safetensors when saved inside an epoch), plus a `latest`
 // pointer file holding the newest file's name. Both are written atomically and in that order;
 // older files beyond the newest `keep` are removed before and after the write (so runs killed
-// before their last prune never pile up files), and a crash at any point leaves `latest`
-// naming a complete checkpoint.
+// before their last prune never pile up files), and a crash at any point leaves either `latest`
+// naming a complete checkpoint or (killed before the first pointer) a complete checkpoint that
+// loading finds without it. Loading is strict: every metadata field is range-checked, weights
+// must be finite, and the tensors must be exactly the model's parameters and optimizer state.
+// The loss history the checkpoints carry is also what `nnc train --csv` writes.
 #pragma once
 
 #include "frontend/Diagnostics.h"
+#include "ir/Graph.h"
 #include "runtime/Safetensors.h"
 
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace nnc {
+
+/// Largest epoch (and step within an epoch) a checkpoint may record.
+constexpr int64_t kMaxCheckpointEpoch = 1'000'000'000;
+/// Largest batch size a checkpoint may record.
+constexpr int64_t kMaxCheckpointBatch = 1'000'000'000;
+
+/// One finished epoch of the loss curve.
+struct EpochRecord {
+  int64_t epoch = 0;
+  double loss = 0;
+  std::optional<double> valLoss;
+  double seconds = 0;
+};
+
+/// The curve as CSV with the header "epoch,loss,val_loss,seconds".
+std::string historyCsv(const std::vector<EpochRecord> &history);
+/// Parses historyCsv() text (the header line is optional): epochs whole numbers from 1 and
+/// increasing, losses finite, seconds finite and not negative; `what` names it in errors.
+Result<std::vector<EpochRecord>> parseHistoryCsv(const std::string &text, const std::string &what);
 
 /// Where training stands when a checkpoint is written, and which model wrote it.
 struct CheckpointInfo {
@@ -39,6 +64,8 @@ struct Checkpoint {
   TensorMapD tensors; // F32 files are widened exactly
   bool f64 = false;   // the file stored F64 tensors
   CheckpointInfo info;
+  /// Set when `latest` was missing or dangling and this newest complete file was taken instead.
+  std::string note;
 };
 
 /// A stable hash of a model's source text ("fnv1a64:" and 16 hex digits).
@@ -49,7 +76,11 @@ std::string checkpointFileName(int64_t epoch, int64_t step);
 
 /// Encodes `info` as safetensors metadata (doubles as exact hex floats).
 SafetensorsMetadata checkpointMetadata(const CheckpointInfo &info);
-/// Decodes checkpoint metadata; `what` names the file in errors.
+/// True when safetensors metadata says the file is an nnc training checkpoint.
+bool isCheckpointMetadata(const SafetensorsMetadata &m);
+/// Decodes checkpoint metadata, checking every field's format and range and their agreement
+/// (history rows 1..epoch, partial_count = step * batch, ...); errors name the file (`what`)
+/// and the field.
 Result<CheckpointInfo> parseCheckpointMetadata(const SafetensorsMetadata &m,
                                                const std::string &what);
 
@@ -63,11 +94,20 @@ Result<std::string> saveCheckpoint(const std::string &dir, const TensorMapD &ten
 /// The path `dir/latest` points to; errors when there is none.
 Result<std::string> latestCheckpointPath(const std::string &dir);
 
+/// Validates an already read safetensors file as a checkpoint (metadata, finite values).
+Result<Checkpoint> checkpointFrom(SafetensorsD file, const std::string &path);
 /// Reads and validates one checkpoint file.
 Result<Checkpoint> readCheckpoint(const std::string &path);
 
-/// Reads the checkpoint `dir/latest` points to.
+/// Reads the checkpoint `dir/latest` points to; when `latest` is missing or names a file that
+/// does not exist, the newest checkpoint file that loads completely, with a note saying so.
 Result<Checkpoint> loadLatestCheckpoint(const std::string &dir);
+
+/// The tensors a checkpoint of training graph `g` holds: every parameter and optimizer state.
+std::map<std::string, std::vector<int64_t>> checkpointShapes(const Graph &g);
+/// Checks that `tensors` are exactly the parameters and optimizer state of training graph `g`
+/// (names and shapes), listing every mismatch; `what` (the file) starts each line.
+Status checkCheckpointTensors(const TensorMapD &tensors, const Graph &g, const std::string &what);
 
 /// Refuses a checkpoint written by another model, naming both models and their hashes.
 Status checkSameModel(const Checkpoint &c, const std::string &modelName,

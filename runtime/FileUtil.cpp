@@ -1,14 +1,20 @@
-// Whole-file reads and atomic writes with POSIX calls. writeFileAtomic: mkstemp a hidden
-// temporary next to the target, write all bytes, fchmod to the target's (or the umask's)
-// mode, fsync, close, rename over the target, fsync the directory; any failure removes the
-// temporary and leaves the old target untouched.
+// Bounded reads and atomic writes with POSIX calls. Opening: stat the path and refuse what is
+// not a regular file before opening it (so a FIFO never blocks us), then open with O_NONBLOCK
+// and fstat again in case the path changed in between. Reads use pread at explicit offsets.
+// writeFileAtomic: remove stale temporaries of the same target, mkstemp a hidden temporary
+// next to the target, write all bytes, fchmod to the target's (or the umask's) mode, fsync,
+// close, rename over the target, fsync the directory; any failure removes the temporary and
+// leaves the old target untouched.
 #include "runtime/FileUtil.h"
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <dirent.h>
 #include <fcntl.h>
 #include <fstream>
+#include <new>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <vector>
@@ -44,36 +50,131 @@ mode_t currentUmask() {
   return 022;
 }
 
+/// What a non-regular file is, for "'PATH' is a FIFO (named pipe), not a regular file".
+const char *fileKind(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISFIFO(mode)) return "a FIFO (named pipe)";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "a special file";
+}
+
+Error notRegular(const std::string &path, mode_t mode) {
+  return Error{"'" + path + "' is " + fileKind(mode) + ", not a regular file"};
+}
+
+/// The hidden temporary names writeFileAtomic gives `base` (mkstemp's six characters).
+bool isTemporaryOf(const std::string &name, const std::string &base) {
+  std::string prefix = "." + base + ".tmp-";
+  return name.size() == prefix.size() + 6 && name.compare(0, prefix.size(), prefix) == 0;
+}
+
+/// Removes temporaries of `base` in `dir` left by writers that were killed mid-write.
+void removeStaleTemporaries(const std::string &dir, const std::string &base) {
+  DIR *d = ::opendir(dir.c_str());
+  if (!d) return;
+  std::vector<std::string> stale;
+  while (dirent *e = ::readdir(d))
+    if (isTemporaryOf(e->d_name, base)) stale.emplace_back(e->d_name);
+  ::closedir(d);
+  for (const std::string &name : stale) ::unlink(((dir == "/" ? "" : dir) + "/" + name).c_str());
+}
+
 } // namespace
 
-Result<std::string> readFileBytes(const std::string &path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Error{"cannot read '" + path + "': " + errnoText()};
+Result<ByteSource> ByteSource::openFile(const std::string &path) {
   struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    std::string msg = "cannot read '" + path + "': " + errnoText();
-    ::close(fd);
-    return Error{msg};
+  if (::stat(path.c_str(), &st) != 0) return Error{"cannot read '" + path + "': " + errnoText()};
+  if (!S_ISREG(st.st_mode)) return notRegular(path, st.st_mode);
+  int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0) return Error{"cannot read '" + path + "': " + errnoText()};
+  ByteSource src;
+  src.fd_ = fd;
+  src.name_ = path;
+  if (::fstat(fd, &st) != 0) return Error{"cannot read '" + path + "': " + errnoText()};
+  if (!S_ISREG(st.st_mode)) return notRegular(path, st.st_mode);
+  src.size_ = static_cast<uint64_t>(st.st_size);
+  return src;
+}
+
+ByteSource ByteSource::memory(std::string_view bytes, std::string name) {
+  ByteSource src;
+  src.bytes_ = bytes;
+  src.name_ = std::move(name);
+  src.size_ = bytes.size();
+  return src;
+}
+
+ByteSource::ByteSource(ByteSource &&other) noexcept
+    : fd_(other.fd_), bytes_(other.bytes_), name_(std::move(other.name_)), size_(other.size_) {
+  other.fd_ = -1;
+}
+
+ByteSource &ByteSource::operator=(ByteSource &&other) noexcept {
+  if (this == &other) return *this;
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = other.fd_;
+  bytes_ = other.bytes_;
+  name_ = std::move(other.name_);
+  size_ = other.size_;
+  other.fd_ = -1;
+  return *this;
+}
+
+ByteSource::~ByteSource() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Status ByteSource::read(uint64_t offset, void *dst, size_t n) const {
+  if (offset > size_ || n > size_ - offset)
+    return Error{name_ + ": reading " + std::to_string(n) + " bytes at offset " +
+                 std::to_string(offset) + " runs past the end (" + std::to_string(size_) +
+                 " bytes)"};
+  if (fd_ < 0) {
+    if (n) std::memcpy(dst, bytes_.data() + offset, n);
+    return okStatus();
   }
-  if (S_ISDIR(st.st_mode)) {
-    ::close(fd);
-    return Error{"cannot read '" + path + "': it is a directory"};
+  char *out = static_cast<char *>(dst);
+  size_t done = 0;
+  while (done < n) {
+    ssize_t got = ::pread(fd_, out + done, n - done, static_cast<off_t>(offset + done));
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) return Error{"cannot read '" + name_ + "': " + errnoText()};
+    if (got == 0)
+      return Error{"cannot read '" + name_ + "': the file ended at " +
+                   std::to_string(offset + done) + " bytes (it shrank while being read)"};
+    done += static_cast<size_t>(got);
   }
+  return okStatus();
+}
+
+std::string byteSizeText(uint64_t bytes) {
+  static const char *units[] = {"KiB", "MiB", "GiB", "TiB"};
+  if (bytes < 1024) return std::to_string(bytes) + " bytes";
+  double v = double(bytes);
+  int u = -1;
+  while (v >= 1024 && u < 3) v /= 1024, ++u;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, v < 10 && v != double(int64_t(v)) ? "%.1f %s" : "%.0f %s", v,
+                units[u]);
+  return buf;
+}
+
+Result<std::string> readFileBytes(const std::string &path, uint64_t maxBytes, const char *what) {
+  Result<ByteSource> src = ByteSource::openFile(path);
+  if (!src) return Error{src.error()};
+  if (src->size() > maxBytes)
+    return Error{"'" + path + "' is " + byteSizeText(src->size()) + "; nnc reads " + what +
+                 " of at most " + byteSizeText(maxBytes)};
   std::string out;
-  if (S_ISREG(st.st_mode)) out.reserve(static_cast<size_t>(st.st_size));
-  char buf[1 << 16];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      std::string msg = "cannot read '" + path + "': " + errnoText();
-      ::close(fd);
-      return Error{msg};
-    }
-    if (n == 0) break;
-    out.append(buf, static_cast<size_t>(n));
+  try {
+    out.resize(static_cast<size_t>(src->size()));
+  } catch (const std::bad_alloc &) {
+    return Error{"cannot read '" + path + "': not enough memory for its " +
+                 byteSizeText(src->size())};
   }
-  ::close(fd);
+  if (Status s = src->read(0, out.data(), out.size()); !s) return Error{s.error()};
   return out;
 }
 
@@ -93,6 +194,7 @@ Status writeFileAtomic(const std::string &path, std::string_view bytes) {
   if (path.empty() || path.back() == '/')
     return Error{"cannot write '" + path + "': not a file name"};
   std::string dir = dirName(path);
+  removeStaleTemporaries(dir, baseName(path));
   std::string tmpl = (dir == "/" ? "" : dir) + "/." + baseName(path) + ".tmp-XXXXXX";
   std::vector<char> name(tmpl.begin(), tmpl.end());
   name.push_back('\0');

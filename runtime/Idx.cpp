@@ -1,19 +1,19 @@
-// IDX (MNIST) reading. Files are read whole; gzip data (magic 1f 8b) is inflated with zlib,
-// member after member, with a size cap against decompression bombs. The big-endian header
-// is validated (magic, dimensions) and the payload must have exactly the size the header
-// promises. Datasets are looked up by directory or by name in a fixed list of places, and
-// a miss reports every place that was tried.
+// IDX (MNIST) reading. The header is read first and validated (magic, dimensions, the
+// limits of Idx.h); a raw file must then have exactly the size the header promises, checked
+// against the file size before the payload buffer is allocated and filled in one read. Gzip
+// data (magic 1f 8b) is inflated as a stream, member after member, into a buffer reserved
+// from the header's promise (capped by deflate's 1032:1 ratio, so a small file cannot reserve
+// much), and must inflate to exactly the promised size. Datasets are looked up by directory or by
+// name in a fixed list of places, and a miss reports every place that was tried.
 #include "runtime/Idx.h"
-
-#include "runtime/FileUtil.h"
 
 #include <zlib.h>
 
 #include <algorithm>
-#include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <new>
 #include <optional>
 #include <system_error>
 
@@ -23,18 +23,14 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr uint64_t kMaxDecompressed = 1ull << 30;
 constexpr uint32_t kImageMagic = 0x803, kLabelMagic = 0x801;
-constexpr uint32_t kMaxSide = 4096;
+/// Bytes of compressed input handed to zlib at a time.
+constexpr size_t kInflateChunk = 256 << 10;
+/// Trailing data after a gzip payload is counted up to this many bytes.
+constexpr uint64_t kTrailingCountLimit = 1 << 20;
 
-std::string_view view(const std::vector<uint8_t> &v) {
-  return {reinterpret_cast<const char *>(v.data()), v.size()};
-}
-
-uint32_t loadBE32(std::string_view b, size_t at) {
-  uint32_t v = 0;
-  for (size_t i = 0; i < 4; ++i) v = (v << 8) | static_cast<unsigned char>(b[at + i]);
-  return v;
+uint32_t loadBE32(const uint8_t *b) {
+  return uint32_t(b[0]) << 24 | uint32_t(b[1]) << 16 | uint32_t(b[2]) << 8 | uint32_t(b[3]);
 }
 
 std::string hex32(uint32_t v) {
@@ -48,46 +44,241 @@ bool endsWith(const std::string &s, std::string_view suffix) {
          s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-bool isGzip(std::string_view b) {
-  return b.size() >= 2 && static_cast<unsigned char>(b[0]) == 0x1f &&
-         static_cast<unsigned char>(b[1]) == 0x8b;
+/// True when `src` holds the gzip magic bytes 1f 8b at `offset`.
+bool isGzipAt(const ByteSource &src, uint64_t offset) {
+  uint8_t m[2];
+  return src.size() >= 2 && offset <= src.size() - 2 && src.read(offset, m, 2).ok() &&
+         m[0] == 0x1f && m[1] == 0x8b;
 }
 
+/// The decompressed bytes of an IDX file, in order: read straight from the source, or
+/// inflated from its gzip members as they are asked for.
+class IdxStream {
+public:
+  IdxStream(const ByteSource &src, bool gzip) : src_(src), gzip_(gzip) {}
+  IdxStream(const IdxStream &) = delete;
+  IdxStream &operator=(const IdxStream &) = delete;
+  ~IdxStream() {
+    if (started_) inflateEnd(&zs_);
+  }
+
+  bool gzip() const { return gzip_; }
+
+  /// Reads up to `n` bytes into `dst`; 0 only at the end of the data.
+  Result<size_t> read(uint8_t *dst, size_t n) {
+    if (!gzip_) {
+      size_t k = size_t(std::min<uint64_t>(n, src_.size() - pos_));
+      if (Status s = src_.read(pos_, dst, k); !s) return Error{s.error()};
+      pos_ += k;
+      return k;
+    }
+    return inflateInto(dst, n);
+  }
+
+  /// The most bytes the data can hold: the file size when raw; when gzip, what deflate can
+  /// expand the file to (at most 1032:1), so a small file cannot reserve much memory.
+  uint64_t maxSize() const { return gzip_ ? src_.size() * 1032 : src_.size(); }
+
+private:
+  Result<size_t> inflateInto(uint8_t *dst, size_t n) {
+    const std::string &name = src_.name();
+    if (!started_) {
+      if (inflateInit2(&zs_, 15 + 16) != Z_OK) return Error{name + ": cannot start zlib"};
+      started_ = true;
+    }
+    n = std::min<size_t>(n, 1u << 30);
+    zs_.next_out = dst;
+    zs_.avail_out = static_cast<uInt>(n);
+    while (zs_.avail_out > 0 && !ended_) {
+      if (zs_.avail_in == 0 && pos_ < src_.size()) {
+        size_t k = size_t(std::min<uint64_t>(kInflateChunk, src_.size() - pos_));
+        in_.resize(kInflateChunk);
+        if (Status s = src_.read(pos_, in_.data(), k); !s) return Error{s.error()};
+        pos_ += k;
+        zs_.next_in = in_.data();
+        zs_.avail_in = static_cast<uInt>(k);
+      }
+      int rc = inflate(&zs_, Z_NO_FLUSH);
+      if (rc == Z_OK) continue;
+      if (rc == Z_STREAM_END) {
+        uint64_t consumed = pos_ - zs_.avail_in;
+        if (consumed == src_.size()) {
+          ended_ = true;
+          break;
+        }
+        if (!isGzipAt(src_, consumed))
+          return Error{name + ": " + std::to_string(src_.size() - consumed) +
+                       " bytes of trailing garbage after the gzip data"};
+        inflateReset(&zs_);
+        continue;
+      }
+      if (rc == Z_BUF_ERROR && zs_.avail_in == 0 && pos_ == src_.size())
+        return Error{name + ": truncated gzip data (unexpected end of file)"};
+      if (rc == Z_BUF_ERROR) continue;
+      return Error{name + ": corrupt gzip data" +
+                   (zs_.msg ? std::string(": ") + zs_.msg : std::string())};
+    }
+    return n - zs_.avail_out;
+  }
+
+  const ByteSource &src_;
+  bool gzip_;
+  uint64_t pos_ = 0; // source bytes consumed (raw) or handed to zlib (gzip)
+  z_stream zs_{};
+  bool started_ = false, ended_ = false;
+  std::vector<uint8_t> in_;
+};
+
+/// Reads as many bytes as `n` or up to the end of the data; returns how many were read.
+Result<size_t> readFull(IdxStream &in, uint8_t *dst, size_t n) {
+  size_t done = 0;
+  while (done < n) {
+    Result<size_t> k = in.read(dst + done, n - done);
+    if (!k) return Error{k.error()};
+    if (*k == 0) break;
+    done += *k;
+  }
+  return done;
+}
+
+/// What an IDX header promises: the payload size and its description ("3 images of 28x28").
+struct Promise {
+  uint64_t bytes = 0;
+  std::string what;
+};
+
+/// The header of one kind of IDX file.
+struct IdxKind {
+  uint32_t magic;
+  size_t headerSize;
+  const char *kind; // "image" or "label"
+};
+
+constexpr IdxKind kImages{kImageMagic, 16, "image"}, kLabels{kLabelMagic, 8, "label"};
+
 /// Checks the magic number and header length shared by image and label files.
-std::optional<std::string> checkHeader(std::string_view bytes, const std::string &name,
-                                       uint32_t magic, size_t headerSize, const char *kind) {
-  if (bytes.empty()) return name + ": file is empty";
-  std::string expect =
-      std::string("an IDX ") + kind + " header is " + std::to_string(headerSize) + " bytes";
-  if (bytes.size() < 4)
-    return name + ": truncated header: the file is " + std::to_string(bytes.size()) + " bytes, " +
-           expect;
-  uint32_t m = loadBE32(bytes, 0);
-  if (m != magic) {
-    std::string msg = name + ": bad magic number " + hex32(m) + " (expected " + hex32(magic) +
-                      " for an IDX " + kind + " file)";
+std::optional<std::string> checkHeader(const uint8_t *h, size_t got, const std::string &name,
+                                       const IdxKind &k) {
+  if (got == 0) return name + ": file is empty";
+  std::string truncated = name + ": truncated header: the file is " + std::to_string(got) +
+                          " bytes, an IDX " + k.kind + " header is " +
+                          std::to_string(k.headerSize) + " bytes";
+  if (got < 4) return truncated;
+  uint32_t m = loadBE32(h);
+  if (m != k.magic) {
+    std::string msg = name + ": bad magic number " + hex32(m) + " (expected " + hex32(k.magic) +
+                      " for an IDX " + k.kind + " file)";
     if (m == kImageMagic) msg += "; this is an image file";
     if (m == kLabelMagic) msg += "; this is a label file";
     return msg;
   }
-  if (bytes.size() < headerSize)
-    return name + ": truncated header: the file is " + std::to_string(bytes.size()) + " bytes, " +
-           expect;
+  if (got < k.headerSize) return truncated;
   return std::nullopt;
 }
 
-/// Checks that exactly `expected` payload bytes follow the header.
-std::optional<std::string> checkPayload(std::string_view bytes, const std::string &name,
-                                        size_t headerSize, uint64_t expected,
-                                        const std::string &what) {
-  uint64_t actual = bytes.size() - headerSize;
-  if (actual < expected)
-    return name + ": truncated data: the header promises " + what + " (" +
-           std::to_string(expected) + " bytes) but only " + std::to_string(actual) +
-           " bytes follow";
-  if (actual > expected)
-    return name + ": " + std::to_string(actual - expected) + " trailing bytes after the " + what;
-  return std::nullopt;
+Result<Promise> imagePromise(const uint8_t *h, const std::string &name, IdxImages &img) {
+  img.count = loadBE32(h + 4);
+  img.rows = loadBE32(h + 8);
+  img.cols = loadBE32(h + 12);
+  std::string size = std::to_string(img.rows) + "x" + std::to_string(img.cols);
+  if (img.count == 0) return Error{name + ": the header says the file holds 0 images"};
+  if (img.rows == 0 || img.cols == 0)
+    return Error{name + ": invalid image size " + size + " (rows and columns must be positive)"};
+  if (img.rows > kMaxIdxSide || img.cols > kMaxIdxSide)
+    return Error{name + ": image size " + size + " exceeds the limit of " +
+                 std::to_string(kMaxIdxSide) + "x" + std::to_string(kMaxIdxSide)};
+  if (uint64_t(img.count) > kMaxIdxCount)
+    return Error{name + ": the header says the file holds " + std::to_string(img.count) +
+                 " images; nnc reads at most " + std::to_string(kMaxIdxCount)};
+  Promise p{uint64_t(img.count) * uint64_t(img.rows) * uint64_t(img.cols),
+            std::to_string(img.count) + " images of " + size};
+  if (p.bytes > kMaxIdxBytes)
+    return Error{name + ": " + p.what + " are " + byteSizeText(p.bytes) +
+                 ", more than the limit of " + byteSizeText(kMaxIdxBytes) + " per file"};
+  return p;
+}
+
+Result<Promise> labelPromise(const uint8_t *h, const std::string &name) {
+  uint32_t count = loadBE32(h + 4);
+  if (count == 0) return Error{name + ": the header says the file holds 0 labels"};
+  if (count > kMaxIdxCount)
+    return Error{name + ": the header says the file holds " + std::to_string(count) +
+                 " labels; nnc reads at most " + std::to_string(kMaxIdxCount)};
+  return Promise{count, std::to_string(count) + " labels"};
+}
+
+std::string truncatedData(const std::string &name, const Promise &p, uint64_t actual) {
+  return name + ": truncated data: the header promises " + p.what + " (" + std::to_string(p.bytes) +
+         " bytes) but only " + std::to_string(actual) + " bytes follow";
+}
+
+/// Opens the (maybe gzip) IDX data of `src` and reads its header into `header`.
+Result<size_t> readHeader(const ByteSource &src, IdxStream &in, uint8_t *header, const IdxKind &k) {
+  if (!in.gzip() && endsWith(src.name(), ".gz"))
+    return Error{src.name() +
+                 ": not a gzip file (it does not start with the gzip magic bytes 1f 8b)"};
+  Result<size_t> got = readFull(in, header, k.headerSize);
+  if (!got) return got;
+  if (std::optional<std::string> err = checkHeader(header, *got, src.name(), k)) return Error{*err};
+  return got;
+}
+
+/// Checks that the gzip data ends right after the payload, counting what follows.
+Status expectEnd(IdxStream &in, const std::string &name, const Promise &p) {
+  uint8_t chunk[1 << 16];
+  uint64_t trailing = 0;
+  for (;;) {
+    Result<size_t> got = in.read(chunk, sizeof chunk);
+    if (!got) return Error{got.error()};
+    if (*got == 0) break;
+    trailing += *got;
+    if (trailing > kTrailingCountLimit)
+      return Error{name + ": more than " + byteSizeText(kTrailingCountLimit) +
+                   " of trailing data after the " + p.what};
+  }
+  if (trailing)
+    return Error{name + ": " + std::to_string(trailing) + " trailing bytes after the " + p.what};
+  return okStatus();
+}
+
+/// Inflates the payload the header promised into `out` and checks that nothing follows.
+Status inflatePayload(IdxStream &in, const std::string &name, const Promise &p,
+                      std::vector<uint8_t> &out) {
+  out.reserve(size_t(std::min(p.bytes, in.maxSize())));
+  uint8_t chunk[1 << 16];
+  while (out.size() < p.bytes) {
+    Result<size_t> got =
+        in.read(chunk, size_t(std::min<uint64_t>(sizeof chunk, p.bytes - out.size())));
+    if (!got) return Error{got.error()};
+    if (*got == 0) return Error{truncatedData(name, p, out.size())};
+    out.insert(out.end(), chunk, chunk + *got);
+  }
+  return expectEnd(in, name, p);
+}
+
+/// Reads the payload the header promised (the header already read from `in`): a raw file must
+/// have exactly the promised size, checked before the buffer is allocated.
+Result<std::vector<uint8_t>> readPayload(const ByteSource &src, IdxStream &in, const Promise &p,
+                                         const IdxKind &k) {
+  const std::string &name = src.name();
+  uint64_t actual = in.gzip() ? p.bytes : src.size() - k.headerSize; // raw: the header was read
+  if (actual < p.bytes) return Error{truncatedData(name, p, actual)};
+  if (actual > p.bytes)
+    return Error{name + ": " + std::to_string(actual - p.bytes) + " trailing bytes after the " +
+                 p.what};
+  std::vector<uint8_t> out;
+  try {
+    if (in.gzip()) {
+      if (Status s = inflatePayload(in, name, p, out); !s) return Error{s.error()};
+      return out;
+    }
+    out.resize(size_t(p.bytes));
+    if (Result<size_t> got = readFull(in, out.data(), out.size()); !got) return Error{got.error()};
+  } catch (const std::bad_alloc &) {
+    return Error{name + ": not enough memory for the " + p.what + " (" + byteSizeText(p.bytes) +
+                 ")"};
+  }
+  return out;
 }
 
 /// The four files of a split directory, or why they are not all there.
@@ -185,125 +376,42 @@ Result<DataSplit> searchPlaces(const std::string &name, const std::vector<Place>
 
 } // namespace
 
-Result<std::vector<uint8_t>> decompressIfGzip(std::string_view bytes, const std::string &name) {
-  if (!isGzip(bytes)) {
-    if (endsWith(name, ".gz"))
-      return Error{name + ": not a gzip file (it does not start with the gzip magic bytes 1f 8b)"};
-    return std::vector<uint8_t>(bytes.begin(), bytes.end());
-  }
-  z_stream zs{};
-  if (inflateInit2(&zs, 15 + 16) != Z_OK) return Error{name + ": cannot start zlib"};
-  std::vector<uint8_t> out;
-  // The gzip trailer ends with the (last member's) size mod 2^32: reserving it (plus the
-  // chunk below) saves growing by doubling, which would hold up to 3x the data at once.
-  if (bytes.size() >= 18) {
-    uint64_t size = uint8_t(bytes[bytes.size() - 4]) | uint8_t(bytes[bytes.size() - 3]) << 8 |
-                    uint8_t(bytes[bytes.size() - 2]) << 16 |
-                    uint64_t(uint8_t(bytes[bytes.size() - 1])) << 24;
-    // Deflate expands at most 1032:1, so a hostile trailer cannot reserve much more.
-    out.reserve(std::min({size, uint64_t(bytes.size()) * 1032, kMaxDecompressed}) + (1 << 16));
-  }
-  const auto *base = reinterpret_cast<const Bytef *>(bytes.data());
-  size_t fed = 0;
-  auto feed = [&] {
-    size_t n = std::min<size_t>(bytes.size() - fed, UINT_MAX / 2);
-    zs.next_in = const_cast<Bytef *>(base + fed);
-    zs.avail_in = static_cast<uInt>(n);
-    fed += n;
-  };
-  feed();
-  std::string error;
-  for (;;) {
-    if (zs.avail_in == 0 && fed < bytes.size()) feed();
-    size_t old = out.size();
-    out.resize(old + (1 << 16));
-    zs.next_out = reinterpret_cast<Bytef *>(out.data() + old);
-    zs.avail_out = 1 << 16;
-    int rc = inflate(&zs, Z_NO_FLUSH);
-    out.resize(old + (1 << 16) - zs.avail_out);
-    if (out.size() > kMaxDecompressed) {
-      error = name + ": decompresses to more than 1 GiB; refusing to read it";
-      break;
-    }
-    if (rc == Z_OK) continue;
-    if (rc == Z_STREAM_END) {
-      size_t consumed = static_cast<size_t>(zs.next_in - base);
-      if (consumed == bytes.size()) break;
-      if (!isGzip(bytes.substr(consumed))) {
-        error = name + ": " + std::to_string(bytes.size() - consumed) +
-                " bytes of trailing garbage after the gzip data";
-        break;
-      }
-      inflateReset(&zs);
-      continue;
-    }
-    if (rc == Z_BUF_ERROR && zs.avail_in == 0 && fed == bytes.size()) {
-      error = name + ": truncated gzip data (unexpected end of file)";
-      break;
-    }
-    if (rc == Z_BUF_ERROR) continue;
-    error = name + ": corrupt gzip data" + (zs.msg ? std::string(": ") + zs.msg : std::string());
-    break;
-  }
-  inflateEnd(&zs);
-  if (!error.empty()) return Error{error};
-  return out;
-}
-
-Result<std::vector<uint8_t>> readMaybeGzip(const std::string &path) {
-  Result<std::string> bytes = readFileBytes(path);
-  if (!bytes) return Error{bytes.error()};
-  return decompressIfGzip(*bytes, path);
-}
-
-Result<IdxImages> parseIdxImages(std::vector<uint8_t> data, const std::string &name) {
-  std::string_view bytes = view(data);
-  if (std::optional<std::string> err = checkHeader(bytes, name, kImageMagic, 16, "image"))
-    return Error{*err};
+Result<IdxImages> readIdxImages(const ByteSource &src) {
+  IdxStream in(src, isGzipAt(src, 0));
+  uint8_t header[16];
+  if (Result<size_t> got = readHeader(src, in, header, kImages); !got) return Error{got.error()};
   IdxImages img;
-  img.count = loadBE32(bytes, 4);
-  img.rows = loadBE32(bytes, 8);
-  img.cols = loadBE32(bytes, 12);
-  std::string size = std::to_string(img.rows) + "x" + std::to_string(img.cols);
-  if (img.count == 0) return Error{name + ": the header says the file holds 0 images"};
-  if (img.rows == 0 || img.cols == 0)
-    return Error{name + ": invalid image size " + size + " (rows and columns must be positive)"};
-  if (img.rows > kMaxSide || img.cols > kMaxSide)
-    return Error{name + ": image size " + size + " exceeds the limit of " +
-                 std::to_string(kMaxSide) + "x" + std::to_string(kMaxSide)};
-  uint64_t expected = static_cast<uint64_t>(img.count) * img.rows * img.cols;
-  if (std::optional<std::string> err =
-          checkPayload(bytes, name, 16, expected, std::to_string(img.count) + " images of " + size))
-    return Error{*err};
-  data.erase(data.begin(), data.begin() + 16);
-  img.pixels = std::move(data);
+  Result<Promise> p = imagePromise(header, src.name(), img);
+  if (!p) return Error{p.error()};
+  Result<std::vector<uint8_t>> pixels = readPayload(src, in, *p, kImages);
+  if (!pixels) return Error{pixels.error()};
+  img.pixels = pixels.take();
   return img;
 }
 
-Result<std::vector<uint8_t>> parseIdxLabels(std::string_view bytes, const std::string &name) {
-  if (std::optional<std::string> err = checkHeader(bytes, name, kLabelMagic, 8, "label"))
-    return Error{*err};
-  uint32_t count = loadBE32(bytes, 4);
-  if (count == 0) return Error{name + ": the header says the file holds 0 labels"};
-  if (std::optional<std::string> err =
-          checkPayload(bytes, name, 8, count, std::to_string(count) + " labels"))
-    return Error{*err};
-  std::vector<uint8_t> labels(bytes.begin() + 8, bytes.end());
-  for (size_t i = 0; i < labels.size(); ++i)
-    if (labels[i] > 9)
-      return Error{name + ": label " + std::to_string(labels[i]) + " of sample " +
+Result<std::vector<uint8_t>> readIdxLabels(const ByteSource &src) {
+  IdxStream in(src, isGzipAt(src, 0));
+  uint8_t header[8];
+  if (Result<size_t> got = readHeader(src, in, header, kLabels); !got) return Error{got.error()};
+  Result<Promise> p = labelPromise(header, src.name());
+  if (!p) return Error{p.error()};
+  Result<std::vector<uint8_t>> labels = readPayload(src, in, *p, kLabels);
+  if (!labels) return Error{labels.error()};
+  for (size_t i = 0; i < labels->size(); ++i)
+    if ((*labels)[i] > 9)
+      return Error{src.name() + ": label " + std::to_string((*labels)[i]) + " of sample " +
                    std::to_string(i) + " is outside 0..9"};
   return labels;
 }
 
 Result<Dataset> readIdxDataset(const std::string &imagesPath, const std::string &labelsPath) {
-  Result<std::vector<uint8_t>> ib = readMaybeGzip(imagesPath);
-  if (!ib) return Error{ib.error()};
-  Result<IdxImages> images = parseIdxImages(ib.take(), imagesPath);
+  Result<ByteSource> is = ByteSource::openFile(imagesPath);
+  if (!is) return Error{is.error()};
+  Result<IdxImages> images = readIdxImages(*is);
   if (!images) return Error{images.error()};
-  Result<std::vector<uint8_t>> lb = readMaybeGzip(labelsPath);
-  if (!lb) return Error{lb.error()};
-  Result<std::vector<uint8_t>> labels = parseIdxLabels(view(*lb), labelsPath);
+  Result<ByteSource> ls = ByteSource::openFile(labelsPath);
+  if (!ls) return Error{ls.error()};
+  Result<std::vector<uint8_t>> labels = readIdxLabels(*ls);
   if (!labels) return Error{labels.error()};
   if (labels->size() != static_cast<size_t>(images->count))
     return Error{imagesPath + " holds " + std::to_string(images->count) + " images but " +

@@ -1,9 +1,10 @@
 // MNIST-format datasets: IDX image files (magic 0x00000803, count x rows x cols bytes) and
-// label files (magic 0x00000801, count bytes, each 0..9), raw or gzip-compressed, and the
-// lookup of a dataset by name ("mnist", "fashion-mnist") or directory.
+// label files (magic 0x00000801, count bytes, each 0..9), raw or gzip-compressed, read within
+// the limits below, and the lookup of a dataset by name ("mnist", "fashion-mnist") or directory.
 #pragma once
 
 #include "frontend/Diagnostics.h"
+#include "runtime/FileUtil.h"
 
 #include <cstdint>
 #include <string>
@@ -35,17 +36,18 @@ struct IdxImages {
   std::vector<uint8_t> pixels;
 };
 
-/// Returns the file's bytes, gunzipped when they start with the gzip magic; a name ending
-/// in ".gz" must be gzip. `name` is used in messages.
-Result<std::vector<uint8_t>> decompressIfGzip(std::string_view bytes, const std::string &name);
-/// Reads a file and gunzips it if it is gzip-compressed.
-Result<std::vector<uint8_t>> readMaybeGzip(const std::string &path);
+/// Largest IDX payload nnc reads: images x rows x cols (or labels) bytes, raw or gunzipped.
+constexpr uint64_t kMaxIdxBytes = 4ull << 30;
+/// Most images (or labels) in one IDX file.
+constexpr uint64_t kMaxIdxCount = 100'000'000;
+/// Largest image side in pixels.
+constexpr uint32_t kMaxIdxSide = 4096;
 
-/// Validates the (decompressed) bytes of an IDX image file; the pixels keep their buffer (a
-/// 47 MB training split is not copied).
-Result<IdxImages> parseIdxImages(std::vector<uint8_t> bytes, const std::string &name);
-/// Validates the (decompressed) bytes of an IDX label file (labels 0..9).
-Result<std::vector<uint8_t>> parseIdxLabels(std::string_view bytes, const std::string &name);
+/// Reads and validates an IDX image file (raw or gzip): the header first, then exactly the
+/// payload it promises, checked against the file size before anything is allocated.
+Result<IdxImages> readIdxImages(const ByteSource &src);
+/// Reads and validates an IDX label file (raw or gzip; labels 0..9).
+Result<std::vector<uint8_t>> readIdxLabels(const ByteSource &src);
 
 /// Reads an image file and a label file (raw or .gz) and checks that their counts match.
 Result<Dataset> readIdxDataset(const std::string &imagesPath, const std::string &labelsPath);

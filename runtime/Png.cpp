@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <new>
 
 namespace nnc {
 
@@ -249,32 +250,43 @@ Status writePngRgb(const std::string &path, uint32_t width, uint32_t height,
   return writePng(path, width, height, 3, rgb);
 }
 
-Result<PngImage> readPng(const std::string &path) {
-  Result<std::string> bytes = readFileBytes(path);
-  if (!bytes) return Error{bytes.error()};
+Result<PngImage> decodePng(std::string_view bytes, const std::string &name) {
   png_image img;
   std::memset(&img, 0, sizeof img);
   img.version = PNG_IMAGE_VERSION;
-  if (!png_image_begin_read_from_memory(&img, bytes->data(), bytes->size()))
-    return Error{path + ": not a readable PNG: " + img.message};
-  if (uint64_t(img.width) * img.height > (1u << 28)) {
+  if (!png_image_begin_read_from_memory(&img, bytes.data(), bytes.size()))
+    return Error{name + ": not a readable PNG: " + img.message};
+  if (uint64_t(img.width) * img.height > kMaxPngPixels) {
     png_image_free(&img);
-    return Error{path + ": the PNG is too large (" + std::to_string(img.width) + "x" +
-                 std::to_string(img.height) + ")"};
+    return Error{name + ": the PNG is too large (" + std::to_string(img.width) + "x" +
+                 std::to_string(img.height) + " pixels; nnc reads at most " +
+                 std::to_string(kMaxPngPixels) + ")"};
   }
   PngImage out;
   out.channels = (img.format & PNG_FORMAT_FLAG_COLOR) ? 3 : 1;
   img.format = out.channels == 3 ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
   out.width = img.width;
   out.height = img.height;
-  out.pixels.resize(PNG_IMAGE_SIZE(img));
+  try {
+    out.pixels.resize(PNG_IMAGE_SIZE(img));
+  } catch (const std::bad_alloc &) {
+    png_image_free(&img);
+    return Error{name + ": not enough memory to decode the PNG (" + std::to_string(img.width) +
+                 "x" + std::to_string(img.height) + ")"};
+  }
   png_color background{255, 255, 255};
   if (!png_image_finish_read(&img, &background, out.pixels.data(), 0, nullptr)) {
-    std::string msg = path + ": cannot decode the PNG: " + img.message;
+    std::string msg = name + ": cannot decode the PNG: " + img.message;
     png_image_free(&img);
     return Error{msg};
   }
   return out;
+}
+
+Result<PngImage> readPng(const std::string &path) {
+  Result<std::string> bytes = readFileBytes(path, kMaxPngBytes, "PNG files");
+  if (!bytes) return Error{bytes.error()};
+  return decodePng(*bytes, path);
 }
 
 Status writeReconstructionGrid(const std::string &path, const std::vector<float> &originals,

@@ -1,12 +1,14 @@
 // PNG output for training reports (libpng's simplified API, written atomically): plain
 // gray/RGB images, a grid of original vs reconstructed digits, and a loss-per-epoch line
-// plot drawn with a built-in 5x7 bitmap font. A reader is included for checking output.
+// plot drawn with a built-in 5x7 bitmap font. A reader (within the limits below) is included
+// for checking output.
 #pragma once
 
 #include "frontend/Diagnostics.h"
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace nnc {
@@ -27,7 +29,14 @@ Status writePngGray(const std::string &path, uint32_t width, uint32_t height,
 /// Writes an 8-bit RGB PNG (r, g, b per pixel) atomically.
 Status writePngRgb(const std::string &path, uint32_t width, uint32_t height,
                    const std::vector<uint8_t> &rgb);
-/// Reads a PNG as gray (if it has no colour) or RGB.
+/// Largest PNG file nnc reads.
+constexpr uint64_t kMaxPngBytes = 256ull << 20;
+/// Most pixels (width x height) of a PNG nnc decodes, e.g. 8192 x 8192.
+constexpr uint64_t kMaxPngPixels = 1ull << 26;
+
+/// Decodes PNG bytes as gray (if the image has no colour) or RGB; `name` is used in messages.
+Result<PngImage> decodePng(std::string_view bytes, const std::string &name);
+/// Reads a PNG file (a regular file of at most kMaxPngBytes) and decodes it.
 Result<PngImage> readPng(const std::string &path);
 
 /// Writes `count` original images (top row) above their reconstructions (bottom row); the

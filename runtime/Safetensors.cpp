@@ -1,9 +1,12 @@
-// Safetensors reading and writing. Reading: split off the 8-byte length and the header,
-// check the header is UTF-8, scan it for nesting depth (so the recursive JSON parser cannot
-// overflow the stack) and duplicate keys (llvm::json::parse keeps only the last one), parse
-// it with llvm::json, validate each entry, then sort the entries by offset and require them
-// to tile the data section exactly. Writing: build the header with llvm::json, pad it with
-// spaces to a multiple of 8 bytes, append little-endian data, write atomically.
+// Safetensors reading and writing. Reading (from a file or memory, through ByteSource): read
+// the 8-byte length, check it against the file size, read only the header, check it is
+// UTF-8, scan it for nesting depth (so the recursive JSON parser cannot overflow the stack)
+// and duplicate keys (llvm::json::parse keeps only the last one), parse it with llvm::json,
+// validate each entry, then sort the entries by offset and require them to tile the data
+// section exactly (its size is known from the file size before any data is read). Only then
+// is each tensor allocated and its bytes read and converted in chunks, so the file is never
+// held in memory as a whole. Writing: build the header with llvm::json, pad it with spaces to
+// a multiple of 8 bytes, append little-endian data, write atomically.
 #include "runtime/Safetensors.h"
 
 #include "runtime/FileUtil.h"
@@ -16,6 +19,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <new>
 #include <optional>
 #include <set>
 #include <tuple>
@@ -24,7 +28,6 @@ namespace nnc {
 
 namespace {
 
-constexpr uint64_t kMaxHeaderBytes = 100ull * 1000 * 1000;
 constexpr int kMaxDepth = 64;
 constexpr const char *kMetadataKey = "__metadata__";
 
@@ -52,7 +55,7 @@ struct Entry {
 struct Layout {
   std::vector<Entry> entries;
   SafetensorsMetadata metadata;
-  std::string_view data;
+  uint64_t dataOffset = 0, dataSize = 0;
 };
 
 /// Skips a JSON string literal starting at `i` (at the opening quote); returns the index
@@ -182,7 +185,7 @@ std::optional<std::string> parseEntry(const std::string &name, const llvm::json:
   if (!dims) return where + "\"shape\" is not an array";
   e.count = 1;
   bool overflow = false;
-  const uint64_t limit = std::numeric_limits<int64_t>::max() / 8;
+  const uint64_t limit = kMaxTensorElements;
   for (size_t i = 0; i < dims->size(); ++i) {
     const llvm::json::Value &d = (*dims)[i];
     std::string which = "shape element " + std::to_string(i);
@@ -207,7 +210,8 @@ std::optional<std::string> parseEntry(const std::string &name, const llvm::json:
   if (std::find(e.shape.begin(), e.shape.end(), 0) != e.shape.end())
     e.count = 0;
   else if (overflow)
-    return where + "shape " + shapeText(e.shape) + " has too many elements";
+    return where + "shape " + shapeText(e.shape) + " has more than " +
+           std::to_string(kMaxTensorElements) + " elements, the limit per tensor";
 
   const llvm::json::Value *offsets = obj->get("data_offsets");
   if (!offsets) return where + "missing \"data_offsets\"";
@@ -231,22 +235,33 @@ std::optional<std::string> parseEntry(const std::string &name, const llvm::json:
   return std::nullopt;
 }
 
-/// Splits and validates the file; all messages are prefixed with the file name.
-Result<Layout> parseLayout(std::string_view bytes, const std::string &file) {
+/// Reads and validates the header of `src`; all messages are prefixed with the file name.
+Result<Layout> parseLayout(const ByteSource &src) {
+  const std::string &file = src.name();
   auto fail = [&](const std::string &msg) -> Result<Layout> { return Error{file + ": " + msg}; };
-  if (bytes.size() < 8)
-    return fail("file is " + std::to_string(bytes.size()) +
+  if (src.size() > kMaxSafetensorsBytes)
+    return fail("the file is " + byteSizeText(src.size()) +
+                "; nnc reads safetensors files of at "
+                "most " +
+                byteSizeText(kMaxSafetensorsBytes));
+  if (src.size() < 8)
+    return fail("file is " + std::to_string(src.size()) +
                 " bytes, too short for the 8-byte header length of a safetensors file");
+  char length[8];
+  if (Status s = src.read(0, length, 8); !s) return Error{s.error()};
   uint64_t n = 0;
-  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(bytes[i]);
+  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(length[i]);
   if (n > kMaxHeaderBytes)
-    return fail("header length " + std::to_string(n) + " exceeds the limit of 100 MB");
-  if (n > bytes.size() - 8)
+    return fail("header length " + std::to_string(n) + " exceeds the limit of " +
+                byteSizeText(kMaxHeaderBytes));
+  if (n > src.size() - 8)
     return fail("header length " + std::to_string(n) + " runs past the end of the file (" +
-                std::to_string(bytes.size()) + " bytes)");
-  std::string_view header = bytes.substr(8, n);
+                std::to_string(src.size()) + " bytes)");
+  std::string header(size_t(n), '\0');
+  if (Status s = src.read(8, header.data(), header.size()); !s) return Error{s.error()};
   Layout out;
-  out.data = bytes.substr(8 + n);
+  out.dataOffset = 8 + n;
+  out.dataSize = src.size() - 8 - n;
   if (!llvm::json::isUTF8(llvm::StringRef(header.data(), header.size())))
     return fail("header is not valid UTF-8");
   if (std::optional<std::string> err = checkDepth(header)) return fail(*err);
@@ -269,7 +284,7 @@ Result<Layout> parseLayout(std::string_view bytes, const std::string &file) {
       continue;
     }
     Entry e;
-    if (std::optional<std::string> err = parseEntry(name, kv.second, out.data.size(), e))
+    if (std::optional<std::string> err = parseEntry(name, kv.second, out.dataSize, e))
       return fail(*err);
     out.entries.push_back(std::move(e));
   }
@@ -290,11 +305,11 @@ Result<Layout> parseLayout(std::string_view bytes, const std::string &file) {
     pos = e.end;
     prev = &e;
   }
-  if (pos != out.data.size())
-    return fail(std::to_string(out.data.size() - pos) +
+  if (pos != out.dataSize)
+    return fail(std::to_string(out.dataSize - pos) +
                 " trailing bytes after the last tensor (the data section is " +
-                std::to_string(out.data.size()) + " bytes, the tensors end at " +
-                std::to_string(pos) + ")");
+                std::to_string(out.dataSize) + " bytes, the tensors end at " + std::to_string(pos) +
+                ")");
   return out;
 }
 
@@ -304,22 +319,42 @@ uint64_t loadLE(const char *p, size_t n) {
   return v;
 }
 
-template <typename T, typename Out>
-Result<Out> decode(std::string_view bytes, const std::string &file) {
-  Result<Layout> layout = parseLayout(bytes, file);
+/// Reads the values of `e` from `src` into `t`, converting them from the file's dtype.
+template <typename T>
+Status readValues(const ByteSource &src, const Layout &layout, const Entry &e, TensorOf<T> &t) {
+  t.shape = e.shape;
+  t.data.resize(size_t(e.count));
+  char chunk[1 << 16];
+  const uint64_t perChunk = sizeof chunk / e.elemSize;
+  for (uint64_t i = 0; i < e.count; i += perChunk) {
+    uint64_t k = std::min(perChunk, e.count - i);
+    if (Status s =
+            src.read(layout.dataOffset + e.begin + i * e.elemSize, chunk, size_t(k * e.elemSize));
+        !s)
+      return s;
+    const char *p = chunk;
+    for (uint64_t j = 0; j < k; ++j, p += e.elemSize) {
+      if (e.elemSize == 4)
+        t.data[i + j] = static_cast<T>(std::bit_cast<float>(static_cast<uint32_t>(loadLE(p, 4))));
+      else
+        t.data[i + j] = static_cast<T>(std::bit_cast<double>(loadLE(p, 8)));
+    }
+  }
+  return okStatus();
+}
+
+template <typename T, typename Out> Result<Out> decode(const ByteSource &src) {
+  Result<Layout> layout = parseLayout(src);
   if (!layout) return Error{layout.error()};
   Out out;
   out.metadata = std::move(layout->metadata);
   for (const Entry &e : layout->entries) {
     TensorOf<T> t;
-    t.shape = e.shape;
-    t.data.resize(e.count);
-    const char *p = layout->data.data() + e.begin;
-    for (uint64_t i = 0; i < e.count; ++i, p += e.elemSize) {
-      if (e.elemSize == 4)
-        t.data[i] = static_cast<T>(std::bit_cast<float>(static_cast<uint32_t>(loadLE(p, 4))));
-      else
-        t.data[i] = static_cast<T>(std::bit_cast<double>(loadLE(p, 8)));
+    try {
+      if (Status s = readValues(src, *layout, e, t); !s) return Error{s.error()};
+    } catch (const std::bad_alloc &) {
+      return Error{src.name() + ": not enough memory for tensor '" + e.name + "' (" +
+                   std::to_string(e.count) + " values)"};
     }
     out.dtypes[e.name] = e.dtype;
     out.tensors.emplace(e.name, std::move(t));
@@ -387,12 +422,24 @@ Result<std::string> encode(const std::map<std::string, TensorOf<T>> &tensors,
   return out;
 }
 
-template <typename Out>
-Result<Out> readFile(const std::string &path,
-                     Result<Out> (*parse)(std::string_view, const std::string &)) {
-  Result<std::string> bytes = readFileBytes(path);
-  if (!bytes) return Error{bytes.error()};
-  return parse(*bytes, path);
+template <typename T, typename Out> Result<Out> readFile(const std::string &path) {
+  Result<ByteSource> src = ByteSource::openFile(path);
+  if (!src) return Error{src.error()};
+  return decode<T, Out>(*src);
+}
+
+template <typename T>
+Status finite(const std::map<std::string, TensorOf<T>> &tensors, const std::string &what) {
+  for (const auto &[name, t] : tensors)
+    for (size_t i = 0; i < t.data.size(); ++i)
+      if (!std::isfinite(t.data[i]))
+        return Error{what + ": tensor '" + name + "' holds " +
+                     (std::isnan(t.data[i]) ? "NaN"
+                      : t.data[i] > 0       ? "+infinity"
+                                            : "-infinity") +
+                     " at index " + std::to_string(i) + " of " + std::to_string(t.data.size()) +
+                     "; weights must be finite numbers"};
+  return okStatus();
 }
 
 template <typename T>
@@ -406,19 +453,19 @@ Status writeFile(const std::string &path, const std::map<std::string, TensorOf<T
 } // namespace
 
 Result<Safetensors> parseSafetensors(std::string_view bytes, const std::string &name) {
-  return decode<float, Safetensors>(bytes, name);
+  return decode<float, Safetensors>(ByteSource::memory(bytes, name));
 }
 
 Result<SafetensorsD> parseSafetensorsD(std::string_view bytes, const std::string &name) {
-  return decode<double, SafetensorsD>(bytes, name);
+  return decode<double, SafetensorsD>(ByteSource::memory(bytes, name));
 }
 
 Result<Safetensors> readSafetensors(const std::string &path) {
-  return readFile<Safetensors>(path, parseSafetensors);
+  return readFile<float, Safetensors>(path);
 }
 
 Result<SafetensorsD> readSafetensorsD(const std::string &path) {
-  return readFile<SafetensorsD>(path, parseSafetensorsD);
+  return readFile<double, SafetensorsD>(path);
 }
 
 Result<std::string> encodeSafetensors(const TensorMap &tensors,
@@ -444,24 +491,40 @@ Status writeSafetensorsD(const std::string &path, const TensorMapD &tensors,
 Status checkShapes(const TensorMap &tensors,
                    const std::map<std::string, std::vector<int64_t>> &expected,
                    const std::string &what) {
+  std::map<std::string, std::vector<int64_t>> actual;
+  for (const auto &[name, t] : tensors) actual[name] = t.shape;
+  return checkShapes(actual, expected, what);
+}
+
+Status checkShapes(const std::map<std::string, std::vector<int64_t>> &actual,
+                   const std::map<std::string, std::vector<int64_t>> &expected,
+                   const std::string &what) {
   std::string msg;
   auto add = [&](const std::string &line) {
     msg += (msg.empty() ? "" : "\n") + what + ": " + line;
   };
   for (const auto &[name, shape] : expected) {
-    auto it = tensors.find(name);
-    if (it == tensors.end())
+    auto it = actual.find(name);
+    if (it == actual.end())
       add("missing tensor '" + name + "' (the model expects shape " + shapeText(shape) + ")");
-    else if (it->second.shape != shape)
-      add("tensor '" + name + "' has shape " + shapeText(it->second.shape) +
-          ", the model expects " + shapeText(shape));
+    else if (it->second != shape)
+      add("tensor '" + name + "' has shape " + shapeText(it->second) + ", the model expects " +
+          shapeText(shape));
   }
-  for (const auto &[name, t] : tensors)
+  for (const auto &[name, shape] : actual)
     if (!expected.count(name))
-      add("unexpected tensor '" + name + "' with shape " + shapeText(t.shape) +
-          " (the model has no parameter of that name)");
+      add("unexpected tensor '" + name + "' with shape " + shapeText(shape) +
+          " (the model has no parameter or optimizer state of that name)");
   if (!msg.empty()) return Error{msg};
   return okStatus();
+}
+
+Status checkFinite(const TensorMapD &tensors, const std::string &what) {
+  return finite(tensors, what);
+}
+
+Status checkFinite(const TensorMap &tensors, const std::string &what) {
+  return finite(tensors, what);
 }
 
 } // namespace nnc

@@ -1,8 +1,9 @@
 // The safetensors checkpoint format: an 8-byte little-endian header length N, N bytes of
 // JSON `{"name": {"dtype": "F32", "shape": [..], "data_offsets": [b, e]}, "__metadata__":
 // {"k": "v"}}`, then the data section, which the tensors' [b, e) ranges must cover exactly.
-// Readers validate every field and byte range and return errors naming the file and tensor;
-// writers are atomic (see FileUtil.h).
+// Readers validate every field and byte range against the file size before reading data,
+// within the limits below, and return errors naming the file and tensor; writers are atomic
+// (see FileUtil.h).
 #pragma once
 
 #include "frontend/Diagnostics.h"
@@ -15,6 +16,13 @@
 #include <vector>
 
 namespace nnc {
+
+/// Largest safetensors file nnc reads (weights, checkpoints, eval inputs).
+constexpr uint64_t kMaxSafetensorsBytes = 8ull << 30;
+/// Largest JSON header of a safetensors file.
+constexpr uint64_t kMaxHeaderBytes = 100ull << 20;
+/// Most values in one tensor.
+constexpr uint64_t kMaxTensorElements = 1ull << 30;
 
 /// The free-form string pairs stored under "__metadata__".
 using SafetensorsMetadata = std::map<std::string, std::string>;
@@ -62,5 +70,15 @@ Status writeSafetensorsD(const std::string &path, const TensorMapD &tensors,
 Status checkShapes(const TensorMap &tensors,
                    const std::map<std::string, std::vector<int64_t>> &expected,
                    const std::string &what);
+/// checkShapes on tensor names and shapes alone.
+Status checkShapes(const std::map<std::string, std::vector<int64_t>> &actual,
+                   const std::map<std::string, std::vector<int64_t>> &expected,
+                   const std::string &what);
+
+/// Refuses tensors holding a NaN or infinity, naming the first such tensor and value; `what`
+/// (usually the file name) starts the message.
+Status checkFinite(const TensorMapD &tensors, const std::string &what);
+/// checkFinite for float tensors.
+Status checkFinite(const TensorMap &tensors, const std::string &what);
 
 } // namespace nnc

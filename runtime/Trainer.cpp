@@ -16,7 +16,6 @@
 #include <cstdlib>
 #include <iostream>
 #include <numeric>
-#include <sstream>
 
 namespace nnc {
 
@@ -61,62 +60,6 @@ std::optional<ShuffleRng> ShuffleRng::fromState(const std::string &text) {
   ShuffleRng r;
   r.s_ = v;
   return r;
-}
-
-std::string historyCsv(const std::vector<EpochRecord> &history) {
-  std::string out = "epoch,loss,val_loss,seconds\n";
-  char buf[160];
-  for (const EpochRecord &r : history) {
-    std::string val;
-    if (r.valLoss) {
-      std::snprintf(buf, sizeof buf, "%.9g", *r.valLoss);
-      val = buf;
-    }
-    std::snprintf(buf, sizeof buf, "%" PRId64 ",%.9g,%s,%.3f\n", r.epoch, r.loss, val.c_str(),
-                  r.seconds);
-    out += buf;
-  }
-  return out;
-}
-
-Result<std::vector<EpochRecord>> parseHistoryCsv(const std::string &text, const std::string &what) {
-  std::vector<EpochRecord> out;
-  std::istringstream in(text);
-  std::string line;
-  int lineNo = 0;
-  while (std::getline(in, line)) {
-    ++lineNo;
-    if (line.empty() || line.rfind("epoch,", 0) == 0) continue;
-    std::vector<std::string> f;
-    size_t start = 0;
-    for (;;) {
-      size_t comma = line.find(',', start);
-      f.push_back(line.substr(start, comma - start));
-      if (comma == std::string::npos) break;
-      start = comma + 1;
-    }
-    auto bad = [&] {
-      return Error{what + ": line " + std::to_string(lineNo) +
-                   " is not 'epoch,loss,val_loss,seconds'"};
-    };
-    if (f.size() != 4) return bad();
-    auto num = [](const std::string &s, double &v) {
-      char *end = nullptr;
-      v = std::strtod(s.c_str(), &end);
-      return !s.empty() && *end == '\0';
-    };
-    EpochRecord r;
-    double e;
-    if (!num(f[0], e) || !num(f[1], r.loss) || !num(f[3], r.seconds)) return bad();
-    r.epoch = int64_t(e);
-    if (!f[2].empty()) {
-      double v;
-      if (!num(f[2], v)) return bad();
-      r.valLoss = v;
-    }
-    out.push_back(r);
-  }
-  return out;
 }
 
 Result<InputBinding> InputBinding::make(const Graph &g, const Dataset &d) {
@@ -280,7 +223,7 @@ struct Run {
     return okStatus();
   }
 
-  Status resume() {
+  Status resume(int64_t steps) {
     Result<Checkpoint> c = loadLatestCheckpoint(o.checkpointDir);
     if (!c) return Error{c.error()};
     if (Status s = checkSameModel(*c, o.modelName, o.modelHash, o.modelFile); !s) return s;
@@ -293,9 +236,16 @@ struct Run {
       return Error{"checkpoint '" + c->path + "' stopped inside an epoch trained with batch " +
                    std::to_string(info.batch) + "; resume it with --batch " +
                    std::to_string(info.batch)};
+    if (info.step >= steps)
+      return Error{c->path + ": metadata \"step\" is " + std::to_string(info.step) +
+                   ", but an epoch of " + std::to_string(train.count) + " examples in batches of " +
+                   std::to_string(o.batch) + " has only " + std::to_string(steps) +
+                   (steps == 1 ? " step" : " steps")};
+    if (Status s = checkCheckpointTensors(c->tensors, g, c->path); !s) return s;
     std::optional<ShuffleRng> rng = ShuffleRng::fromState(info.rngState);
-    if (!rng) return Error{c->path + ": bad shuffle generator state '" + info.rngState + "'"};
-    Result<std::vector<EpochRecord>> h = parseHistoryCsv(info.history, c->path);
+    if (!rng) return Error{c->path + ": metadata \"rng\" is not a shuffle generator state"};
+    Result<std::vector<EpochRecord>> h =
+        parseHistoryCsv(info.history, c->path + ": metadata \"history\"");
     if (!h) return Error{h.error()};
     if (Status s = setBackendState(b, c->tensors); !s)
       return Error{"cannot restore '" + c->path + "': " + s.error()};
@@ -309,6 +259,7 @@ struct Run {
     out.lastCheckpoint = c->path;
     out.resumedEpoch = epoch;
     out.resumedStep = step;
+    if (o.log && !c->note.empty()) *o.log << "note: " << c->note << "\n";
     if (o.log)
       *o.log << "Resuming from " << c->path << " (epoch " << epoch
              << (step ? ", step " + std::to_string(step) : std::string()) << ")\n";
@@ -350,14 +301,14 @@ Result<TrainOutcome> trainModel(const Graph &g, Backend &b, const DataSplit &dat
   if (r.train.count > int64_t(UINT32_MAX)) return Error{"too many training examples"};
 
   r.epochRng = ShuffleRng(o.seed);
+  const int64_t steps = (r.train.count + o.batch - 1) / o.batch;
   if (o.resume) {
     if (o.checkpointDir.empty()) return Error{"--resume needs a checkpoint directory"};
-    if (Status s = r.resume(); !s) return Error{s.error()};
+    if (Status s = r.resume(steps); !s) return Error{s.error()};
   }
 
   if (r.epoch >= o.epochs && o.log)
     *o.log << "Already trained for " << r.epoch << " epochs; pass a larger --epochs to continue\n";
-  const int64_t steps = (r.train.count + o.batch - 1) / o.batch;
   Progress progress(o.log ? *o.log : std::cerr, o.interactive);
   std::vector<uint32_t> order(size_t(r.train.count));
 

@@ -7,6 +7,7 @@
 #include "frontend/Diagnostics.h"
 #include "ir/Graph.h"
 #include "runtime/Backend.h"
+#include "runtime/Checkpoint.h"
 #include "runtime/Idx.h"
 
 #include <atomic>
@@ -39,19 +40,6 @@ private:
   ShuffleRng() = default;
   uint64_t s_ = 0;
 };
-
-/// One finished epoch of the loss curve.
-struct EpochRecord {
-  int64_t epoch = 0;
-  double loss = 0;
-  std::optional<double> valLoss;
-  double seconds = 0;
-};
-
-/// The curve as CSV with the header "epoch,loss,val_loss,seconds".
-std::string historyCsv(const std::vector<EpochRecord> &history);
-/// Parses historyCsv() text (the header line is optional); `what` names it in errors.
-Result<std::vector<EpochRecord>> parseHistoryCsv(const std::string &text, const std::string &what);
 
 /// A contiguous run of examples of a dataset (the training part or the validation part).
 struct DataView {

@@ -1,8 +1,10 @@
 // IDX datasets: raw and gzip files, one rejected file per validation rule (each with its own
-// message), dataset lookup by directory and by name, and the bundled 10k MNIST subset.
+// message), the limits, sparse 2 GiB files refused within time and memory bounds, dataset
+// lookup by directory and by name, and the bundled 10k MNIST subset.
 #include "runtime/Idx.h"
 
 #include "TestUtil.h"
+#include "test_io_util.h"
 
 #include <doctest/doctest.h>
 
@@ -11,6 +13,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <optional>
 #include <set>
 #include <string>
@@ -258,4 +261,91 @@ TEST_CASE("io: the bundled MNIST subset has 8004 train and 1996 test digits") {
   CHECK(named->train.count == 8004);
   CHECK(named->description.find("bundled 10k subset") != std::string::npos);
   CHECK(named->train.labels == s->train.labels);
+}
+
+TEST_CASE("io: IDX headers are checked against the limits and gzip data against the header") {
+  auto imageError = [](const std::string &bytes, const std::string &name) {
+    Result<IdxImages> r = readIdxImages(ByteSource::memory(bytes, name));
+    return r ? std::string("(accepted)") : r.error();
+  };
+  std::string header60k = images(60000, 28, 28).substr(0, 16);
+  std::string twoImages = images(2, 28, 28).substr(16);
+  CHECK(imageError(gzip(header60k + twoImages), "m.gz") ==
+        "m.gz: truncated data: the header promises 60000 images of 28x28 (47040000 bytes) but "
+        "only 1568 bytes follow");
+  CHECK(imageError(gzip(images(2, 2, 2) + "xyz"), "m.gz") ==
+        "m.gz: 3 trailing bytes after the 2 images of 2x2");
+  std::string tooMany = images(1, 1, 1).substr(0, 16);
+  tooMany[4] = char(0x05), tooMany[5] = char(0xf5), tooMany[6] = char(0xe1), tooMany[7] = 1;
+  CHECK(imageError(tooMany, "m") ==
+        "m: the header says the file holds 100000001 images; nnc reads at most 100000000");
+  std::string tooBig = images(1, 28, 28).substr(0, 16);
+  tooBig[4] = char(0x05), tooBig[5] = char(0xf5), tooBig[6] = char(0xe1), tooBig[7] = 0;
+  CHECK(imageError(tooBig, "m") ==
+        "m: 100000000 images of 28x28 are 73 GiB, more than the limit of 4 GiB per file");
+
+  // The memory entry point (used by the fuzz targets) reads what the file reader reads.
+  Result<IdxImages> mem = readIdxImages(ByteSource::memory(gzip(images(3, 2, 5)), "m.gz"));
+  REQUIRE_MESSAGE(mem.ok(), mem.error());
+  CHECK(mem->count == 3);
+  CHECK(mem->pixels.size() == 30);
+  CHECK(mem->pixels[11] == 8); // image 1, pixel 1: 1 * 7 + 1
+  Result<std::vector<uint8_t>> labs = readIdxLabels(ByteSource::memory(labels({4, 2}), "l"));
+  REQUIRE_MESSAGE(labs.ok(), labs.error());
+  CHECK(*labs == std::vector<uint8_t>{4, 2});
+}
+
+TEST_CASE("io: a sparse 2 GiB IDX file with a bad magic or the wrong size is refused in under "
+          "1 s and 100 MB") {
+  // Before the fix each was read whole and copied before the header check: 20 to 38 s and
+  // 4.2 GB peak memory.
+  TempDir dir;
+  put(dir.path / "tiny.nn", "model tiny\n"
+                            "input x: [28, 28, 1]\n"
+                            "h = flatten(x)\n"
+                            "h = dense(h, 784, activation=sigmoid)\n"
+                            "y = reshape(h, shape=[28, 28, 1])\n"
+                            "loss binary_crossentropy(y, x)\n");
+  auto dataset = [&](const std::string &name, const std::string &header, uint64_t size) {
+    fs::path d = dir.path / name;
+    fs::create_directories(d);
+    put(d / "train-images-idx3-ubyte", header);
+    fs::resize_file(d / "train-images-idx3-ubyte", size); // sparse: no disk use
+    put(d / "train-labels-idx1-ubyte", labels({1, 2}));
+    put(d / "t10k-images-idx3-ubyte", images(2, 28, 28));
+    put(d / "t10k-labels-idx1-ubyte", labels({1, 2}));
+    return d.string();
+  };
+  std::string badMagic = images(1, 28, 28, 0x12345678).substr(0, 16);
+  std::string valid60k = images(60000, 28, 28).substr(0, 16);
+  struct Case {
+    const char *what;
+    std::string data, message;
+  };
+  const std::vector<Case> cases = {
+      {"baseline: small file with a bad magic", dataset("small", badMagic, 16),
+       "bad magic number 0x12345678"},
+      {"2 GiB with a bad magic", dataset("magic", badMagic, 2ull << 30),
+       "bad magic number 0x12345678"},
+      {"2 GiB with a valid header", dataset("size", valid60k, 2ull << 30),
+       "2100443632 trailing bytes after the 60000 images of 28x28"},
+  };
+  int64_t baselineKb = 0;
+  for (const Case &c : cases) {
+    CAPTURE(c.what);
+    std::string err = (dir.path / "err").string();
+    test::ChildRun r = test::runNncChild({"train", (dir.path / "tiny.nn").string(), "--data",
+                                          c.data, "--checkpoint", (dir.path / "ckpt").string()},
+                                         err, 60);
+    std::ifstream in(err);
+    std::string output((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    INFO(output);
+    CHECK_FALSE(r.timedOut);
+    CHECK(r.code == 1);
+    CHECK(output.find(c.message) != std::string::npos);
+    CHECK(r.seconds < 1.0);
+    CHECK(r.maxRssKb > 1024); // the measurement worked: nnc's peak is at least 1 MiB
+    if (baselineKb == 0) baselineKb = r.maxRssKb;
+    CHECK(r.maxRssKb - baselineKb < 100 * 1024);
+  }
 }

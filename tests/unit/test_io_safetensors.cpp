@@ -1,13 +1,21 @@
 // Safetensors: F32/F64 round trips with metadata, atomic replacement, shape checks against a
-// model, and one rejected file per validation rule (each with its own message).
+// model, one rejected file per validation rule (each with its own message), sizes checked
+// before data is read (a sparse 2 GiB file within time and memory bounds), FIFOs and devices
+// refused at once, and the check for non-finite weights.
 #include "runtime/Safetensors.h"
 
 #include "TestUtil.h"
+#include "test_io_util.h"
 
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <limits>
 #include <string>
+#include <sys/stat.h>
 #include <vector>
 
 using namespace nnc;
@@ -128,7 +136,7 @@ TEST_CASE("io: safetensors reader rejects malformed files with a specific messag
   const std::vector<Case> cases = {
       {"empty file", "", "file is 0 bytes, too short for the 8-byte header length"},
       {"truncated length", std::string(5, '\0'), "file is 5 bytes"},
-      {"header too large", tooLong, "header length 268435458 exceeds the limit of 100 MB"},
+      {"header too large", tooLong, "header length 268435458 exceeds the limit of 100 MiB"},
       {"header beyond the end", pastEnd, "header length 100 runs past the end of the file (10"},
       {"not UTF-8", file("{\"\xff\":1}"), "header is not valid UTF-8"},
       {"not JSON", file("{\"a\": "), "header is not valid JSON"},
@@ -159,7 +167,8 @@ TEST_CASE("io: safetensors reader rejects malformed files with a specific messag
        "tensor 'w': shape element 0 is too large"},
       {"element count overflow",
        file(R"({"w":{"dtype":"F32","shape":[4294967296,4294967296,4],"data_offsets":[0,8]}})"),
-       "tensor 'w': shape [4294967296,4294967296,4] has too many elements"},
+       "tensor 'w': shape [4294967296,4294967296,4] has more than 1073741824 elements, the limit "
+       "per tensor"},
       {"offsets not a pair", file(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0]}})"),
        "tensor 'w': \"data_offsets\" must be an array of two integers"},
       {"negative offset",
@@ -255,4 +264,91 @@ TEST_CASE("io: checkShapes reports wrong shapes, missing and unexpected tensors"
   m["conv2d.kernel"].shape = {3, 3, 1, 16};
   m["dense.kernel"] = Tensor{{784, 10}, {}};
   CHECK(checkShapes(m, expected, "w").ok());
+}
+
+TEST_CASE("io: safetensors sizes are checked against the file before its data is read") {
+  TempDir dir;
+  // A header for 8 bytes of data in a 2 GiB sparse file: refused from the header and the file
+  // size alone. Before the fix the file was read whole first (2 GiB of memory).
+  std::string header = file(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})");
+  fs::path big = dir.path / "big.safetensors";
+  std::ofstream(big, std::ios::binary) << header;
+  fs::resize_file(big, 2ull << 30);
+  std::ofstream(dir.path / "small.safetensors", std::ios::binary) << header + std::string(9, '\0');
+  std::ofstream(dir.path / "m.nn") << "model m\ninput x: [2]\ny = dense(x, 2)\noutput y\n";
+  int64_t baselineKb = 0;
+  for (const char *name : {"small.safetensors", "big.safetensors"}) {
+    CAPTURE(name);
+    std::string path = (dir.path / name).string();
+    test::ChildRun r = test::runNncChild(
+        {"eval", (dir.path / "m.nn").string(), "--weights", path, "--inputs", path},
+        (dir.path / "err").string(), 60);
+    std::ifstream in(dir.path / "err");
+    std::string output((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    INFO(output);
+    CHECK_FALSE(r.timedOut);
+    CHECK(r.code == 1);
+    CHECK(output.find(" trailing bytes after the last tensor") != std::string::npos);
+    CHECK(r.seconds < 1.0);
+    CHECK(r.maxRssKb > 1024); // the measurement worked: nnc's peak is at least 1 MiB
+    if (baselineKb == 0) baselineKb = r.maxRssKb;
+    CHECK(r.maxRssKb - baselineKb < 100 * 1024);
+  }
+
+  fs::resize_file(big, 9ull << 30);
+  Result<Safetensors> huge = readSafetensors(big.string());
+  REQUIRE_FALSE(huge.ok());
+  CHECK(huge.error() == big.string() + ": the file is 9 GiB; nnc reads safetensors files of at "
+                                       "most 8 GiB");
+}
+
+TEST_CASE("io: --weights on a FIFO, a device or a directory is refused at once") {
+  TempDir dir;
+  std::string fifo = (dir.path / "pipe").string();
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  std::string model = (dir.path / "m.nn").string();
+  std::ofstream(model) << "model m\ninput x: [2]\ny = dense(x, 2)\noutput y\nloss mse(y, x)\n";
+  struct Case {
+    std::vector<std::string> args;
+    std::string message;
+  };
+  // Before the fix a FIFO blocked forever and /dev/zero was read until memory ran out.
+  const std::vector<Case> cases = {
+      {{"predict", model, "--weights", fifo},
+       "'" + fifo + "' is a FIFO (named pipe), not a regular file"},
+      {{"predict", model, "--weights", "/dev/zero"}, "'/dev/zero' is a character device"},
+      {{"eval", model, "--weights", "/dev/zero", "--inputs", "/dev/zero"},
+       "'/dev/zero' is a character device, not a regular file"},
+      {{"eval", model, "--weights", fifo, "--inputs", fifo}, "is a FIFO (named pipe)"},
+      {{"eval", model, "--weights", dir.path.string(), "--inputs", model},
+       "'" + dir.path.string() + "' is a directory, not a regular file"},
+  };
+  for (const Case &c : cases) {
+    CAPTURE(c.args[0]);
+    CAPTURE(c.args[3]);
+    test::ChildRun r = test::runNncChild(c.args, (dir.path / "err").string(), 10);
+    std::ifstream in(dir.path / "err");
+    std::string output((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    INFO(output);
+    CHECK_FALSE(r.timedOut);
+    CHECK(r.code == 1);
+    CHECK(output.find(c.message) != std::string::npos);
+    CHECK(r.seconds < 1.0);
+  }
+}
+
+TEST_CASE("io: checkFinite names the first tensor holding a NaN or infinity") {
+  TensorMapD d;
+  d["a"] = TensorD{{2}, {1.0, 2.0}};
+  CHECK(checkFinite(d, "w.safetensors").ok());
+  d["b.kernel"] = TensorD{{3}, {0.0, std::nan(""), 1.0}};
+  Status nan = checkFinite(d, "w.safetensors");
+  REQUIRE_FALSE(nan.ok());
+  CHECK(nan.error() == "w.safetensors: tensor 'b.kernel' holds NaN at index 1 of 3; weights "
+                       "must be finite numbers");
+  TensorMap f;
+  f["c"] = Tensor{{1}, {-std::numeric_limits<float>::infinity()}};
+  Status inf = checkFinite(f, "x");
+  REQUIRE_FALSE(inf.ok());
+  CHECK(inf.error().find("tensor 'c' holds -infinity at index 0 of 1") != std::string::npos);
 }

@@ -1,5 +1,7 @@
-// Checkpoint files: metadata round trip, the `latest` pointer, pruning to the newest three,
-// refusal of another model's checkpoint, and crash safety: a child process saving checkpoints
+// Checkpoint files: metadata round trip, the `latest` pointer (and the newest complete file
+// when it is missing or dangling), pruning to the newest three, refusal of another model's
+// checkpoint, of every bad metadata field, of non-finite values and of tensors that are not
+// the model's, no leftover temporaries, and crash safety: a child process saving checkpoints
 // in a loop is SIGKILLed at random moments, and every time the directory must still hold a
 // loadable latest checkpoint whose contents match its metadata.
 #include "TestUtil.h"
@@ -10,9 +12,12 @@
 #include <algorithm>
 
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <limits>
 #include <random>
 #include <sys/wait.h>
 #include <thread>
@@ -44,9 +49,9 @@ CheckpointInfo infoFor(int64_t epoch, int64_t step = 0) {
   i.seed = 42;
   i.batch = 32;
   i.rngState = "splitmix64:00000000000000ff";
-  i.partialLossSum = 0.1 + double(step);
+  i.partialLossSum = step ? 0.1 + double(step) : 0;
   i.partialCount = step * 32;
-  i.history = "1,0.5,0.4,1.000\n";
+  for (int64_t e = 1; e <= epoch; ++e) i.history += std::to_string(e) + ",0.5,0.4,1.000\n";
   return i;
 }
 
@@ -191,4 +196,217 @@ TEST_CASE("test_tr SIGKILL while checkpointing always leaves a loadable latest c
   // The kills landed at different points: some runs got checkpoints out, some did not.
   CHECK(advanced > 0);
   CHECK(advanced < trials);
+}
+
+TEST_CASE("test_tr every bad checkpoint metadata field is refused with its name") {
+  struct Mutant {
+    const char *key, *value; // nullptr value: the field is removed
+    std::string message;
+  };
+  const std::string whole = "expected a whole number from ";
+  const std::vector<Mutant> mutants = {
+      // Before: read as 0, so the run restarted and pruned the original checkpoint.
+      {"epoch", "", "metadata \"epoch\" is \"\", " + whole + "0 to 1000000000"},
+      // Before: wrapped to -1.
+      {"epoch", "18446744073709551615", "metadata \"epoch\" is \"18446744073709551615\""},
+      {"epoch", "-1", "metadata \"epoch\" is \"-1\""},
+      {"epoch", " 2", "metadata \"epoch\" is \" 2\""},
+      {"epoch", "2x", "metadata \"epoch\" is \"2x\""},
+      {"epoch", nullptr, "metadata \"epoch\" is missing"},
+      {"step", "1e3", "metadata \"step\" is \"1e3\""},
+      {"global_step", "9223372036854775808", "metadata \"global_step\" is \"9223372036854775808\""},
+      {"global_step", "3", "metadata \"global_step\" is 3, fewer than the 2 epochs and 5 steps"},
+      {"seed", "x1", "metadata \"seed\" is \"x1\", " + whole + "0 to 18446744073709551615"},
+      {"batch", "0", "metadata \"batch\" is \"0\", " + whole + "1 to 1000000000"},
+      {"partial_count", "161",
+       "metadata \"partial_count\" is 161, but 5 steps of batch 32 hold 160"},
+      // Before: written into the history as NaN, and the run exited 0.
+      {"partial_loss_sum", "nan", "metadata \"partial_loss_sum\" is \"nan\", expected a finite"},
+      {"partial_loss_sum", "inf", "metadata \"partial_loss_sum\" is \"inf\""},
+      {"partial_loss_sum", "0x1p+2000", "metadata \"partial_loss_sum\" is \"0x1p+2000\""},
+      {"partial_loss_sum", "", "metadata \"partial_loss_sum\" is \"\""},
+      {"rng", "splitmix64:00000000000000fg", "metadata \"rng\" is \"splitmix64:00000000000000fg\""},
+      {"rng", "mt19937:0", "metadata \"rng\" is \"mt19937:0\", expected \"splitmix64:\" and 16"},
+      {"model_hash", "fnv1a64:123", "metadata \"model_hash\" is \"fnv1a64:123\""},
+      {"model", "", "metadata \"model\" is empty"},
+      {"optimizer", "Adam!", "metadata \"optimizer\" is \"Adam!\""},
+      {"history", "1,nan,0.4,1.000\n2,0.5,0.4,1.000\n",
+       "metadata \"history\": line 1: loss \"nan\" is not a finite number"},
+      {"history", "-1,0.5,0.4,1.000\n2,0.5,0.4,1.000\n",
+       "metadata \"history\": line 1: epoch \"-1\" is not a whole number from 1"},
+      {"history", "2,0.5,0.4,1.000\n2,0.5,0.4,1.000\n",
+       "metadata \"history\": line 2: epoch 2 does not follow epoch 2 (epochs must increase)"},
+      {"history", "1,0.5,inf,1.000\n2,0.5,0.4,1.000\n", "line 1: val_loss \"inf\" is not a finite"},
+      {"history", "1,0.5,0.4,-1\n2,0.5,0.4,1.000\n", "line 1: seconds \"-1\" is not a finite"},
+      {"history", "1,0.5,0.4,1.000\n",
+       "metadata \"history\" has 1 rows, expected one per finished "
+       "epoch (1 to 2)"},
+      {"history", "1,0.5,0.4,1.000\n3,0.5,0.4,1.000\n", "metadata \"history\" has 2 rows"},
+  };
+  SafetensorsMetadata good = checkpointMetadata(infoFor(2, 5));
+  REQUIRE(parseCheckpointMetadata(good, "f.safetensors").ok());
+  for (const Mutant &mu : mutants) {
+    CAPTURE(mu.key);
+    CAPTURE(mu.value ? mu.value : "(removed)");
+    SafetensorsMetadata m = good;
+    if (mu.value)
+      m[mu.key] = mu.value;
+    else
+      m.erase(mu.key);
+    Result<CheckpointInfo> i = parseCheckpointMetadata(m, "f.safetensors");
+    REQUIRE_FALSE(i.ok());
+    CHECK(i.error().rfind("f.safetensors: metadata \"", 0) == 0);
+    CHECK_MESSAGE(i.error().find(mu.message) != std::string::npos, i.error());
+  }
+  // At an epoch boundary nothing of the next epoch is recorded yet.
+  SafetensorsMetadata boundary = checkpointMetadata(infoFor(2));
+  boundary["partial_loss_sum"] = "0x1p-2";
+  Result<CheckpointInfo> b = parseCheckpointMetadata(boundary, "f.safetensors");
+  REQUIRE_FALSE(b.ok());
+  CHECK(b.error() == "f.safetensors: metadata \"partial_loss_sum\" is not 0 at the start of an "
+                     "epoch (\"step\" is 0)");
+  SafetensorsMetadata other = good;
+  other["format"] = "nnc-checkpoint-2";
+  CHECK(parseCheckpointMetadata(other, "f").error().find("not an nnc training checkpoint") !=
+        std::string::npos);
+}
+
+TEST_CASE("test_tr history CSV rows are checked: whole increasing epochs, finite values") {
+  Result<std::vector<EpochRecord>> ok =
+      parseHistoryCsv("epoch,loss,val_loss,seconds\r\n1,0.5,,1.5\r\n3,0.25,0.3,0\r\n", "h.csv");
+  REQUIRE_MESSAGE(ok.ok(), ok.error());
+  REQUIRE(ok->size() == 2);
+  CHECK((*ok)[1].epoch == 3);
+  CHECK((*ok)[1].valLoss == 0.3);
+  struct Case {
+    std::string text, message;
+  };
+  const std::vector<Case> cases = {
+      {"1,nan,,1\n", "h.csv: line 1: loss \"nan\" is not a finite number"},
+      {"1,0.5,,1\n0,0.5,,1\n", "h.csv: line 2: epoch \"0\" is not a whole number from 1 to"},
+      {"2,0.5,,1\n1,0.5,,1\n", "h.csv: line 2: epoch 1 does not follow epoch 2"},
+      {"1.5,0.5,,1\n", "h.csv: line 1: epoch \"1.5\" is not a whole number"},
+      {"1,0.5,-inf,1\n", "h.csv: line 1: val_loss \"-inf\" is not a finite number"},
+      {"1,0.5,,NaN\n", "h.csv: line 1: seconds \"NaN\" is not a finite number >= 0"},
+      {"1,0.5, 1,1\n", "h.csv: line 1: val_loss \" 1\" is not a finite number"},
+      {"1,0.5,,1\nepoch,loss,val_loss,seconds\n", "h.csv: line 2: epoch \"epoch\""},
+      {"1,2\n", "h.csv: line 1 is not 'epoch,loss,val_loss,seconds'"},
+  };
+  for (const Case &c : cases) {
+    CAPTURE(c.text);
+    Result<std::vector<EpochRecord>> r = parseHistoryCsv(c.text, "h.csv");
+    REQUIRE_FALSE(r.ok());
+    CHECK_MESSAGE(r.error().find(c.message) == 0, r.error());
+  }
+}
+
+TEST_CASE("test_tr a checkpoint holding a NaN or infinity is refused naming the tensor") {
+  test::TempDir tmp("test_tr_nan_");
+  TensorMapD t = tensorsFor(1, 8);
+  t["dense.bias"].data[2] = std::numeric_limits<double>::infinity();
+  // saveCheckpoint is not the guard (the trainer checks before saving): write it directly.
+  std::string path = (tmp.path / checkpointFileName(1, 0)).string();
+  REQUIRE(writeSafetensorsD(path, t, checkpointMetadata(infoFor(1))).ok());
+  Result<Checkpoint> c = readCheckpoint(path);
+  REQUIRE_FALSE(c.ok());
+  CHECK(c.error() == path + ": tensor 'dense.bias' holds +infinity at index 2 of 4; weights "
+                            "must be finite numbers");
+}
+
+TEST_CASE("test_tr without a usable latest pointer the newest complete checkpoint is loaded") {
+  test::TempDir tmp("test_tr_nolatest_");
+  fs::path d = tmp.path;
+  for (int64_t e = 1; e <= 3; ++e)
+    REQUIRE(saveCheckpoint(d.string(), tensorsFor(e, 8), infoFor(e), false).ok());
+  // A kill after the rename of a checkpoint but before `latest` names it: here the newest
+  // file is also truncated, as a foreign copy might be; it is skipped.
+  std::string third = (d / checkpointFileName(3, 0)).string();
+  fs::resize_file(third, fs::file_size(third) - 3);
+  fs::remove(d / "latest");
+  Result<Checkpoint> c = loadLatestCheckpoint(d.string());
+  REQUIRE_MESSAGE(c.ok(), c.error());
+  CHECK(c->info.epoch == 2);
+  CHECK(c->note == "'" + (d / "latest").string() +
+                       "' is missing; using the newest complete checkpoint '" +
+                       (d / checkpointFileName(2, 0)).string() + "'");
+
+  // A pointer naming a file that is gone (dangling) is treated alike.
+  fs::remove(third);
+  {
+    std::ofstream out(d / "latest");
+    out << checkpointFileName(7, 0) << "\n";
+  }
+  c = loadLatestCheckpoint(d.string());
+  REQUIRE_MESSAGE(c.ok(), c.error());
+  CHECK(c->info.epoch == 2);
+  CHECK(c->note.find("names '" + (d / checkpointFileName(7, 0)).string() +
+                     "', which does not exist; using the newest complete checkpoint") !=
+        std::string::npos);
+
+  // With the pointer intact there is no note.
+  REQUIRE(saveCheckpoint(d.string(), tensorsFor(3, 8), infoFor(3), false).ok());
+  c = loadLatestCheckpoint(d.string());
+  REQUIRE(c.ok());
+  CHECK(c->info.epoch == 3);
+  CHECK(c->note.empty());
+
+  // Nothing loadable: the error says why the pointer was not used and what failed.
+  test::TempDir empty("test_tr_nolatest_empty_");
+  Result<Checkpoint> none = loadLatestCheckpoint(empty.path.string());
+  REQUIRE_FALSE(none.ok());
+  CHECK(none.error() == "no checkpoint to resume from in '" + empty.path.string() + "': '" +
+                            (empty.path / "latest").string() +
+                            "' is missing and there is no ckpt-epoch-*.safetensors file");
+  std::ofstream(empty.path / checkpointFileName(1, 0)) << "junk";
+  none = loadLatestCheckpoint(empty.path.string());
+  REQUIRE_FALSE(none.ok());
+  CHECK(none.error().find("is missing and no checkpoint file loads:\n  ") != std::string::npos);
+}
+
+TEST_CASE("test_tr checkpoint tensors must be exactly the model's parameters and state") {
+  Graph g;
+  g.name = "m";
+  auto leaf = [&](const std::string &name, OpKind op, std::vector<int64_t> dims) {
+    Node n;
+    n.op = op;
+    n.name = name;
+    n.type.dims = std::move(dims);
+    ValueId v = g.add(n);
+    (op == OpKind::Param ? g.params : g.states).push_back(v);
+  };
+  leaf("dense.kernel", OpKind::Param, {2, 4});
+  leaf("dense.bias", OpKind::Param, {4});
+  leaf("dense.kernel.m", OpKind::State, {2, 4});
+  CHECK(checkpointShapes(g).size() == 3);
+  TensorMapD t;
+  t["dense.kernel"] = TensorD{{2, 4}, std::vector<double>(8)};
+  t["dense.bias"] = TensorD{{4}, std::vector<double>(4)};
+  t["dense.kernel.m"] = TensorD{{2, 4}, std::vector<double>(8)};
+  CHECK(checkCheckpointTensors(t, g, "c.safetensors").ok());
+  // A renamed optimizer state tensor: one missing, one unexpected.
+  t["dense.kernel.mom"] = t["dense.kernel.m"];
+  t.erase("dense.kernel.m");
+  t["dense.bias"].shape = {5};
+  Status s = checkCheckpointTensors(t, g, "c.safetensors");
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.error() == "c.safetensors: tensor 'dense.bias' has shape [5], the model expects [4]\n"
+                     "c.safetensors: missing tensor 'dense.kernel.m' (the model expects shape "
+                     "[2,4])\n"
+                     "c.safetensors: unexpected tensor 'dense.kernel.mom' with shape [2,4] (the "
+                     "model has no parameter or optimizer state of that name)");
+}
+
+TEST_CASE("test_tr checkpoint saves leave no temporary files, even after killed writers") {
+  test::TempDir tmp("test_tr_tmpfiles_");
+  fs::path d = tmp.path;
+  fs::create_directories(d);
+  for (const char *stale : {".ckpt-epoch-0002.safetensors.tmp-Ab12Cd", ".latest.tmp-xY34zW"})
+    std::ofstream(d / stale) << "left by a killed writer";
+  REQUIRE(saveCheckpoint(d.string(), tensorsFor(1, 8), infoFor(1), false).ok());
+  REQUIRE(saveCheckpoint(d.string(), tensorsFor(2, 8), infoFor(2), true).ok());
+  std::vector<std::string> names;
+  for (const auto &e : fs::directory_iterator(d)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  CHECK(names == std::vector<std::string>{"ckpt-epoch-0001.safetensors",
+                                          "ckpt-epoch-0002.safetensors", "latest"});
 }

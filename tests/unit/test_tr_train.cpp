@@ -2,11 +2,14 @@
 // epoch or a Ctrl-C anywhere) ends bit-identical to an uninterrupted run; SIGKILL at random
 // moments always leaves a loadable latest checkpoint; a diverging run stops with a non-zero
 // exit and keeps the last good checkpoint; another model's checkpoint is refused; the PNGs
-// decode to the expected sizes; and training the bundled digits beats an untrained model.
+// decode to the expected sizes; training the bundled digits beats an untrained model; resuming
+// without a `latest` pointer takes the newest complete checkpoint; bad metadata, NaN weights
+// and renamed tensors are refused by train --resume, predict and eval; no temporaries remain.
 #include "TestUtil.h"
 #include "runtime/Checkpoint.h"
 #include "runtime/Idx.h"
 #include "runtime/Png.h"
+#include "runtime/Safetensors.h"
 #include "runtime/Trainer.h"
 
 #include <doctest/doctest.h>
@@ -14,6 +17,7 @@
 #include <algorithm>
 
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -370,4 +374,164 @@ TEST_CASE("test_tr a few hundred Adam steps on the bundled digits beat any untra
   REQUIRE(h->size() == 1);
   REQUIRE((*h)[0].valLoss);
   CHECK(*(*h)[0].valLoss < 0.20);
+}
+
+namespace {
+
+/// Rewrites checkpoint `path` with metadata field `key` set to `value`, or with tensors changed.
+void mutateCheckpoint(const std::string &path, const std::string &key, const std::string &value,
+                      void (*tensors)(TensorMapD &) = nullptr) {
+  Result<SafetensorsD> f = readSafetensorsD(path);
+  REQUIRE_MESSAGE(f.ok(), f.error());
+  f->metadata[key] = value;
+  if (tensors) tensors(f->tensors);
+  REQUIRE(writeSafetensorsD(path, f->tensors, f->metadata).ok());
+}
+
+/// The names in `dir` that are temporaries of atomic writes.
+std::vector<std::string> temporaries(const std::string &dir) {
+  std::vector<std::string> out;
+  for (const auto &e : fs::directory_iterator(dir))
+    if (e.path().filename().string().find(".tmp-") != std::string::npos)
+      out.push_back(e.path().filename().string());
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("test_tr --resume without latest (or with a dangling one) takes the newest complete "
+          "checkpoint") {
+  Scratch s("nolatest");
+  writeSmallData(s / "data", 64, 16);
+  spit(s / "tiny.nn", kTiny);
+  std::string common = s / "tiny.nn" + " --data " + s / "data" +
+                       " --threads 1 --backend interp --batch 32 --checkpoint " + s / "ckpt";
+  Outcome first = runNnc(s, "train " + common + " --epochs 1");
+  REQUIRE_MESSAGE(first.code == 0, first.err);
+  // SIGKILL after the first checkpoint's rename but before `latest` was written.
+  fs::remove(s / "ckpt/latest");
+  Outcome rest = runNnc(s, "train " + common + " --epochs 2 --resume");
+  REQUIRE_MESSAGE(rest.code == 0, rest.err);
+  CHECK(rest.err.find("note: '" + s / "ckpt/latest" +
+                      "' is missing; using the newest complete checkpoint '" +
+                      s / "ckpt/ckpt-epoch-0001.safetensors'\n") != std::string::npos);
+  CHECK(rest.err.find("Resuming from " + s / "ckpt/ckpt-epoch-0001.safetensors") !=
+        std::string::npos);
+  CHECK(rest.err.find("Epoch 1/2") == std::string::npos);
+  CHECK(slurp(s / "ckpt/latest") == "ckpt-epoch-0002.safetensors\n");
+
+  spit(s / "ckpt/latest", "ckpt-epoch-0005.safetensors\n");
+  Outcome dangling = runNnc(s, "train " + common + " --epochs 3 --resume");
+  REQUIRE_MESSAGE(dangling.code == 0, dangling.err);
+  CHECK(dangling.err.find("which does not exist; using the newest complete checkpoint '" +
+                          s / "ckpt/ckpt-epoch-0002.safetensors'") != std::string::npos);
+  CHECK(dangling.err.find("Epoch 3/3") != std::string::npos);
+  // Every atomic write (checkpoints, latest, history.csv) cleaned up after itself.
+  CHECK(temporaries(s / "ckpt").empty());
+}
+
+TEST_CASE("test_tr --resume refuses bad metadata by field and keeps the checkpoint") {
+  Scratch s("badmeta");
+  writeSmallData(s / "data", 64, 16);
+  spit(s / "tiny.nn", kTiny);
+  std::string common = s / "tiny.nn" + " --data " + s / "data" +
+                       " --threads 1 --backend interp --batch 32 --checkpoint " + s / "ckpt";
+  Outcome first = runNnc(s, "train " + common + " --epochs 1");
+  REQUIRE_MESSAGE(first.code == 0, first.err);
+  std::string ckpt = s / "ckpt/ckpt-epoch-0001.safetensors";
+  std::string good = slurp(ckpt);
+  struct Mutant {
+    std::string key, value, message;
+  };
+  const std::vector<Mutant> mutants = {
+      {"epoch", "", "metadata \"epoch\" is \"\", expected a whole number"},
+      {"epoch", "18446744073709551615", "metadata \"epoch\" is \"18446744073709551615\""},
+      {"partial_loss_sum", "nan", "metadata \"partial_loss_sum\" is \"nan\""},
+      {"history", "nan,0.5,0.4,1.000\n", "metadata \"history\": line 1: epoch \"nan\""},
+      // Valid on its own, but past the 2 steps of an epoch of 64 examples in batches of 32.
+      {"step", "9",
+       "metadata \"step\" is 9, but an epoch of 64 examples in batches of 32 has "
+       "only 2 steps"},
+  };
+  for (const Mutant &m : mutants) {
+    CAPTURE(m.key);
+    spit(ckpt, good);
+    mutateCheckpoint(ckpt, m.key, m.value);
+    if (m.key == "step") {
+      mutateCheckpoint(ckpt, "partial_count", "288");
+      mutateCheckpoint(ckpt, "partial_loss_sum", "0x1p+0");
+      mutateCheckpoint(ckpt, "global_step", "11");
+    }
+    std::string before = slurp(ckpt);
+    Outcome r = runNnc(s, "train " + common + " --epochs 2 --resume");
+    CHECK(r.code == 1);
+    CHECK_MESSAGE(r.err.find(m.message) != std::string::npos, r.err);
+    CHECK(r.err.find("Epoch ") == std::string::npos);
+    // Nothing was trained or pruned: the checkpoint is still there, unchanged.
+    CHECK(slurp(ckpt) == before);
+    CHECK(listCheckpoints(s / "ckpt") == std::vector<std::string>{"ckpt-epoch-0001.safetensors"});
+  }
+}
+
+TEST_CASE("test_tr predict and eval refuse NaN weights and tensors that are not the model's") {
+  Scratch s("badweights");
+  writeSmallData(s / "data", 64, 16);
+  spit(s / "tiny.nn", kTiny);
+  Outcome t = runNnc(s, "train " + s / "tiny.nn" + " --data " + s / "data" +
+                            " --threads 1 --backend interp --epochs 1 --optimizer sgd "
+                            "--checkpoint " +
+                            s / "ckpt");
+  REQUIRE_MESSAGE(t.code == 0, t.err);
+  std::string ckpt = s / "ckpt/ckpt-epoch-0001.safetensors";
+  std::string good = slurp(ckpt);
+  std::string predict = "predict " + s / "tiny.nn" + " --data " + s / "data" +
+                        " --backend interp --count 2 --out " + s / "recon.png --weights ";
+  // The checkpoint's optimizer (sgd, not the file's adam) decides the state tensors expected.
+  Outcome ok = runNnc(s, predict + s / "ckpt");
+  REQUIRE_MESSAGE(ok.code == 0, ok.err);
+
+  // Before: exit 0, a PNG, and "loss on them -nan".
+  mutateCheckpoint(ckpt, "format", "nnc-checkpoint-1",
+                   [](TensorMapD &m) { m.begin()->second.data[3] = std::nan(""); });
+  std::string first = readSafetensorsD(ckpt)->tensors.begin()->first;
+  Outcome nan = runNnc(s, predict + s / "ckpt");
+  CHECK(nan.code == 1);
+  CHECK(nan.err.find(ckpt + ": tensor '" + first + "' holds NaN at index 3") != std::string::npos);
+  Result<SafetensorsD> plain = readSafetensorsD(ckpt);
+  REQUIRE(plain.ok());
+  REQUIRE(writeSafetensorsD(s / "plain.safetensors", plain->tensors, {}).ok());
+  Outcome nanPlain = runNnc(s, predict + s / "plain.safetensors");
+  CHECK(nanPlain.code == 1);
+  CHECK(nanPlain.err.find("tensor '" + first + "' holds NaN") != std::string::npos);
+  Outcome nanEval = runNnc(s, "eval " + s / "tiny.nn" + " --weights " + s / "plain.safetensors" +
+                                  " --inputs " + s / "plain.safetensors");
+  CHECK(nanEval.code == 1);
+  CHECK(nanEval.err.find("tensor '" + first + "' holds NaN") != std::string::npos);
+
+  // A checkpoint whose tensor was renamed is refused by predict and eval alike.
+  spit(ckpt, good);
+  mutateCheckpoint(ckpt, "format", "nnc-checkpoint-1", [](TensorMapD &m) {
+    auto node = m.extract(m.begin());
+    node.key() += ".renamed";
+    m.insert(std::move(node));
+  });
+  Outcome renamed = runNnc(s, predict + ckpt);
+  CHECK(renamed.code == 1);
+  CHECK(renamed.err.find(ckpt + ": missing tensor '" + first + "'") != std::string::npos);
+  CHECK(renamed.err.find("unexpected tensor '" + first + ".renamed'") != std::string::npos);
+  Outcome renamedEval =
+      runNnc(s, "eval " + s / "tiny.nn" + " --weights " + ckpt + " --inputs " + ckpt);
+  CHECK(renamedEval.code == 1);
+  CHECK(renamedEval.err.find("unexpected tensor '" + first + ".renamed'") != std::string::npos);
+
+  // predict and eval parse the metadata strictly too.
+  spit(ckpt, good);
+  mutateCheckpoint(ckpt, "epoch", "");
+  Outcome meta = runNnc(s, predict + ckpt);
+  CHECK(meta.code == 1);
+  CHECK(meta.err.find(ckpt + ": metadata \"epoch\" is \"\"") != std::string::npos);
+  Outcome metaEval =
+      runNnc(s, "eval " + s / "tiny.nn" + " --weights " + ckpt + " --inputs " + ckpt);
+  CHECK(metaEval.code == 1);
+  CHECK(metaEval.err.find(ckpt + ": metadata \"epoch\" is \"\"") != std::string::npos);
 }

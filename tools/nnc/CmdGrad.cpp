@@ -5,6 +5,7 @@
 
 #include "passes/Pipeline.h"
 #include "runtime/BackendFactory.h"
+#include "runtime/Checkpoint.h"
 #include "runtime/GradCheck.h"
 #include "runtime/Init.h"
 #include "runtime/Safetensors.h"
@@ -98,12 +99,24 @@ int runEval() {
   bool training = g->loss != kNoValue;
   if (!training && !GradsOut.empty())
     return fail("model '" + g->name + "' has no loss statement, so it has no gradients");
+  Result<Safetensors> w = readSafetensors(Weights);
+  if (!w) return fail(w.error());
+  if (Status s = checkFinite(w->tensors, Weights); !s) return fail(s.error());
+  bool checkpoint = isCheckpointMetadata(w->metadata);
+  if (checkpoint) {
+    Result<CheckpointInfo> info = parseCheckpointMetadata(w->metadata, Weights);
+    if (!info) return fail(info.error());
+    g->train.optimizer = info->optimizer;
+  }
   if (training) {
     PassContext ctx;
     if (Status s = runPasses(*g, ctx, trainingPasses()); !s) return fail(s.error());
   }
-  Result<Safetensors> w = readSafetensors(Weights);
-  if (!w) return fail(w.error());
+  if (checkpoint) {
+    std::map<std::string, std::vector<int64_t>> shapes;
+    for (const auto &[name, t] : w->tensors) shapes[name] = t.shape;
+    if (Status s = checkShapes(shapes, checkpointShapes(*g), Weights); !s) return fail(s.error());
+  }
   Result<Safetensors> x = readSafetensors(Inputs);
   if (!x) return fail(x.error());
   if (g->inputs.empty()) return fail("model '" + g->name + "' has no inputs");

@@ -370,29 +370,46 @@ int runTrain() {
   return 0;
 }
 
-/// The parameters of `g` from a safetensors file or a checkpoint directory's latest file.
-Result<TensorMapD> loadWeights(const Graph &g, const std::string &where) {
-  std::string path = where;
+/// A checkpoint (from a directory's latest file or a file with checkpoint metadata) or plain
+/// safetensors weights, read and checked to be finite.
+Result<Checkpoint> readWeights(const std::string &where) {
   struct stat st;
-  if (::stat(where.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-    Result<std::string> p = latestCheckpointPath(where);
-    if (!p) return Error{p.error()};
-    path = *p;
-  }
-  Result<SafetensorsD> f = readSafetensorsD(path);
+  if (::stat(where.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return loadLatestCheckpoint(where);
+  Result<SafetensorsD> f = readSafetensorsD(where);
   if (!f) return Error{f.error()};
-  TensorMap shapes;
-  std::map<std::string, std::vector<int64_t>> expected;
+  if (isCheckpointMetadata(f->metadata)) return checkpointFrom(f.take(), where);
+  if (Status s = checkFinite(f->tensors, where); !s) return Error{s.error()};
+  Checkpoint plain;
+  plain.path = where;
+  plain.tensors = std::move(f->tensors);
+  return plain;
+}
+
+/// The weights for `g`, which becomes its training graph: a checkpoint's optimizer decides the
+/// state tensors, and all its tensors are checked; plain weights must hold the parameters.
+Result<TensorMapD> loadWeights(Graph &g, const std::string &where, const std::string &file,
+                               const std::string &source) {
+  Result<Checkpoint> c = readWeights(where);
+  if (!c) return Error{c.error()};
+  if (!c->note.empty()) llvm::errs() << "note: " << c->note << "\n";
+  bool checkpoint = !c->info.optimizer.empty();
+  if (checkpoint) g.train.optimizer = c->info.optimizer;
+  if (Status s = toTrainingGraph(g, file, source); !s) return Error{s.error()};
+  if (checkpoint) {
+    if (Status s = checkCheckpointTensors(c->tensors, g, c->path); !s) return Error{s.error()};
+    return std::move(c->tensors);
+  }
+  std::map<std::string, std::vector<int64_t>> shapes, expected;
   TensorMapD params;
   for (ValueId p : g.params) {
     const Node &n = g[p];
     expected[n.name] = n.type.dims;
-    auto it = f->tensors.find(n.name);
-    if (it == f->tensors.end()) continue;
+    auto it = c->tensors.find(n.name);
+    if (it == c->tensors.end()) continue;
     params[n.name] = it->second;
-    shapes[n.name].shape = it->second.shape;
+    shapes[n.name] = it->second.shape;
   }
-  if (Status s = checkShapes(shapes, expected, path); !s) return Error{s.error()};
+  if (Status s = checkShapes(shapes, expected, c->path); !s) return Error{s.error()};
   return params;
 }
 
@@ -403,8 +420,7 @@ int runPredict() {
   std::optional<Graph> g = load(PredictFile, source);
   if (!g) return 1;
   if (g->outputs.empty()) return fail("model '" + g->name + "' has no output");
-  if (Status s = toTrainingGraph(*g, PredictFile, source); !s) return fail(s.error());
-  Result<TensorMapD> weights = loadWeights(*g, Weights);
+  Result<TensorMapD> weights = loadWeights(*g, Weights, PredictFile, source);
   if (!weights) return fail(weights.error());
   Result<DataSplit> data = loadDataset(Data);
   if (!data) return fail(data.error());
