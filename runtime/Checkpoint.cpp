@@ -10,6 +10,8 @@
 
 #include "runtime/FileUtil.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cinttypes>
@@ -304,16 +306,9 @@ Result<CheckpointInfo> parseCheckpointMetadata(const SafetensorsMetadata &m,
 
 std::string historyCsv(const std::vector<EpochRecord> &history) {
   std::string out = "epoch,loss,val_loss,seconds\n";
-  char buf[160];
   for (const EpochRecord &r : history) {
-    std::string val;
-    if (r.valLoss) {
-      std::snprintf(buf, sizeof buf, "%.9g", *r.valLoss);
-      val = buf;
-    }
-    std::snprintf(buf, sizeof buf, "%" PRId64 ",%.9g,%s,%.3f\n", r.epoch, r.loss, val.c_str(),
-                  r.seconds);
-    out += buf;
+    std::string val = r.valLoss ? fmt::format("{:.9g}", *r.valLoss) : "";
+    out += fmt::format("{},{:.9g},{},{:.3f}\n", r.epoch, r.loss, val, r.seconds);
   }
   return out;
 }
@@ -438,7 +433,7 @@ Result<std::string> saveCheckpoint(const std::string &dir, const TensorMapD &ten
 Result<std::string> latestCheckpointPath(const std::string &dir) {
   std::string pointer = joinPath(dir, "latest");
   Result<std::string> bytes = readFileBytes(pointer, kMaxPointerBytes, "checkpoint pointers");
-  if (!bytes) return Error{"no checkpoint to resume from in '" + dir + "': " + bytes.error()};
+  if (!bytes) return Error{"no checkpoint to load in '" + dir + "': " + bytes.error()};
   std::string name = *bytes;
   while (!name.empty() && (name.back() == '\n' || name.back() == '\r')) name.pop_back();
   int64_t e, s;
@@ -472,7 +467,7 @@ namespace {
 Result<Checkpoint> newestComplete(const std::string &dir, const std::string &why) {
   std::vector<std::string> files = listCheckpoints(dir);
   if (files.empty())
-    return Error{"no checkpoint to resume from in '" + dir + "': " + why +
+    return Error{"no checkpoint to load in '" + dir + "': " + why +
                  " and there is no ckpt-epoch-*.safetensors file"};
   std::string failures;
   for (auto it = files.rbegin(); it != files.rend(); ++it) {
@@ -483,7 +478,7 @@ Result<Checkpoint> newestComplete(const std::string &dir, const std::string &why
     }
     failures += "\n  " + c.error().substr(0, c.error().find('\n'));
   }
-  return Error{"no checkpoint to resume from in '" + dir + "': " + why +
+  return Error{"no checkpoint to load in '" + dir + "': " + why +
                " and no checkpoint file loads:" + failures};
 }
 
@@ -493,7 +488,7 @@ Result<Checkpoint> loadLatestCheckpoint(const std::string &dir) {
   std::string pointer = joinPath(dir, "latest");
   struct stat st;
   if (::stat(dir.c_str(), &st) != 0)
-    return Error{"no checkpoint to resume from in '" + dir + "': " + std::strerror(errno)};
+    return Error{"no checkpoint to load in '" + dir + "': " + std::strerror(errno)};
   if (::lstat(pointer.c_str(), &st) != 0 && errno == ENOENT)
     return newestComplete(dir, "'" + pointer + "' is missing");
   Result<std::string> path = latestCheckpointPath(dir);

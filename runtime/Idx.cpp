@@ -91,8 +91,8 @@ private:
     zs_.avail_out = static_cast<uInt>(n);
     while (zs_.avail_out > 0 && !ended_) {
       if (zs_.avail_in == 0 && pos_ < src_.size()) {
-        size_t k = size_t(std::min<uint64_t>(kInflateChunk, src_.size() - pos_));
-        in_.resize(kInflateChunk);
+        if (in_.empty()) in_.resize(size_t(std::min<uint64_t>(kInflateChunk, src_.size())));
+        size_t k = size_t(std::min<uint64_t>(in_.size(), src_.size() - pos_));
         if (Status s = src_.read(pos_, in_.data(), k); !s) return Error{s.error()};
         pos_ += k;
         zs_.next_in = in_.data();

@@ -1,7 +1,8 @@
-// PNG encoding/decoding through libpng's simplified png_image API (no setjmp needed), and
-// two report images drawn on an in-memory canvas: a reconstruction grid (nearest-neighbour
-// upscaling) and a loss plot (axes with "nice" 1-2-5 tick steps, grid lines, 2-pixel
-// Bresenham polylines with square markers, a legend, text in a 5x7 bitmap font).
+// PNG encoding/decoding through libpng's simplified png_image API (no setjmp needed; before
+// decoding, every chunk's declared length is checked against the data), and two report
+// images drawn on an in-memory canvas: a reconstruction grid (nearest-neighbour upscaling)
+// and a loss plot (axes with "nice" 1-2-5 tick steps, grid lines, 2-pixel Bresenham
+// polylines with square markers, a legend, text in a 5x7 bitmap font).
 #include "runtime/Png.h"
 
 #include "runtime/FileUtil.h"
@@ -14,6 +15,7 @@
 #include <cstdio>
 #include <cstring>
 #include <new>
+#include <optional>
 
 namespace nnc {
 
@@ -250,7 +252,34 @@ Status writePngRgb(const std::string &path, uint32_t width, uint32_t height,
   return writePng(path, width, height, 3, rgb);
 }
 
+namespace {
+
+uint32_t loadBE32(std::string_view b, size_t at) {
+  return uint32_t(uint8_t(b[at])) << 24 | uint32_t(uint8_t(b[at + 1])) << 16 |
+         uint32_t(uint8_t(b[at + 2])) << 8 | uint32_t(uint8_t(b[at + 3]));
+}
+
+/// Checks that every chunk up to IEND lies inside `bytes`: libpng allocates a chunk's
+/// declared length before reading it, so a 30-byte file could make it allocate 2 GiB.
+std::optional<std::string> checkChunks(std::string_view bytes, const std::string &name) {
+  size_t at = 8; // after the signature, which libpng checks
+  while (at + 8 <= bytes.size()) {
+    uint64_t length = loadBE32(bytes, at);
+    std::string type(bytes.substr(at + 4, 4));
+    if (length + 12 > bytes.size() - at)
+      return name + ": PNG chunk '" + type + "' at byte " + std::to_string(at) + " declares " +
+             std::to_string(length) + " bytes of data, but the file ends " +
+             std::to_string(bytes.size() - at) + " bytes after its start";
+    if (type == "IEND") break;
+    at += size_t(length) + 12;
+  }
+  return std::nullopt;
+}
+
+} // namespace
+
 Result<PngImage> decodePng(std::string_view bytes, const std::string &name) {
+  if (std::optional<std::string> err = checkChunks(bytes, name)) return Error{*err};
   png_image img;
   std::memset(&img, 0, sizeof img);
   img.version = PNG_IMAGE_VERSION;

@@ -235,15 +235,15 @@ std::optional<std::string> parseEntry(const std::string &name, const llvm::json:
   return std::nullopt;
 }
 
-/// Reads and validates the header of `src`; all messages are prefixed with the file name.
-Result<Layout> parseLayout(const ByteSource &src) {
-  const std::string &file = src.name();
-  auto fail = [&](const std::string &msg) -> Result<Layout> { return Error{file + ": " + msg}; };
+/// Reads the header text of `src` after checking the file size and the header length against
+/// the limits and the file size; messages are prefixed with the file name.
+Result<std::string> readHeaderText(const ByteSource &src) {
+  auto fail = [&](const std::string &msg) -> Result<std::string> {
+    return Error{src.name() + ": " + msg};
+  };
   if (src.size() > kMaxSafetensorsBytes)
-    return fail("the file is " + byteSizeText(src.size()) +
-                "; nnc reads safetensors files of at "
-                "most " +
-                byteSizeText(kMaxSafetensorsBytes));
+    return fail("the file is " + byteSizeText(src.size()) + "; nnc reads safetensors files of " +
+                "at most " + byteSizeText(kMaxSafetensorsBytes));
   if (src.size() < 8)
     return fail("file is " + std::to_string(src.size()) +
                 " bytes, too short for the 8-byte header length of a safetensors file");
@@ -257,15 +257,30 @@ Result<Layout> parseLayout(const ByteSource &src) {
   if (n > src.size() - 8)
     return fail("header length " + std::to_string(n) + " runs past the end of the file (" +
                 std::to_string(src.size()) + " bytes)");
-  std::string header(size_t(n), '\0');
+  std::string header;
+  try {
+    header.resize(size_t(n));
+  } catch (const std::bad_alloc &) {
+    return fail("not enough memory for its " + byteSizeText(n) + " header");
+  }
   if (Status s = src.read(8, header.data(), header.size()); !s) return Error{s.error()};
+  return header;
+}
+
+/// Reads and validates the header of `src`; all messages are prefixed with the file name.
+Result<Layout> parseLayout(const ByteSource &src) {
+  const std::string &file = src.name();
+  auto fail = [&](const std::string &msg) -> Result<Layout> { return Error{file + ": " + msg}; };
+  Result<std::string> text = readHeaderText(src);
+  if (!text) return Error{text.error()};
+  const std::string &header = *text;
   Layout out;
-  out.dataOffset = 8 + n;
-  out.dataSize = src.size() - 8 - n;
+  out.dataOffset = 8 + header.size();
+  out.dataSize = src.size() - out.dataOffset;
   if (!llvm::json::isUTF8(llvm::StringRef(header.data(), header.size())))
     return fail("header is not valid UTF-8");
   if (std::optional<std::string> err = checkDepth(header)) return fail(*err);
-  llvm::Expected<llvm::json::Value> json = llvm::json::parse(llvm::StringRef(header.data(), n));
+  llvm::Expected<llvm::json::Value> json = llvm::json::parse(header);
   if (!json) return fail("header is not valid JSON: " + llvm::toString(json.takeError()));
   const llvm::json::Object *root = json->getAsObject();
   if (!root) return fail("header is not a JSON object");
@@ -349,15 +364,15 @@ template <typename T, typename Out> Result<Out> decode(const ByteSource &src) {
   Out out;
   out.metadata = std::move(layout->metadata);
   for (const Entry &e : layout->entries) {
-    TensorOf<T> t;
     try {
+      TensorOf<T> t;
       if (Status s = readValues(src, *layout, e, t); !s) return Error{s.error()};
+      out.dtypes[e.name] = e.dtype;
+      out.tensors.emplace(e.name, std::move(t));
     } catch (const std::bad_alloc &) {
       return Error{src.name() + ": not enough memory for tensor '" + e.name + "' (" +
                    std::to_string(e.count) + " values)"};
     }
-    out.dtypes[e.name] = e.dtype;
-    out.tensors.emplace(e.name, std::move(t));
   }
   return out;
 }

@@ -58,7 +58,7 @@ void expectError(const std::string &src, const std::string &lineCol, const std::
 } // namespace
 
 TEST_CASE("fe parser: the spec's autoencoder parses into the expected statements") {
-  std::ifstream in(NNC_SOURCE_DIR "/fuzz/corpus/autoencoder.nn");
+  std::ifstream in(NNC_SOURCE_DIR "/fuzz/corpus/compile/autoencoder.nn");
   REQUIRE(in.good());
   std::stringstream ss;
   ss << in.rdbuf();

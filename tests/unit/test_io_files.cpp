@@ -1,16 +1,22 @@
 // Bounded file access: only regular files are opened (a FIFO, device or directory is refused
 // by name, at once, in a child with a time limit so a regression fails instead of hanging),
 // the size limit is checked before reading, memory and file sources read alike, and atomic
-// writes leave no temporary behind, after success, after a failure, or after a killed writer.
+// writes leave no temporary behind, after success, after a failure, or after a killed writer;
+// and every seed of the reader fuzz corpora is a valid file.
 #include "runtime/FileUtil.h"
 
 #include "TestUtil.h"
+#include "runtime/Checkpoint.h"
+#include "runtime/Idx.h"
+#include "runtime/Png.h"
+#include "runtime/Safetensors.h"
 #include "test_io_util.h"
 
 #include <doctest/doctest.h>
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <sys/stat.h>
 #include <vector>
@@ -128,4 +134,58 @@ TEST_CASE("io: atomic writes leave no temporary after success, failure or a kill
   CHECK(temporaries(dir.path).empty());
   CHECK(fs::is_directory(dir.path / "taken" / "inside"));
   CHECK(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator()) == 2);
+}
+
+TEST_CASE("io: every seed of the reader fuzz corpora is a valid file of its format") {
+  // fuzz/make_corpus.py writes them; a seed the reader refuses would start the fuzzer off
+  // the valid paths.
+  fs::path root = fs::path(NNC_SOURCE_DIR) / "fuzz" / "corpus";
+  auto seeds = [&](const char *name) {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto &e : fs::directory_iterator(root / name))
+      if (e.path().filename().string().rfind("seed-", 0) == 0) {
+        std::ifstream in(e.path(), std::ios::binary);
+        out.emplace_back(e.path().string(), std::string(std::istreambuf_iterator<char>(in), {}));
+      }
+    return out;
+  };
+  size_t count = 0;
+  for (const auto &[path, bytes] : seeds("safetensors")) {
+    Result<SafetensorsD> r = parseSafetensorsD(bytes, path);
+    CHECK_MESSAGE(r.ok(), r.error());
+    if (r && isCheckpointMetadata(r->metadata)) {
+      Result<Checkpoint> c = checkpointFrom(r.take(), path);
+      CHECK_MESSAGE(c.ok(), c.error());
+    }
+    ++count;
+  }
+  for (const auto &[path, bytes] : seeds("checkpoint")) {
+    SafetensorsMetadata m;
+    for (size_t at = 0; at < bytes.size();) {
+      size_t k = bytes.find('\0', at), v = bytes.find('\0', k + 1);
+      m[bytes.substr(at, k - at)] = bytes.substr(k + 1, v == std::string::npos ? v : v - k - 1);
+      at = v == std::string::npos ? bytes.size() : v + 1;
+    }
+    Result<CheckpointInfo> r = parseCheckpointMetadata(m, path);
+    CHECK_MESSAGE(r.ok(), r.error());
+    ++count;
+  }
+  for (const auto &[path, bytes] : seeds("idx")) {
+    ByteSource src = ByteSource::memory(bytes, path);
+    Result<IdxImages> img = readIdxImages(src);
+    Result<std::vector<uint8_t>> labels = readIdxLabels(src);
+    CHECK_MESSAGE(img.ok() != labels.ok(), path);
+    ++count;
+  }
+  for (const auto &[path, bytes] : seeds("history")) {
+    Result<std::vector<EpochRecord>> r = parseHistoryCsv(bytes, path);
+    CHECK_MESSAGE(r.ok(), r.error());
+    ++count;
+  }
+  for (const auto &[path, bytes] : seeds("png")) {
+    Result<PngImage> r = decodePng(bytes, path);
+    CHECK_MESSAGE(r.ok(), r.error());
+    ++count;
+  }
+  CHECK(count >= 20);
 }

@@ -1,10 +1,13 @@
 // PNG output: pixel-exact gray/RGB round trips through libpng, the reconstruction grid's
-// layout, the loss plot's size and colours, and the errors for unusable input.
+// layout, the loss plot's size and colours, and the errors for unusable input (chunks that
+// run past the end, images beyond the pixel limit).
 #include "runtime/Png.h"
 
 #include "TestUtil.h"
 
 #include <doctest/doctest.h>
+
+#include <zlib.h>
 
 #include <algorithm>
 #include <cmath>
@@ -155,4 +158,35 @@ TEST_CASE("io: a curve plot puts its legend where it hides the fewest points") {
     }
   CHECK(frameLeft > 100);
   CHECK(frameRight < frameLeft / 4);
+}
+
+TEST_CASE("io: PNG chunks and sizes are checked before libpng allocates for them") {
+  // Found by fuzz_png: an eXIf chunk declaring 838860800 bytes in a 63-byte file made libpng
+  // allocate 800 MiB before noticing the file had ended.
+  const unsigned char exif[] = {0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00,
+                                0x0d, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00,
+                                0x00, 0x01, 0x08, 0x04, 0x00, 0x00, 0x00, 0x5e, 0x2b, 0xb7, 0x01,
+                                0x32, 0x00, 0x00, 0x00, 0x65, 0x58, 0x49, 0x66, 0x0d, 0x49, 0x44,
+                                0x41, 0x54, 0x78, 0x9c, 0x63, 0x70, 0xf8, 0x7f, 0x80, 0x01, 0x00,
+                                0x05, 0x82, 0x02, 0x00, 0x08, 0xe7, 0xdd, 0x98};
+  Result<PngImage> r =
+      decodePng(std::string(reinterpret_cast<const char *>(exif), sizeof exif), "f.png");
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error() == "f.png: PNG chunk 'eXIf' at byte 33 declares 838860800 bytes of data, but "
+                     "the file ends 30 bytes after its start");
+
+  // A header promising 16384 x 16384 pixels is refused from the header alone.
+  Result<std::string> small = encodePng(2, 1, 1, {0, 255});
+  REQUIRE(small.ok());
+  std::string big = *small;
+  for (size_t at : {16, 20}) big.replace(at, 4, std::string("\0\0\x40\0", 4));
+  uint32_t crc = uint32_t(crc32(0, reinterpret_cast<const Bytef *>(big.data() + 12), 17));
+  for (int i = 0; i < 4; ++i) big[29 + i] = char(crc >> (24 - 8 * i));
+  Result<PngImage> tooBig = decodePng(big, "big.png");
+  REQUIRE_FALSE(tooBig.ok());
+  CHECK(tooBig.error() == "big.png: the PNG is too large (16384x16384 pixels; nnc reads at most "
+                          "67108864)");
+  Result<PngImage> ok = decodePng(*small, "small.png");
+  REQUIRE_MESSAGE(ok.ok(), ok.error());
+  CHECK(ok->pixels == std::vector<uint8_t>{0, 255});
 }

@@ -135,7 +135,7 @@ TEST_CASE("test_tr missing or broken checkpoints are errors, not crashes") {
   fs::path d = tmp.path;
   Result<Checkpoint> c = loadLatestCheckpoint(d.string());
   REQUIRE_FALSE(c.ok());
-  CHECK(c.error().find("no checkpoint to resume from") != std::string::npos);
+  CHECK(c.error().find("no checkpoint to load") != std::string::npos);
   fs::create_directories(d);
   {
     FILE *f = std::fopen((d / "latest").c_str(), "w");
@@ -292,6 +292,14 @@ TEST_CASE("test_tr history CSV rows are checked: whole increasing epochs, finite
       {"1,0.5,,1\nepoch,loss,val_loss,seconds\n", "h.csv: line 2: epoch \"epoch\""},
       {"1,2\n", "h.csv: line 1 is not 'epoch,loss,val_loss,seconds'"},
   };
+  // Found by fuzz_history: "%.3f" of 2.1e301 seconds overflowed a 160-byte line buffer, so a
+  // history that was read could not be written and read again.
+  std::vector<EpochRecord> huge = {{1, 0.5, std::nullopt, 2.1e301}, {2, -1e300, 1e-300, 0}};
+  Result<std::vector<EpochRecord>> back = parseHistoryCsv(historyCsv(huge), "h.csv");
+  REQUIRE_MESSAGE(back.ok(), back.error());
+  REQUIRE(back->size() == 2);
+  CHECK((*back)[0].seconds == doctest::Approx(2.1e301));
+  CHECK((*back)[1].loss == doctest::Approx(-1e300));
   for (const Case &c : cases) {
     CAPTURE(c.text);
     Result<std::vector<EpochRecord>> r = parseHistoryCsv(c.text, "h.csv");
@@ -354,7 +362,7 @@ TEST_CASE("test_tr without a usable latest pointer the newest complete checkpoin
   test::TempDir empty("test_tr_nolatest_empty_");
   Result<Checkpoint> none = loadLatestCheckpoint(empty.path.string());
   REQUIRE_FALSE(none.ok());
-  CHECK(none.error() == "no checkpoint to resume from in '" + empty.path.string() + "': '" +
+  CHECK(none.error() == "no checkpoint to load in '" + empty.path.string() + "': '" +
                             (empty.path / "latest").string() +
                             "' is missing and there is no ckpt-epoch-*.safetensors file");
   std::ofstream(empty.path / checkpointFileName(1, 0)) << "junk";

@@ -303,7 +303,7 @@ TEST_CASE("test_tr a checkpoint of another model is refused") {
   Outcome none =
       runNnc(s, "train " + s / "tiny.nn" + common + " --resume --checkpoint " + s / "empty");
   CHECK(none.code == 1);
-  CHECK(none.err.find("no checkpoint to resume from") != std::string::npos);
+  CHECK(none.err.find("no checkpoint to load") != std::string::npos);
 }
 
 TEST_CASE("test_tr --validation-split holds out the tail of the training split") {

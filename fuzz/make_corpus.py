@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora of the reader fuzz targets: small valid files of each format.
+
+    fuzz/make_corpus.py [CORPUS_DIR]      (default: fuzz/corpus next to this script)
+
+Each seed goes to CORPUS_DIR/NAME/seed-*: safetensors files, checkpoint metadata (as the
+NUL-separated pairs fuzz_checkpoint reads), IDX image and label files (raw and gzip),
+loss-history CSVs and PNG images of every colour type. Only the standard library is used,
+and the output is the same on every run (gzip timestamps are fixed).
+"""
+import gzip
+import json
+import os
+import struct
+import sys
+import zlib
+
+
+def safetensors(tensors, metadata=None, dtype="F32"):
+    """A safetensors file: tensors maps name -> (shape, values); header padded to 8."""
+    header, data = {}, b""
+    fmt = "<f" if dtype == "F32" else "<d"
+    for name in sorted(tensors):
+        shape, values = tensors[name]
+        blob = b"".join(struct.pack(fmt, v) for v in values)
+        header[name] = {"dtype": dtype, "shape": shape,
+                        "data_offsets": [len(data), len(data) + len(blob)]}
+        data += blob
+    if metadata:
+        header["__metadata__"] = metadata
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text + data
+
+
+def checkpoint_metadata(epoch, step, batch=32, loss_sum=0.0):
+    history = "".join(f"{e},{0.5 / e:.9g},{0.6 / e:.9g},{1.25 * e:.3f}\n"
+                      for e in range(1, epoch + 1))
+    return {
+        "format": "nnc-checkpoint-1", "model": "tiny", "model_hash": "fnv1a64:0123456789abcdef",
+        "optimizer": "adam", "epoch": str(epoch), "step": str(step),
+        "global_step": str(epoch * 7 + step), "seed": "42", "batch": str(batch),
+        "rng": "splitmix64:5eed5415ffe5a11d", "partial_loss_sum": float.hex(loss_sum),
+        "partial_count": str(step * batch), "history": history,
+    }
+
+
+def pairs(metadata):
+    """The NUL-separated key/value form fuzz_checkpoint reads."""
+    return b"\0".join(f"{k}\0{v}".encode() for k, v in metadata.items())
+
+
+def idx_images(count, rows, cols):
+    pixels = bytes((i * 7 + 3) % 256 for i in range(count * rows * cols))
+    return struct.pack(">IIII", 0x803, count, rows, cols) + pixels
+
+
+def idx_labels(labels):
+    return struct.pack(">II", 0x801, len(labels)) + bytes(labels)
+
+
+def gz(raw):
+    return gzip.compress(raw, mtime=0)
+
+
+def png(width, height, color_type, depth, rows, palette=None, trns=None, interlace=0):
+    """A PNG with filter type 0 on every row; rows are the raw bytes of each scanline."""
+    def chunk(kind, body):
+        return (struct.pack(">I", len(body)) + kind + body +
+                struct.pack(">I", zlib.crc32(kind + body) & 0xffffffff))
+    ihdr = struct.pack(">IIBBBBB", width, height, depth, color_type, 0, 0, interlace)
+    out = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
+    if palette:
+        out += chunk(b"PLTE", palette)
+    if trns:
+        out += chunk(b"tRNS", trns)
+    out += chunk(b"IDAT", zlib.compress(b"".join(b"\0" + r for r in rows)))
+    return out + chunk(b"IEND", b"")
+
+
+def seeds():
+    kernel = [0.25 * i - 1 for i in range(8)]
+    yield "safetensors", "empty", safetensors({})
+    yield "safetensors", "weights", safetensors(
+        {"dense.kernel": ([2, 4], kernel), "dense.bias": ([4], [0.0, 0.5, -0.5, 1.0])},
+        {"model": "tiny", "seed": "42"})
+    yield "safetensors", "f64", safetensors({"g": ([3], [0.1, -1 / 3, 1e-300]),
+                                             "s": ([], [42.0])}, {"kind": "gradients"}, "F64")
+    yield "safetensors", "zero-size", safetensors({"e": ([0, 5], []), "x": ([1, 1, 1], [2.0])})
+    yield "safetensors", "checkpoint", safetensors(
+        {"dense.kernel": ([2, 4], kernel), "dense.kernel.m": ([2, 4], [0.0] * 8)},
+        checkpoint_metadata(2, 0), "F64")
+
+    yield "checkpoint", "boundary", pairs(checkpoint_metadata(2, 0))
+    yield "checkpoint", "mid-epoch", pairs(checkpoint_metadata(3, 5, 16, 2.75))
+    yield "checkpoint", "start", pairs(checkpoint_metadata(0, 1, 1, 0.693147))
+
+    yield "idx", "images", idx_images(3, 2, 3)
+    yield "idx", "images-gz", gz(idx_images(4, 3, 5))
+    yield "idx", "images-two-members", gz(idx_images(2, 2, 2)[:20]) + gz(idx_images(2, 2, 2)[20:])
+    yield "idx", "labels", idx_labels([1, 2, 3, 9, 0])
+    yield "idx", "labels-gz", gz(idx_labels([4, 4, 7]))
+
+    yield "history", "header", b"epoch,loss,val_loss,seconds\n1,0.5,0.25,1.500\n2,0.125,,2.000\n"
+    yield "history", "rows", b"1,0.6964,0.6959,7\n2,0.6955,0.6950,2\n3,0.6946,0.6941,2\n"
+    yield "history", "crlf", b"epoch,loss,val_loss,seconds\r\n1,0x1p-1,1e-3,0\r\n5,2.5e+00,,12.25\r\n"
+
+    gray = [bytes((x * 40 + y * 9) % 256 for x in range(5)) for y in range(3)]
+    yield "png", "gray8", png(5, 3, 0, 8, gray)
+    yield "png", "gray1", png(9, 2, 0, 1, [b"\xa5\x80", b"\x5a\x00"])
+    yield "png", "gray16", png(2, 2, 0, 16, [b"\x12\x34\xff\xff", b"\x00\x00\x80\x00"])
+    yield "png", "rgb8", png(2, 2, 2, 8, [bytes(range(6)), bytes(range(250, 256))])
+    yield "png", "rgba8", png(2, 1, 6, 8, [b"\xff\x00\x00\x80\x00\xff\x00\xff"])
+    yield "png", "gray-alpha8", png(2, 1, 4, 8, [b"\x40\xff\xc0\x00"])
+    yield "png", "palette", png(4, 1, 3, 2, [b"\x1b"], palette=b"\x00\x00\x00\xff\x00\x00"
+                                b"\x00\xff\x00\x00\x00\xff", trns=b"\xff\x80")
+    yield "png", "interlaced", png(1, 1, 2, 8, [b"\x10\x20\x30"], interlace=1)
+
+
+def main():
+    root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "corpus")
+    for name, seed, data in seeds():
+        os.makedirs(os.path.join(root, name), exist_ok=True)
+        with open(os.path.join(root, name, "seed-" + seed), "wb") as f:
+            f.write(data)
+
+
+if __name__ == "__main__":
+    main()
