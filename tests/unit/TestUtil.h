@@ -10,6 +10,7 @@
 #include <fstream>
 #include <string>
 #include <system_error>
+#include <vector>
 
 namespace nnc::test {
 
@@ -54,6 +55,15 @@ inline std::string writeSmallMnist(const std::filesystem::path &dir, int64_t tra
   write(d->train, train, "train");
   write(d->test, test, "t10k");
   return "";
+}
+
+/// The names in `dir` that are temporaries of atomic writes (".NAME.tmp-XXXXXX").
+inline std::vector<std::string> temporaries(const std::filesystem::path &dir) {
+  std::vector<std::string> out;
+  for (const auto &e : std::filesystem::directory_iterator(dir))
+    if (e.path().filename().string().find(".tmp-") != std::string::npos)
+      out.push_back(e.path().filename().string());
+  return out;
 }
 
 } // namespace nnc::test

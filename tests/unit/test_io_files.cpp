@@ -23,21 +23,13 @@
 
 using namespace nnc;
 using nnc::test::TempDir;
+using nnc::test::temporaries;
 namespace fs = std::filesystem;
 
 namespace {
 
 void put(const fs::path &p, const std::string &bytes) {
   std::ofstream(p, std::ios::binary) << bytes;
-}
-
-/// The names in `dir` that are temporaries of atomic writes.
-std::vector<std::string> temporaries(const fs::path &dir) {
-  std::vector<std::string> out;
-  for (const auto &e : fs::directory_iterator(dir))
-    if (e.path().filename().string().find(".tmp-") != std::string::npos)
-      out.push_back(e.path().filename().string());
-  return out;
 }
 
 } // namespace

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 using namespace nnc;
+using nnc::test::temporaries;
 namespace fs = std::filesystem;
 
 namespace {
@@ -386,15 +387,6 @@ void mutateCheckpoint(const std::string &path, const std::string &key, const std
   f->metadata[key] = value;
   if (tensors) tensors(f->tensors);
   REQUIRE(writeSafetensorsD(path, f->tensors, f->metadata).ok());
-}
-
-/// The names in `dir` that are temporaries of atomic writes.
-std::vector<std::string> temporaries(const std::string &dir) {
-  std::vector<std::string> out;
-  for (const auto &e : fs::directory_iterator(dir))
-    if (e.path().filename().string().find(".tmp-") != std::string::npos)
-      out.push_back(e.path().filename().string());
-  return out;
 }
 
 } // namespace
