@@ -1,6 +1,7 @@
 // Parallel compilation of the JIT: kernels spread over shards keep their IR and their results
 // bit for bit; shards are balanced by instruction count; `nnc train --no-fuse` trains like
-// the fused default.
+// the fused default. Compile work is linear in depth: a deeper model has more kernels, never
+// bigger ones.
 #include "test_jit_util.h"
 
 #include "TestUtil.h"
@@ -48,7 +49,57 @@ std::string kernelText(const llvm::Module &m, const std::string &name) {
   return std::regex_replace(os.str(), std::regex(" #[0-9]+"), "");
 }
 
+/// A chain of `layers` dense layers of 16 units (an autoencoder of 16 values).
+std::string denseChain(int layers) {
+  std::string src = "model chain\ninput x: [16]\nh = dense(x, units=16, activation=relu)\n";
+  for (int i = 1; i < layers; ++i) src += "h = dense(h, units=16, activation=relu)\n";
+  return src + "y = dense(h, units=16, activation=sigmoid)\noutput y\n"
+               "loss binary_crossentropy(y, x)\ntrain optimizer=adam\n";
+}
+
+/// The fused, memory-planned training graph of `src`; the memory report goes to `report`.
+Graph plannedSource(const std::string &src, std::string *report = nullptr) {
+  std::optional<Graph> g = trainingGraph(src);
+  REQUIRE(g.has_value());
+  PassContext ctx;
+  REQUIRE(fuse(*g, ctx).ok());
+  REQUIRE(planMemory(*g, ctx).ok());
+  if (report) *report = ctx.memoryReport;
+  return *g;
+}
+
+/// IR instructions of each kernel of `code` (wrapper and body), in schedule order.
+std::vector<int64_t> kernelSizes(const GeneratedCode &code) {
+  std::vector<int64_t> sizes;
+  for (const KernelInfo &k : code.kernels) {
+    int64_t n = 0;
+    for (const CodeShard &s : code.shards)
+      for (const std::string &f : {k.name, k.name + ".body"})
+        if (const llvm::Function *fn = s.module->getFunction(f)) n += fn->getInstructionCount();
+    sizes.push_back(n);
+  }
+  return sizes;
+}
+
 } // namespace
+
+TEST_CASE("a deeper model has more kernels, not bigger ones") {
+  Graph shallow = plannedSource(denseChain(8)), deep = plannedSource(denseChain(16));
+  // One update kernel per parameter: no function holds every parameter's update.
+  for (const Graph *g : {&shallow, &deep}) {
+    std::set<int> updateKernels;
+    for (ValueId u : g->updates) updateKernels.insert((*g)[u].kernel);
+    CHECK(updateKernels.size() == g->updates.size());
+  }
+  Result<GeneratedCode> a = generateKernels(shallow), b = generateKernels(deep);
+  REQUIRE(a.ok());
+  REQUIRE(b.ok());
+  std::vector<int64_t> sa = kernelSizes(*a), sb = kernelSizes(*b);
+  CHECK(*std::max_element(sb.begin(), sb.end()) == *std::max_element(sa.begin(), sa.end()));
+  // Twice the layers: at most twice the IR (the output layer's kernels do not double).
+  CHECK(b->shards[0].instructions <= 2 * a->shards[0].instructions);
+  CHECK(b->kernels.size() <= 2 * a->kernels.size());
+}
 
 TEST_CASE("sharded code generation keeps every kernel's IR and balances the shards") {
   Graph g = plannedGraph("examples/autoencoder_transpose.nn");
