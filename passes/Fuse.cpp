@@ -212,12 +212,7 @@ Status fuse(Graph &g, PassContext &ctx) {
         }
     }
   }
-  auto isOutput = [&](ValueId v) {
-    if (std::find(g.outputs.begin(), g.outputs.end(), v) != g.outputs.end()) return true;
-    for (auto &[p, gv] : g.grads)
-      if (gv == v) return true;
-    return false;
-  };
+  std::vector<bool> kept = keptToEnd(g);
   auto users = g.users();
   std::vector<bool> inlineSet(g.size(), false);
   Fuser f{g, ctx.fuse, users, {}, {}};
@@ -236,7 +231,7 @@ Status fuse(Graph &g, PassContext &ctx) {
     // producer loop took it as an epilogue) is inlined into its consumers instead.
     for (ValueId v = 0; v < ValueId(g.size()); ++v) {
       const Node &n = g[v];
-      if (!isInlinableOp(n.op) || isOutput(v) || users[size_t(v)].empty()) continue;
+      if (!isInlinableOp(n.op) || kept[size_t(v)] || users[size_t(v)].empty()) continue;
       if (f.roots[size_t(f.group[size_t(v)])] != v) continue; // fused into its producer
       bool ok = true;
       for (ValueId o : n.inputs) ok = ok && !inlineSet[size_t(o)];

@@ -1,7 +1,8 @@
 // Parallel compilation of the JIT: kernels spread over shards keep their IR and their results
 // bit for bit; shards are balanced by instruction count; `nnc train --no-fuse` trains like
 // the fused default. Compile work is linear in depth: a deeper model has more kernels, never
-// bigger ones.
+// bigger ones, and plan-memory's first fit places buffers as the plain
+// quadratic first fit would.
 #include "test_jit_util.h"
 
 #include "TestUtil.h"
@@ -13,11 +14,13 @@
 #include <llvm/Support/raw_ostream.h>
 
 #include <algorithm>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <regex>
 #include <set>
+#include <sstream>
 #include <sys/wait.h>
 
 using namespace nnc;
@@ -81,6 +84,62 @@ std::vector<int64_t> kernelSizes(const GeneratedCode &code) {
   return sizes;
 }
 
+/// One buffer of a memory report: "%name offset O size S live B..E".
+struct PlannedBuffer {
+  ValueId v;
+  int64_t offset, size;
+  int begin, end; // kernel positions; -1 for "start", INT_MAX for "end"
+};
+
+/// The buffers of each region of a memory report (batched, then fixed).
+std::vector<std::vector<PlannedBuffer>> plannedBuffers(const Graph &g, const std::string &report) {
+  std::vector<std::vector<PlannedBuffer>> regions;
+  std::regex line(R"(%(\S+) +offset +(\d+) size +(\d+) +live (\w+)\.\.(\w+))");
+  auto when = [](const std::string &w) {
+    return w == "start" ? -1 : w == "end" ? INT_MAX : std::stoi(w.substr(1));
+  };
+  std::istringstream in(report);
+  for (std::string text; std::getline(in, text);) {
+    if (text.find(" region (") != std::string::npos) regions.emplace_back();
+    std::smatch m;
+    if (!std::regex_search(text, m, line)) continue;
+    REQUIRE(!regions.empty());
+    ValueId v = g.find(m[1]);
+    REQUIRE_MESSAGE(v != kNoValue, m[1]);
+    regions.back().push_back(
+        {v, std::stoll(m[2]), std::stoll(m[3]), when(m[4].str()), when(m[5].str())});
+  }
+  return regions;
+}
+
+/// Buffers in the order plan-memory places them: by birth, then by value id.
+std::vector<PlannedBuffer> byBirth(std::vector<PlannedBuffer> bufs) {
+  std::stable_sort(bufs.begin(), bufs.end(), [](const PlannedBuffer &a, const PlannedBuffer &b) {
+    return std::pair(a.begin, a.v) < std::pair(b.begin, b.v);
+  });
+  return bufs;
+}
+
+/// Offsets of first fit done the plain way, for buffers in order of birth: each at the lowest
+/// 64-byte aligned offset clear of every buffer before it whose lifetime meets its own.
+std::vector<int64_t> plainFirstFit(const std::vector<PlannedBuffer> &bufs) {
+  std::vector<int64_t> offsets;
+  for (size_t i = 0; i < bufs.size(); ++i) {
+    std::vector<std::pair<int64_t, int64_t>> busy;
+    for (size_t j = 0; j < i; ++j)
+      if (bufs[j].begin <= bufs[i].end && bufs[i].begin <= bufs[j].end)
+        busy.push_back({offsets[j], offsets[j] + bufs[j].size});
+    std::sort(busy.begin(), busy.end());
+    int64_t off = 0;
+    for (auto [lo, hi] : busy) {
+      if (off + bufs[i].size <= lo) break;
+      off = std::max(off, (hi + 63) / 64 * 64);
+    }
+    offsets.push_back(off);
+  }
+  return offsets;
+}
+
 } // namespace
 
 TEST_CASE("a deeper model has more kernels, not bigger ones") {
@@ -99,6 +158,27 @@ TEST_CASE("a deeper model has more kernels, not bigger ones") {
   // Twice the layers: at most twice the IR (the output layer's kernels do not double).
   CHECK(b->shards[0].instructions <= 2 * a->shards[0].instructions);
   CHECK(b->kernels.size() <= 2 * a->kernels.size());
+}
+
+TEST_CASE("plan-memory places every buffer where plain first fit would") {
+  for (const std::string &src :
+       {readSource("examples/autoencoder.nn"), readSource("examples/autoencoder_transpose.nn"),
+        readSource("examples/mnist_cnn.nn"), denseChain(20)}) {
+    std::string report;
+    Graph g = plannedSource(src, &report);
+    INFO(g.name);
+    std::vector<std::vector<PlannedBuffer>> regions = plannedBuffers(g, report);
+    REQUIRE(regions.size() == 2);
+    for (const std::vector<PlannedBuffer> &region : regions) {
+      REQUIRE(!region.empty());
+      std::vector<PlannedBuffer> bufs = byBirth(region);
+      std::vector<int64_t> want = plainFirstFit(bufs);
+      for (size_t i = 0; i < bufs.size(); ++i) {
+        INFO(g[bufs[i].v].name);
+        CHECK(bufs[i].offset == want[i]);
+      }
+    }
+  }
 }
 
 TEST_CASE("sharded code generation keeps every kernel's IR and balances the shards") {
