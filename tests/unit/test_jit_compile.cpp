@@ -1,7 +1,7 @@
 // Parallel compilation of the JIT: kernels spread over shards keep their IR and their results
 // bit for bit; shards are balanced by instruction count; `nnc train --no-fuse` trains like
-// the fused default. Compile work is linear in depth: a deeper model has more kernels, never
-// bigger ones, and plan-memory's first fit places buffers as the plain
+// the fused default. Compile work is linear in depth: a deeper model has more kernels and
+// shards, never bigger ones, and plan-memory's first fit places buffers as the plain
 // quadratic first fit would.
 #include "test_jit_util.h"
 
@@ -142,7 +142,7 @@ std::vector<int64_t> plainFirstFit(const std::vector<PlannedBuffer> &bufs) {
 
 } // namespace
 
-TEST_CASE("a deeper model has more kernels, not bigger ones") {
+TEST_CASE("a deeper model has more kernels and shards, not bigger ones") {
   Graph shallow = plannedSource(denseChain(8)), deep = plannedSource(denseChain(16));
   // One update kernel per parameter: no function holds every parameter's update.
   for (const Graph *g : {&shallow, &deep}) {
@@ -158,6 +158,19 @@ TEST_CASE("a deeper model has more kernels, not bigger ones") {
   // Twice the layers: at most twice the IR (the output layer's kernels do not double).
   CHECK(b->shards[0].instructions <= 2 * a->shards[0].instructions);
   CHECK(b->kernels.size() <= 2 * a->kernels.size());
+  // Shards of about `per` IR instructions, a multiple of the thread count.
+  const int64_t per = 400;
+  Result<GeneratedCode> sharded = generateKernels(deep, 2, per);
+  REQUIRE(sharded.ok());
+  int64_t total = b->shards[0].instructions, largest = *std::max_element(sb.begin(), sb.end());
+  size_t want = size_t(2 * ((total + 2 * per - 1) / (2 * per)));
+  CHECK(sharded->shards.size() == want);
+  for (const CodeShard &s : sharded->shards)
+    CHECK(s.instructions <= total / int64_t(want) + largest);
+  // A model smaller than one shard per thread keeps one shard per thread.
+  Result<GeneratedCode> few = generateKernels(shallow, 2, total * 10);
+  REQUIRE(few.ok());
+  CHECK(few->shards.size() == 2);
 }
 
 TEST_CASE("plan-memory places every buffer where plain first fit would") {
