@@ -587,7 +587,7 @@ Status emitShard(const Graph &g, const std::vector<KernelGroup> &groups,
 
 } // namespace
 
-Result<GeneratedCode> generateKernels(const Graph &g, int shards) {
+Result<GeneratedCode> generateKernels(const Graph &g, int shards, int64_t shardInstructions) {
   for (const Node &n : g.nodes)
     if (opClass(n.op) != OpClass::Leaf && n.kernel < 0)
       return Error{"codegen needs kernels: run the fuse and plan-memory passes first"};
@@ -598,7 +598,12 @@ Result<GeneratedCode> generateKernels(const Graph &g, int shards) {
   CodeShard all;
   for (size_t i = 0; i < groups.size(); ++i) all.kernels.push_back(i);
   if (Status s = emitShard(g, groups, stored, all, out.kernels); !s) return Error{s.error()};
-  size_t count = std::min(groups.size(), size_t(std::max(shards, 1)));
+  size_t count = size_t(std::max(shards, 1));
+  if (shardInstructions > 0) {
+    int64_t per = shardInstructions * int64_t(count);
+    count *= size_t((all.instructions + per - 1) / per);
+  }
+  count = std::min(groups.size(), std::max<size_t>(count, 1));
   if (count <= 1) {
     out.shards.push_back(std::move(all));
     return out;

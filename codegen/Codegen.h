@@ -60,9 +60,17 @@ struct GeneratedCode {
   std::vector<KernelInfo> kernels;
 };
 
-/// Generates the kernels of `g`, which must have been through fuse and plan-memory, into up to
-/// `shards` modules balanced by instruction count (largest kernel first to the lightest shard).
+/// IR instructions per shard above which the JIT uses more shards than threads: small enough
+/// that threads share a deep model's work evenly, large enough that the cost of a module
+/// (a TargetMachine, an O3 pipeline, an object file) stays around 1% of compiling it.
+constexpr int64_t kShardInstructions = 5000;
+
+/// Generates the kernels of `g`, which must have been through fuse and plan-memory, into
+/// modules balanced by instruction count (largest kernel first to the lightest shard):
+/// `shards` of them, or the smallest multiple of `shards` that keeps the average shard within
+/// `shardInstructions` (when that is positive), and never more than there are kernels.
 /// A kernel's IR does not depend on the shard count.
-Result<GeneratedCode> generateKernels(const Graph &g, int shards = 1);
+Result<GeneratedCode> generateKernels(const Graph &g, int shards = 1,
+                                      int64_t shardInstructions = 0);
 
 } // namespace nnc

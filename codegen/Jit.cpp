@@ -1,10 +1,10 @@
 // The LLJIT wrapper. JITTargetMachineBuilder::detectHost gives the host triple, CPU and
 // features, with the PIC relocation and small code model LLJIT's JITLink linker wants; every
 // TargetMachine (the caller's and one per compile thread) comes from that one builder.
-// compile(): each shard, on its own thread, runs PassBuilder's O3 pipeline with its thread's
-// TargetMachine (so the vectorizers know the SIMD width) and then that TargetMachine's code
-// generator (orc::SimpleCompiler) into an in-memory object file; the calling thread then adds
-// the objects to LLJIT in shard order. Symbol lookup links them.
+// compile(): each shard, on whichever pool thread takes it, runs PassBuilder's O3 pipeline
+// with a TargetMachine of its own (so the vectorizers know the SIMD width) and then that
+// TargetMachine's code generator (orc::SimpleCompiler) into an in-memory object file; the
+// calling thread then adds the objects to LLJIT in shard order. Symbol lookup links them.
 #include "codegen/Jit.h"
 
 #include <llvm/Analysis/TargetLibraryInfo.h>

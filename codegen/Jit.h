@@ -1,7 +1,8 @@
 // A small wrapper around LLVM ORC's LLJIT for the host CPU. Kernels arrive in shards (one
 // module and context each, see Codegen.h); compile() optimizes every shard at O3 and emits it
-// as an in-memory object file on a thread of its own, each thread with its own TargetMachine,
-// then hands the objects to LLJIT, which links them when their functions are looked up.
+// as an in-memory object file with a TargetMachine of its own, the pool's threads taking the
+// next shard as they finish one, then hands the objects to LLJIT, which links them when their
+// functions are looked up.
 // Optimizing and compiling a module does not depend on the other modules, so a kernel's
 // machine code is the same whatever the sharding. Assembly of a module can be rendered for dumps.
 #pragma once
@@ -41,7 +42,7 @@ public:
   struct ShardTime {
     double optimize = 0, machineCode = 0;
   };
-  /// Prepares, optimizes and compiles each shard to an object file, the shards concurrently on
+  /// Prepares, optimizes and compiles each shard to an object file, the shards shared out to
   /// the threads of `pool`, and adds the objects to the JIT. The modules are consumed.
   Result<std::vector<ShardTime>> compile(std::vector<CodeShard> &shards, ThreadPool &pool);
   /// Address of the compiled function `name` (links its object on first lookup).

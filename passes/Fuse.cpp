@@ -7,8 +7,10 @@
 // its input (same sign), so pre-activations need no buffer. Activation gradients are computed
 // once, as an epilogue of the kernel that produces their upstream gradient, and stored; only
 // when that kernel cannot take them (a scatter loop) are they inlined, each consumer
-// recomputing them from their operands (a first grouping pass finds which). All optimizer
-// updates form the last kernel. ctx.fusionReport lists the kernels and, for each
+// recomputing them from their operands (a first grouping pass finds which). Optimizer
+// updates come last, one kernel per parameter: LLVM's cost per update then stays the same
+// however many parameters there are (one function holding every update made its optimizer
+// quadratic in the parameter count). ctx.fusionReport lists the kernels and, for each
 // producer/consumer pair left in different kernels, why.
 #include "passes/Fusion.h"
 #include "passes/Pass.h"
@@ -117,24 +119,26 @@ struct Fuser {
       }
       return;
     }
+    // Joining only makes more operands ready, so repeating over the kernel's own members until
+    // nothing changes reaches the same kernel whatever the order (and never scans the graph).
+    std::vector<ValueId> members{root};
     bool changed = true;
     while (changed) {
       changed = false;
-      for (ValueId m = root; m < ValueId(g.size()); ++m) {
-        if (group[size_t(m)] != k) continue;
-        for (ValueId u : users[size_t(m)]) {
+      for (size_t i = 0; i < members.size(); ++i)
+        for (ValueId u : users[size_t(members[i])]) {
           if (group[size_t(u)] >= 0 || g[u].inlined || opClass(g[u].op) == OpClass::Update)
             continue;
           if (!canJoin(u, k)) continue;
           assign(u, k);
+          members.push_back(u);
           changed = true;
         }
-      }
     }
   }
 
-  // Greedy grouping in node order (Node::inlined already set); updates go last, inlined
-  // nodes take the kernel id of their first consumer.
+  // Greedy grouping in node order (Node::inlined already set); updates go last, one kernel
+  // each, and inlined nodes take the kernel id of their first consumer.
   void groupAll() {
     int next = 0;
     for (ValueId v = 0; v < ValueId(g.size()); ++v) {
@@ -146,14 +150,10 @@ struct Fuser {
       assign(v, k);
       if (on) extend(k);
     }
-    int updates = -1;
     for (ValueId v = 0; v < ValueId(g.size()); ++v) {
       if (group[size_t(v)] >= 0 || opClass(g[v].op) != OpClass::Update) continue;
-      if (updates < 0) {
-        updates = next++;
-        roots.push_back(v);
-      }
-      assign(v, updates);
+      roots.push_back(v);
+      assign(v, next++);
     }
     for (ValueId v = 0; v < ValueId(g.size()); ++v) {
       if (!g[v].inlined) continue;
@@ -168,7 +168,7 @@ struct Fuser {
     const Node &pn = g[p], &cn = g[c];
     if (!on) return "fusion is off (--no-fuse)";
     if (opClass(cn.op) == OpClass::Update)
-      return "optimizer updates run together after all gradients";
+      return "optimizer updates run after all gradients, one kernel per parameter";
     int kp = group[size_t(p)];
     const Node &root = g[roots[size_t(kp)]];
     if (isBatchReductionOp(pn.op))
@@ -212,12 +212,7 @@ Status fuse(Graph &g, PassContext &ctx) {
         }
     }
   }
-  auto isOutput = [&](ValueId v) {
-    if (std::find(g.outputs.begin(), g.outputs.end(), v) != g.outputs.end()) return true;
-    for (auto &[p, gv] : g.grads)
-      if (gv == v) return true;
-    return false;
-  };
+  std::vector<bool> kept = keptToEnd(g);
   auto users = g.users();
   std::vector<bool> inlineSet(g.size(), false);
   Fuser f{g, ctx.fuse, users, {}, {}};
@@ -236,7 +231,7 @@ Status fuse(Graph &g, PassContext &ctx) {
     // producer loop took it as an epilogue) is inlined into its consumers instead.
     for (ValueId v = 0; v < ValueId(g.size()); ++v) {
       const Node &n = g[v];
-      if (!isInlinableOp(n.op) || isOutput(v) || users[size_t(v)].empty()) continue;
+      if (!isInlinableOp(n.op) || kept[size_t(v)] || users[size_t(v)].empty()) continue;
       if (f.roots[size_t(f.group[size_t(v)])] != v) continue; // fused into its producer
       bool ok = true;
       for (ValueId o : n.inputs) ok = ok && !inlineSet[size_t(o)];

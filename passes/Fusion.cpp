@@ -104,22 +104,29 @@ std::vector<KernelGroup> kernelGroups(const Graph &g) {
   return groups;
 }
 
+std::vector<bool> keptToEnd(const Graph &g) {
+  std::vector<bool> kept(g.size(), false);
+  auto mark = [&](ValueId v) {
+    if (v >= 0 && size_t(v) < kept.size()) kept[size_t(v)] = true;
+  };
+  mark(g.loss);
+  for (ValueId v : g.outputs) mark(v);
+  for (const auto &[p, gv] : g.grads) mark(gv);
+  return kept;
+}
+
 std::vector<bool> storedValues(const Graph &g) {
-  std::vector<bool> stored(g.size(), false);
+  std::vector<bool> kept = keptToEnd(g), stored(g.size(), false);
   auto users = g.users();
   for (ValueId v = 0; v < ValueId(g.size()); ++v) {
     const Node &n = g[v];
     if (n.inlined) continue;
     OpClass c = opClass(n.op);
     if (c == OpClass::Leaf || c == OpClass::Update || c == OpClass::Loss ||
-        isBatchReductionOp(n.op) || v == g.loss) {
+        isBatchReductionOp(n.op) || kept[size_t(v)]) {
       stored[size_t(v)] = true;
       continue;
     }
-    if (std::find(g.outputs.begin(), g.outputs.end(), v) != g.outputs.end())
-      stored[size_t(v)] = true;
-    for (auto &[p, gv] : g.grads)
-      if (gv == v) stored[size_t(v)] = true;
     std::vector<int> ks;
     collectUseGroups(g, users, v, ks);
     for (int k : ks)

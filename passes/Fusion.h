@@ -28,6 +28,9 @@ struct KernelGroup {
 
 /// Groups the nodes by Node::kernel (set by fuse), in kernel-id order (the schedule).
 std::vector<KernelGroup> kernelGroups(const Graph &g);
+/// For every value: is it read after a run (the loss, an output or a gradient), so that its
+/// buffer lives to the end?
+std::vector<bool> keptToEnd(const Graph &g);
 /// For every value: does it need a buffer (leaves, outputs, gradients, values used by
 /// another kernel)? Inlined values and values used only inside their own kernel do not.
 std::vector<bool> storedValues(const Graph &g);

@@ -4,8 +4,9 @@
 // optimizer state always). Two regions: batched values are planned in bytes per example (the
 // runtime multiplies by the batch capacity), unbatched ones in bytes. Within a region, values
 // are placed first-fit, in order of birth, at the lowest 64-byte aligned offset that does not
-// overlap a value whose lifetime intersects theirs. Update ops write their parameter in place
-// and share its offset.
+// overlap a value whose lifetime intersects theirs (found among the gaps between the values
+// live at their birth, so placing costs no scan over all values). Update ops write their
+// parameter in place and share its offset.
 #include "passes/Fusion.h"
 #include "passes/Pass.h"
 
@@ -13,6 +14,9 @@
 
 #include <algorithm>
 #include <functional>
+#include <limits>
+#include <map>
+#include <queue>
 
 namespace nnc {
 
@@ -27,26 +31,64 @@ struct Buffer {
   int64_t offset = -1;
 };
 
+int64_t alignUp(int64_t bytes) {
+  return (bytes + kAlign - 1) / kAlign * kAlign;
+}
+
+// The free space of a region while buffers come and go: the live buffers never overlap (each
+// was placed clear of all those live at its birth), and the gaps between them are kept by
+// start (64-byte aligned) so that first fit scans gaps, not buffers.
+class Region {
+public:
+  Region() { gaps_[0] = kEnd; }
+
+  /// Places `size` bytes at the start of the lowest gap they fit in.
+  int64_t add(int64_t size) {
+    if (size == 0) return 0;
+    auto it = gaps_.begin();
+    while (it->second - it->first < size) ++it; // the last gap is unbounded
+    auto [start, end] = *it;
+    gaps_.erase(it);
+    if (alignUp(start + size) < end) gaps_[alignUp(start + size)] = end;
+    live_[start] = start + size;
+    return start;
+  }
+
+  /// Frees the buffer at `offset`, merging the gaps on either side of it.
+  void remove(int64_t offset, int64_t size) {
+    if (size == 0) return;
+    auto it = live_.find(offset);
+    int64_t start = it == live_.begin() ? 0 : alignUp(std::prev(it)->second);
+    int64_t end = std::next(it) == live_.end() ? kEnd : std::next(it)->first;
+    live_.erase(it);
+    gaps_.erase(gaps_.lower_bound(start), gaps_.lower_bound(end));
+    gaps_[start] = end;
+  }
+
+private:
+  static constexpr int64_t kEnd = std::numeric_limits<int64_t>::max();
+  std::map<int64_t, int64_t> live_; // offset -> end of each live buffer
+  std::map<int64_t, int64_t> gaps_; // start -> end of each free range
+};
+
+// First fit in order of birth: a buffer must avoid exactly the placed buffers still live at
+// its birth (they were born no later), so buffers that died before it are freed first.
 void place(std::vector<Buffer> &bufs) {
   std::vector<size_t> order(bufs.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::stable_sort(order.begin(), order.end(),
                    [&](size_t a, size_t b) { return bufs[a].begin < bufs[b].begin; });
-  std::vector<size_t> placed;
+  using Death = std::pair<int, size_t>; // last kernel, buffer
+  std::priority_queue<Death, std::vector<Death>, std::greater<>> deaths;
+  Region region;
   for (size_t i : order) {
     Buffer &b = bufs[i];
-    std::vector<std::pair<int64_t, int64_t>> busy;
-    for (size_t j : placed)
-      if (bufs[j].begin <= b.end && b.begin <= bufs[j].end)
-        busy.push_back({bufs[j].offset, bufs[j].offset + bufs[j].size});
-    std::sort(busy.begin(), busy.end());
-    int64_t off = 0;
-    for (auto [lo, hi] : busy) {
-      if (off + b.size <= lo) break;
-      off = std::max(off, (hi + kAlign - 1) / kAlign * kAlign);
+    for (; !deaths.empty() && deaths.top().first < b.begin; deaths.pop()) {
+      const Buffer &dead = bufs[deaths.top().second];
+      region.remove(dead.offset, dead.size);
     }
-    b.offset = off;
-    placed.push_back(i);
+    b.offset = region.add(b.size);
+    deaths.push({b.end, i});
   }
 }
 
@@ -56,7 +98,7 @@ Status planMemory(Graph &g, PassContext &ctx) {
   for (const Node &n : g.nodes)
     if (opClass(n.op) != OpClass::Leaf && n.kernel < 0)
       return Error{"plan-memory needs kernels: run the fuse pass first"};
-  std::vector<bool> stored = storedValues(g);
+  std::vector<bool> stored = storedValues(g), kept = keptToEnd(g);
   std::vector<KernelGroup> groups = kernelGroups(g);
   int last = int(groups.size());
   std::vector<int> pos(size_t(last + 1), 0);
@@ -88,10 +130,7 @@ Status planMemory(Graph &g, PassContext &ctx) {
     } else {
       b.begin = b.end = pos[size_t(n.kernel)];
       lastUse(v, b.end);
-      bool keep =
-          v == g.loss || std::find(g.outputs.begin(), g.outputs.end(), v) != g.outputs.end();
-      for (auto &[p, gv] : g.grads) keep = keep || gv == v;
-      if (keep) b.end = last;
+      if (kept[size_t(v)]) b.end = last;
     }
     (n.type.batched ? batched : fixed).push_back(b);
   }

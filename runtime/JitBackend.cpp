@@ -31,6 +31,35 @@ using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
+constexpr size_t kShardLines = 8; // shards listed one per line by the time report
+
+/// The time report's lines on the shards: one each when there are few, else a summary.
+std::string shardLines(const std::vector<std::pair<size_t, int64_t>> &sizes,
+                       const std::vector<Jit::ShardTime> &times) {
+  std::string lines;
+  if (sizes.size() <= kShardLines) {
+    for (size_t i = 0; i < times.size(); ++i)
+      lines += fmt::format(
+          "    shard {}: {} kernels, {} IR instructions: O3 {:.2f} ms, machine code {:.2f} ms\n", i,
+          sizes[i].first, sizes[i].second, times[i].optimize * 1e3, times[i].machineCode * 1e3);
+    return lines;
+  }
+  size_t kernels = 0;
+  int64_t least = sizes[0].second, most = 0;
+  double optimize = 0, machineCode = 0, slowest = 0;
+  for (size_t i = 0; i < times.size(); ++i) {
+    kernels += sizes[i].first;
+    least = std::min(least, sizes[i].second);
+    most = std::max(most, sizes[i].second);
+    optimize += times[i].optimize;
+    machineCode += times[i].machineCode;
+    slowest = std::max(slowest, times[i].optimize + times[i].machineCode);
+  }
+  return fmt::format(
+      "    {} shards of {} to {} IR instructions ({} kernels), the slowest {:.2f} ms\n"
+      "    summed over the threads: O3 {:.2f} ms, machine code {:.2f} ms\n",
+      sizes.size(), least, most, kernels, slowest * 1e3, optimize * 1e3, machineCode * 1e3);
+}
 } // namespace
 
 JitBackend::~JitBackend() {
@@ -60,10 +89,11 @@ Result<std::unique_ptr<JitBackend>> JitBackend::create(Graph g, const JitOptions
   stage("plan-memory", t);
   jb->fusionReport_ = ctx.fusionReport;
   jb->memoryReport_ = ctx.memoryReport;
-  // One shard of kernels per thread: the pool's threads compile them, then run the kernels.
+  // Shards of kernels, a few per thread in deep models: the pool's threads compile them
+  // (each thread takes the next shard when done), then run the kernels.
   jb->pool_ = std::make_unique<ThreadPool>(opts.threads);
   t = Clock::now();
-  Result<GeneratedCode> code = generateKernels(g, jb->pool_->size());
+  Result<GeneratedCode> code = generateKernels(g, jb->pool_->size(), kShardInstructions);
   if (!code) return Error{code.error()};
   stage("codegen (LLVM IR)", t);
   t = Clock::now();
@@ -73,16 +103,11 @@ Result<std::unique_ptr<JitBackend>> JitBackend::create(Graph g, const JitOptions
   stage("create JIT", t);
   t = Clock::now();
   std::vector<CodeShard> &shards = code->shards;
-  std::vector<std::string> shardSizes;
-  for (const CodeShard &s : shards)
-    shardSizes.push_back(
-        fmt::format("{} kernels, {} IR instructions", s.kernels.size(), s.instructions));
+  std::vector<std::pair<size_t, int64_t>> shardSizes; // kernels, IR instructions of each shard
+  for (const CodeShard &s : shards) shardSizes.push_back({s.kernels.size(), s.instructions});
   Result<std::vector<Jit::ShardTime>> times = jb->jit_->compile(shards, *jb->pool_);
   if (!times) return Error{times.error()};
-  std::string lines;
-  for (size_t i = 0; i < times->size(); ++i)
-    lines += fmt::format("    shard {}: {}: O3 {:.2f} ms, machine code {:.2f} ms\n", i,
-                         shardSizes[i], (*times)[i].optimize * 1e3, (*times)[i].machineCode * 1e3);
+  std::string lines = shardLines(shardSizes, *times);
   stage(
       "O3 + machine code", t,
       fmt::format(" (wall; {} shards in parallel on {} threads)", shards.size(), jb->pool_->size()),

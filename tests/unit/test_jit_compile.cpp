@@ -1,6 +1,8 @@
 // Parallel compilation of the JIT: kernels spread over shards keep their IR and their results
 // bit for bit; shards are balanced by instruction count; `nnc train --no-fuse` trains like
-// the fused default.
+// the fused default. Compile work is linear in depth: a deeper model has more kernels and
+// shards, never bigger ones, and plan-memory's first fit places buffers as the plain
+// quadratic first fit would.
 #include "test_jit_util.h"
 
 #include "TestUtil.h"
@@ -12,11 +14,13 @@
 #include <llvm/Support/raw_ostream.h>
 
 #include <algorithm>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <regex>
 #include <set>
+#include <sstream>
 #include <sys/wait.h>
 
 using namespace nnc;
@@ -48,7 +52,147 @@ std::string kernelText(const llvm::Module &m, const std::string &name) {
   return std::regex_replace(os.str(), std::regex(" #[0-9]+"), "");
 }
 
+/// A chain of `layers` dense layers of 16 units (an autoencoder of 16 values).
+std::string denseChain(int layers) {
+  std::string src = "model chain\ninput x: [16]\nh = dense(x, units=16, activation=relu)\n";
+  for (int i = 1; i < layers; ++i) src += "h = dense(h, units=16, activation=relu)\n";
+  return src + "y = dense(h, units=16, activation=sigmoid)\noutput y\n"
+               "loss binary_crossentropy(y, x)\ntrain optimizer=adam\n";
+}
+
+/// The fused, memory-planned training graph of `src`; the memory report goes to `report`.
+Graph plannedSource(const std::string &src, std::string *report = nullptr) {
+  std::optional<Graph> g = trainingGraph(src);
+  REQUIRE(g.has_value());
+  PassContext ctx;
+  REQUIRE(fuse(*g, ctx).ok());
+  REQUIRE(planMemory(*g, ctx).ok());
+  if (report) *report = ctx.memoryReport;
+  return *g;
+}
+
+/// IR instructions of each kernel of `code` (wrapper and body), in schedule order.
+std::vector<int64_t> kernelSizes(const GeneratedCode &code) {
+  std::vector<int64_t> sizes;
+  for (const KernelInfo &k : code.kernels) {
+    int64_t n = 0;
+    for (const CodeShard &s : code.shards)
+      for (const std::string &f : {k.name, k.name + ".body"})
+        if (const llvm::Function *fn = s.module->getFunction(f)) n += fn->getInstructionCount();
+    sizes.push_back(n);
+  }
+  return sizes;
+}
+
+/// One buffer of a memory report: "%name offset O size S live B..E".
+struct PlannedBuffer {
+  ValueId v;
+  int64_t offset, size;
+  int begin, end; // kernel positions; -1 for "start", INT_MAX for "end"
+};
+
+/// The buffers of each region of a memory report (batched, then fixed).
+std::vector<std::vector<PlannedBuffer>> plannedBuffers(const Graph &g, const std::string &report) {
+  std::vector<std::vector<PlannedBuffer>> regions;
+  std::regex line(R"(%(\S+) +offset +(\d+) size +(\d+) +live (\w+)\.\.(\w+))");
+  auto when = [](const std::string &w) {
+    return w == "start" ? -1 : w == "end" ? INT_MAX : std::stoi(w.substr(1));
+  };
+  std::istringstream in(report);
+  for (std::string text; std::getline(in, text);) {
+    if (text.find(" region (") != std::string::npos) regions.emplace_back();
+    std::smatch m;
+    if (!std::regex_search(text, m, line)) continue;
+    REQUIRE(!regions.empty());
+    ValueId v = g.find(m[1]);
+    REQUIRE_MESSAGE(v != kNoValue, m[1]);
+    regions.back().push_back(
+        {v, std::stoll(m[2]), std::stoll(m[3]), when(m[4].str()), when(m[5].str())});
+  }
+  return regions;
+}
+
+/// Buffers in the order plan-memory places them: by birth, then by value id.
+std::vector<PlannedBuffer> byBirth(std::vector<PlannedBuffer> bufs) {
+  std::stable_sort(bufs.begin(), bufs.end(), [](const PlannedBuffer &a, const PlannedBuffer &b) {
+    return std::pair(a.begin, a.v) < std::pair(b.begin, b.v);
+  });
+  return bufs;
+}
+
+/// Offsets of first fit done the plain way, for buffers in order of birth: each at the lowest
+/// 64-byte aligned offset clear of every buffer before it whose lifetime meets its own.
+std::vector<int64_t> plainFirstFit(const std::vector<PlannedBuffer> &bufs) {
+  std::vector<int64_t> offsets;
+  for (size_t i = 0; i < bufs.size(); ++i) {
+    std::vector<std::pair<int64_t, int64_t>> busy;
+    for (size_t j = 0; j < i; ++j)
+      if (bufs[j].begin <= bufs[i].end && bufs[i].begin <= bufs[j].end)
+        busy.push_back({offsets[j], offsets[j] + bufs[j].size});
+    std::sort(busy.begin(), busy.end());
+    int64_t off = 0;
+    for (auto [lo, hi] : busy) {
+      if (off + bufs[i].size <= lo) break;
+      off = std::max(off, (hi + 63) / 64 * 64);
+    }
+    offsets.push_back(off);
+  }
+  return offsets;
+}
+
 } // namespace
+
+TEST_CASE("a deeper model has more kernels and shards, not bigger ones") {
+  Graph shallow = plannedSource(denseChain(8)), deep = plannedSource(denseChain(16));
+  // One update kernel per parameter: no function holds every parameter's update.
+  for (const Graph *g : {&shallow, &deep}) {
+    std::set<int> updateKernels;
+    for (ValueId u : g->updates) updateKernels.insert((*g)[u].kernel);
+    CHECK(updateKernels.size() == g->updates.size());
+  }
+  Result<GeneratedCode> a = generateKernels(shallow), b = generateKernels(deep);
+  REQUIRE(a.ok());
+  REQUIRE(b.ok());
+  std::vector<int64_t> sa = kernelSizes(*a), sb = kernelSizes(*b);
+  CHECK(*std::max_element(sb.begin(), sb.end()) == *std::max_element(sa.begin(), sa.end()));
+  // Twice the layers: at most twice the IR (the output layer's kernels do not double).
+  CHECK(b->shards[0].instructions <= 2 * a->shards[0].instructions);
+  CHECK(b->kernels.size() <= 2 * a->kernels.size());
+  // Shards of about `per` IR instructions, a multiple of the thread count.
+  const int64_t per = 400;
+  Result<GeneratedCode> sharded = generateKernels(deep, 2, per);
+  REQUIRE(sharded.ok());
+  int64_t total = b->shards[0].instructions, largest = *std::max_element(sb.begin(), sb.end());
+  size_t want = size_t(2 * ((total + 2 * per - 1) / (2 * per)));
+  CHECK(sharded->shards.size() == want);
+  for (const CodeShard &s : sharded->shards)
+    CHECK(s.instructions <= total / int64_t(want) + largest);
+  // A model smaller than one shard per thread keeps one shard per thread.
+  Result<GeneratedCode> few = generateKernels(shallow, 2, total * 10);
+  REQUIRE(few.ok());
+  CHECK(few->shards.size() == 2);
+}
+
+TEST_CASE("plan-memory places every buffer where plain first fit would") {
+  for (const std::string &src :
+       {readSource("examples/autoencoder.nn"), readSource("examples/autoencoder_transpose.nn"),
+        readSource("examples/mnist_cnn.nn"), denseChain(20)}) {
+    std::string report;
+    Graph g = plannedSource(src, &report);
+    INFO(g.name);
+    std::vector<std::vector<PlannedBuffer>> regions = plannedBuffers(g, report);
+    REQUIRE(regions.size() == 2);
+    for (const std::vector<PlannedBuffer> &region : regions) {
+      REQUIRE(!region.empty());
+      std::vector<PlannedBuffer> bufs = byBirth(region);
+      std::vector<int64_t> want = plainFirstFit(bufs);
+      for (size_t i = 0; i < bufs.size(); ++i) {
+        INFO(g[bufs[i].v].name);
+        CHECK(bufs[i].offset == want[i]);
+      }
+    }
+  }
+}
 
 TEST_CASE("sharded code generation keeps every kernel's IR and balances the shards") {
   Graph g = plannedGraph("examples/autoencoder_transpose.nn");

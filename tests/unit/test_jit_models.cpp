@@ -103,7 +103,7 @@ TEST_CASE("fusion forms the lecture model's kernels and the memory plan reuses b
   INFO(ctx.fusionReport);
   // conv + bias + relu in one kernel; sigmoid, the logits loss and its gradient in the last
   // forward kernel; relu gradients computed once in the loop of their upstream gradient (the
-  // non-overlapping max-pool gradient); one update kernel.
+  // non-overlapping max-pool gradient); one update kernel per parameter.
   const Node &h = fused[fused.find("h")];
   CHECK(fused[h.inputs[0]].kernel == h.kernel);
   const Node &y = fused[fused.find("y")];
@@ -115,11 +115,11 @@ TEST_CASE("fusion forms the lecture model's kernels and the memory plan reuses b
   CHECK(fused[dh.inputs[1]].kernel == dh.kernel);
   std::set<int> updateKernels;
   for (ValueId u : fused.updates) updateKernels.insert(fused[u].kernel);
-  CHECK(updateKernels.size() == 1);
+  CHECK(updateKernels.size() == fused.updates.size());
   CHECK(ctx.fusionReport.find("not fused: relu(%h) -> maxpool2d(%h.1): maxpool2d reads a window") !=
         std::string::npos);
   std::vector<KernelGroup> groups = kernelGroups(fused);
-  CHECK(groups.size() < 40);
+  CHECK(groups.size() - fused.updates.size() < 40); // 68 ops, 14 of them updates
   CHECK(ctx.memoryReport.find("planned vs") != std::string::npos);
   // Buffers with overlapping lifetimes never overlap in memory; some memory is reused.
   ArenaSizes sizes = arenaSizes(fused);
