@@ -87,6 +87,7 @@ def seeds():
     yield "safetensors", "f64", safetensors({"g": ([3], [0.1, -1 / 3, 1e-300]),
                                              "s": ([], [42.0])}, {"kind": "gradients"}, "F64")
     yield "safetensors", "zero-size", safetensors({"e": ([0, 5], []), "x": ([1, 1, 1], [2.0])})
+    yield "safetensors", "huge-empty", safetensors({"e": ([1 << 62, 0], [])})
     yield "safetensors", "checkpoint", safetensors(
         {"dense.kernel": ([2, 4], kernel), "dense.kernel.m": ([2, 4], [0.0] * 8)},
         checkpoint_metadata(2, 0), "F64")

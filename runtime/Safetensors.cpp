@@ -387,10 +387,13 @@ Result<std::string> encode(const std::map<std::string, TensorOf<T>> &tensors,
   for (const auto &[name, t] : tensors) {
     if (name.empty() || name == kMetadataKey || !llvm::json::isUTF8(name))
       return Error{"cannot store a tensor named '" + name + "' in safetensors"};
-    uint64_t count = 1;
+    // As in the reader, a zero dimension makes the tensor empty whatever the others are.
+    bool empty = std::find(t.shape.begin(), t.shape.end(), 0) != t.shape.end();
+    uint64_t count = empty ? 0 : 1;
     for (int64_t d : t.shape) {
       if (d < 0) return Error{"tensor '" + name + "' has a negative dimension"};
-      if (d != 0 && count > (uint64_t(1) << 56) / static_cast<uint64_t>(d))
+      if (empty) continue;
+      if (count > (uint64_t(1) << 56) / static_cast<uint64_t>(d))
         return Error{"tensor '" + name + "' has too many elements"};
       count *= static_cast<uint64_t>(d);
     }

@@ -243,6 +243,21 @@ TEST_CASE("io: safetensors reader accepts an empty header and survives corruptio
     }
 }
 
+TEST_CASE("io: an empty tensor with a huge other dimension reads and writes back") {
+  // The reader accepts [2^62, 0] (no values); the writer refused it as "too many elements",
+  // so a file that was read could not be written again (fuzz_safetensors' round trip).
+  std::string bytes =
+      file(R"({"w":{"dtype":"F32","shape":[4611686018427387904,0],"data_offsets":[0,0]}})");
+  Result<SafetensorsD> r = parseSafetensorsD(bytes, "w.safetensors");
+  REQUIRE_MESSAGE(r.ok(), r.error());
+  Result<std::string> again = encodeSafetensorsD(r->tensors);
+  REQUIRE_MESSAGE(again.ok(), again.error());
+  Result<SafetensorsD> back = parseSafetensorsD(*again, "again.safetensors");
+  REQUIRE_MESSAGE(back.ok(), back.error());
+  CHECK(back->tensors.at("w").shape == std::vector<int64_t>{int64_t(1) << 62, 0});
+  CHECK(back->tensors.at("w").data.empty());
+}
+
 TEST_CASE("io: checkShapes reports wrong shapes, missing and unexpected tensors") {
   TensorMap m;
   m["conv2d.kernel"] = Tensor{{3, 3, 1, 8}, std::vector<float>(72)};
