@@ -518,8 +518,9 @@ Status checkShapes(const std::map<std::string, std::vector<int64_t>> &actual,
                    const std::map<std::string, std::vector<int64_t>> &expected,
                    const std::string &what) {
   std::string msg;
+  size_t problems = 0;
   auto add = [&](const std::string &line) {
-    msg += (msg.empty() ? "" : "\n") + what + ": " + line;
+    if (++problems <= kMaxShapeProblemsShown) msg += (msg.empty() ? "" : "\n") + what + ": " + line;
   };
   for (const auto &[name, shape] : expected) {
     auto it = actual.find(name);
@@ -533,6 +534,9 @@ Status checkShapes(const std::map<std::string, std::vector<int64_t>> &actual,
     if (!expected.count(name))
       add("unexpected tensor '" + name + "' with shape " + shapeText(shape) +
           " (the model has no parameter or optimizer state of that name)");
+  if (problems > kMaxShapeProblemsShown)
+    msg += "\n" + what + ": " + std::to_string(problems - kMaxShapeProblemsShown) +
+           " more problems not shown";
   if (!msg.empty()) return Error{msg};
   return okStatus();
 }

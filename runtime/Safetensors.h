@@ -64,9 +64,13 @@ Status writeSafetensors(const std::string &path, const TensorMap &tensors,
 Status writeSafetensorsD(const std::string &path, const TensorMapD &tensors,
                          const SafetensorsMetadata &metadata = {});
 
+/// At most this many tensor problems are listed by checkShapes; the rest are counted.
+constexpr size_t kMaxShapeProblemsShown = 20;
+
 /// Checks that `tensors` has exactly the `expected` names and shapes; `what` (usually the
 /// file name) starts each message, e.g. "w.safetensors: tensor 'k' has shape [3,3,1,8], the
-/// model expects [3,3,1,16]". All mismatches are reported, one per line.
+/// model expects [3,3,1,16]". Mismatches are reported one per line, the first
+/// kMaxShapeProblemsShown of them, then "N more problems not shown".
 Status checkShapes(const TensorMap &tensors,
                    const std::map<std::string, std::vector<int64_t>> &expected,
                    const std::string &what);

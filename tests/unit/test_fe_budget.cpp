@@ -2,23 +2,16 @@
 // or 100,000 arguments or keywords that are all in error shows exactly 20 errors, then how many
 // more were not shown, in under 1 s of CPU time and under 50 MB of peak memory above a tiny
 // file's run (before the budget, 10,000 such arguments took 5 to 16 s and 540 to 860 MB, and
-// 100,000 grew past 1.3 GB until killed). nnc's peak is read from /proc/PID/status (VmHWM) when the
-// traced child stops at its exit: wait4's ru_maxrss would include the test process's own size,
-// which a forked child inherits as its high-water mark.
+// 100,000 grew past 1.3 GB until killed). nnc's peak is measured as test_io_util.h says.
 #include "TestUtil.h"
+#include "test_io_util.h"
 
 #include <doctest/doctest.h>
 
-#include <csignal>
-#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
-#include <sys/ptrace.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 namespace fs = std::filesystem;
 
@@ -26,18 +19,10 @@ namespace {
 
 struct Measured {
   int code = -1;
-  std::string err;   // nnc's stderr
-  double cpuSeconds; // user + system time of the child
-  long peakKb = -1;  // the child's peak resident set, from VmHWM at its exit
+  std::string err;       // nnc's output
+  double cpuSeconds = 0; // user + system time of the child
+  int64_t peakKb = 0;    // the child's peak resident set, from VmHWM at its exit
 };
-
-/// The peak resident set (VmHWM) of process `pid` in kB, or -1.
-long peakKb(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
-  return -1;
-}
 
 std::string slurp(const fs::path &p) {
   std::ifstream in(p, std::ios::binary);
@@ -46,44 +31,12 @@ std::string slurp(const fs::path &p) {
   return ss.str();
 }
 
-/// Runs `nnc check FILE` as a traced child (stderr to FILE.err) and measures it.
+/// Runs `nnc check FILE` as a traced child (output to FILE.err) and measures it.
 Measured measureCheck(const fs::path &file) {
   std::string err = file.string() + ".err";
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    int fd = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int null = ::open("/dev/null", O_RDWR);
-    if (fd < 0 || null < 0 || ::ptrace(PTRACE_TRACEME, 0, nullptr, nullptr) != 0) ::_exit(127);
-    ::dup2(null, 0);
-    ::dup2(null, 1);
-    ::dup2(fd, 2);
-    ::execl(NNC_BINARY, NNC_BINARY, "check", file.c_str(), static_cast<char *>(nullptr));
-    ::_exit(127);
-  }
-  Measured m;
-  REQUIRE(pid > 0);
-  int status = 0;
-  rusage usage{};
-  REQUIRE(::wait4(pid, &status, 0, &usage) == pid); // stopped after exec
-  REQUIRE(WIFSTOPPED(status));
-  long options = PTRACE_O_TRACEEXIT | PTRACE_O_EXITKILL;
-  REQUIRE(::ptrace(PTRACE_SETOPTIONS, pid, nullptr, reinterpret_cast<void *>(options)) == 0);
-  int signal = 0;
-  for (;;) {
-    ::ptrace(PTRACE_CONT, pid, nullptr, reinterpret_cast<void *>(long(signal)));
-    REQUIRE(::wait4(pid, &status, 0, &usage) == pid);
-    if (WIFEXITED(status) || WIFSIGNALED(status)) break;
-    signal = 0;
-    if (status >> 8 == (SIGTRAP | (PTRACE_EVENT_EXIT << 8)))
-      m.peakKb = peakKb(pid);
-    else
-      signal = WSTOPSIG(status);
-  }
-  m.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  m.cpuSeconds = double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
-                 double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) * 1e-6;
-  m.err = slurp(err);
-  return m;
+  nnc::test::ChildRun r = nnc::test::runNncChild({"check", file.string()}, err, 60);
+  REQUIRE_FALSE(r.timedOut);
+  return {r.code, slurp(err), r.cpuSeconds, r.maxRssKb};
 }
 
 size_t occurrences(const std::string &hay, const std::string &needle) {

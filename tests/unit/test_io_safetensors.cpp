@@ -9,6 +9,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -281,6 +282,18 @@ TEST_CASE("io: checkShapes reports wrong shapes, missing and unexpected tensors"
   CHECK(checkShapes(m, expected, "w").ok());
 }
 
+TEST_CASE("io: checkShapes lists at most 20 problems and counts the rest") {
+  std::map<std::string, std::vector<int64_t>> actual, expected = {{"k", {2}}};
+  for (int i = 0; i < 100000; ++i) actual["t" + std::to_string(i)] = {1};
+  Status s = checkShapes(actual, expected, "w");
+  REQUIRE_FALSE(s.ok());
+  // Before the limit, each of the 100,001 problems was one line of the message.
+  size_t lines = size_t(std::count(s.error().begin(), s.error().end(), '\n')) + 1;
+  CHECK(lines == kMaxShapeProblemsShown + 1);
+  CHECK(s.error().find("w: missing tensor 'k'") == 0);
+  CHECK(s.error().substr(s.error().rfind('\n') + 1) == "w: 99981 more problems not shown");
+}
+
 TEST_CASE("io: safetensors sizes are checked against the file before its data is read") {
   TempDir dir;
   // A header for 8 bytes of data in a 2 GiB sparse file: refused from the header and the file
@@ -366,4 +379,41 @@ TEST_CASE("io: checkFinite names the first tensor holding a NaN or infinity") {
   Status inf = checkFinite(f, "x");
   REQUIRE_FALSE(inf.ok());
   CHECK(inf.error().find("tensor 'c' holds -infinity at index 0 of 1") != std::string::npos);
+}
+
+TEST_CASE("io: a model file or history that is a FIFO, a device, a directory or too big is "
+          "refused at once") {
+  TempDir dir;
+  std::string fifo = (dir.path / "pipe").string();
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  fs::path big = dir.path / "big.nn";
+  std::ofstream(big) << "model m\n";
+  fs::resize_file(big, 17ull << 20); // sparse
+  struct Case {
+    std::vector<std::string> args;
+    std::string message;
+  };
+  // Before the fix `nnc check /dev/zero` read until memory ran out and a FIFO blocked forever.
+  const std::vector<Case> cases = {
+      {{"check", "/dev/zero"}, "nnc: error: '/dev/zero' is a character device, not a regular file"},
+      {{"summary", fifo}, "nnc: error: '" + fifo + "' is a FIFO (named pipe), not a regular file"},
+      {{"dump", dir.path.string(), "--emit=ir"},
+       "nnc: error: '" + dir.path.string() + "' is a directory, not a regular file"},
+      {{"check", big.string()},
+       "nnc: error: '" + big.string() + "' is 17 MiB; nnc reads model files of at most 16 MiB"},
+      {{"plot", "/dev/zero", "--out", (dir.path / "p.png").string()},
+       "nnc: error: '/dev/zero' is a character device, not a regular file"},
+  };
+  for (const Case &c : cases) {
+    CAPTURE(c.args[0]);
+    test::ChildRun r = test::runNncChild(c.args, (dir.path / "err").string(), 10);
+    std::ifstream in(dir.path / "err");
+    std::string output((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    INFO(output);
+    CHECK_FALSE(r.timedOut);
+    CHECK(r.code == 1);
+    CHECK(output.find(c.message) != std::string::npos);
+    CHECK(r.seconds < 1.0);
+  }
+  CHECK_FALSE(fs::exists(dir.path / "p.png"));
 }

@@ -13,6 +13,7 @@
 #include <functional>
 #include <string>
 #include <sys/ptrace.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -26,6 +27,7 @@ struct ChildRun {
   int code = -1;         // exit code (-1 when killed by a signal)
   double seconds = 0;    // wall time from fork to exit
   int64_t maxRssKb = 0;  // peak resident set size of the exec'd program (runNncChild only)
+  double cpuSeconds = 0; // user + system time of the child
 };
 
 /// The peak resident set size (VmHWM) of process `pid` in KiB, 0 if unreadable.
@@ -41,8 +43,9 @@ inline int64_t peakRssKb(pid_t pid) {
 inline ChildRun waitChild(pid_t pid, std::chrono::steady_clock::time_point start,
                           double limitSeconds, ChildRun r = {}) {
   int status = 0;
+  rusage usage{};
   for (;;) {
-    pid_t done = ::waitpid(pid, &status, WNOHANG);
+    pid_t done = ::wait4(pid, &status, WNOHANG, &usage);
     if (done == pid && WIFSTOPPED(status)) {
       bool atExit = status >> 8 == (SIGTRAP | (PTRACE_EVENT_EXIT << 8));
       if (atExit && !r.timedOut) r.maxRssKb = peakRssKb(pid);
@@ -61,6 +64,8 @@ inline ChildRun waitChild(pid_t pid, std::chrono::steady_clock::time_point start
   }
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.cpuSeconds = double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+                 double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) * 1e-6;
   return r;
 }
 

@@ -56,7 +56,7 @@ cl::opt<bool> NoFuse("no-fuse", cl::desc("Do not fuse ops into kernels"), cl::su
 
 /// Reads and parses FILE; prints diagnostics; returns the analysed graph.
 std::optional<Graph> load(const std::string &file, DiagEngine &diags, std::string &source) {
-  if (!driver::readFile(file, source)) return std::nullopt;
+  if (!driver::readFile(file, source, "model files")) return std::nullopt;
   diags = DiagEngine(file, source);
   std::optional<Graph> g = compileSource(source, file, diags);
   if (!diags.diagnostics().empty()) llvm::errs() << diags.render();
@@ -104,7 +104,7 @@ bool printAfter(const std::string &pass) {
 
 int runDump() {
   std::string src;
-  if (!driver::readFile(DumpFile, src)) return 1;
+  if (!driver::readFile(DumpFile, src, "model files")) return 1;
   DiagEngine diags(DumpFile, src);
   const std::string stage = Emit;
   for (const std::string &p : PrintAfter)

@@ -70,7 +70,7 @@ int fail(const std::string &msg) {
 /// Reads and compiles FILE, printing diagnostics; returns the analysed graph.
 std::optional<Graph> load(const std::string &file) {
   std::string source;
-  if (!driver::readFile(file, source)) return std::nullopt;
+  if (!driver::readFile(file, source, "model files")) return std::nullopt;
   DiagEngine diags(file, source);
   std::optional<Graph> g = compileSource(source, file, diags);
   if (!diags.diagnostics().empty()) llvm::errs() << diags.render();

@@ -30,7 +30,7 @@ bool addCurves(const std::string &arg, std::vector<CurveSeries> &series) {
   std::string path = arg.substr(0, eq);
   std::string label = eq == std::string::npos ? path : arg.substr(eq + 1);
   std::string text;
-  if (!driver::readFile(path, text)) return false;
+  if (!driver::readFile(path, text, "history files")) return false;
   Result<std::vector<EpochRecord>> history = parseHistoryCsv(text, path);
   if (!history) {
     llvm::errs() << "nnc: error: " << history.error() << "\n";

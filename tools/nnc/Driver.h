@@ -4,6 +4,7 @@
 
 #include <llvm/Support/CommandLine.h>
 
+#include <cstdint>
 #include <string>
 
 namespace nnc::driver {
@@ -14,8 +15,12 @@ llvm::cl::OptionCategory &category();
 /// Registers `run` to be called when `sub` was given on the command line.
 bool registerCommand(llvm::cl::SubCommand &sub, int (*run)());
 
-/// Reads a whole file; on failure prints "nnc: error: cannot read FILE: reason" and returns false.
-bool readFile(const std::string &path, std::string &out);
+/// The largest model source or history CSV nnc reads.
+constexpr uint64_t kMaxTextFileBytes = 16ull << 20;
+
+/// Reads a whole regular file of at most kMaxTextFileBytes (`what` names its kind in the size
+/// error: "model files"); on failure prints "nnc: error: cannot read FILE: reason", returns false.
+bool readFile(const std::string &path, std::string &out, const char *what);
 
 } // namespace nnc::driver
 

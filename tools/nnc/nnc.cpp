@@ -1,10 +1,9 @@
 // nnc: flags -> library calls. Subcommands register themselves (see Driver.h).
+#include "runtime/FileUtil.h"
 #include "tools/nnc/Driver.h"
 
 #include <llvm/Support/raw_ostream.h>
 
-#include <fstream>
-#include <sstream>
 #include <vector>
 
 namespace nnc::driver {
@@ -29,15 +28,13 @@ bool registerCommand(llvm::cl::SubCommand &sub, int (*run)()) {
   return true;
 }
 
-bool readFile(const std::string &path, std::string &out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    llvm::errs() << "nnc: error: cannot read '" << path << "': no such file or not readable\n";
+bool readFile(const std::string &path, std::string &out, const char *what) {
+  Result<std::string> bytes = readFileBytes(path, kMaxTextFileBytes, what);
+  if (!bytes) {
+    llvm::errs() << "nnc: error: " << bytes.error() << "\n";
     return false;
   }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  out = ss.str();
+  out = std::move(*bytes);
   return true;
 }
 
