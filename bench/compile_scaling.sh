@@ -12,15 +12,22 @@
 #   output y
 #   loss binary_crossentropy(y, x)
 #   train optimizer=adam, epochs=1, batch=2
+# Equal layers compile to kernels with identical bodies, which nnc compiles once; so each
+# depth also runs as a chain of varied widths, where hidden layer i has 16 + (i * s) mod 31
+# units with step s = 1 + i / 31 (integer division): consecutive widths differ, no pair of
+# them repeats for 930 layers, so each layer's kernels are unlike every other layer's (only
+# bias updates of equal width are alike). That row is the cost of compiling every kernel.
 # It trains for one epoch on a dataset of 2 images (train and test), so the run after the
 # compile takes milliseconds. Seconds are wall time: on a shared machine, run it when idle.
 #
 # Usage: bench/compile_scaling.sh [path/to/nnc]   (default: build/nnc)
 #   LAYERS="50 100 200 400 800"   chain depths;  TIMEOUT=300   seconds per chain
+#   CHAINS="equal varied"         which chains
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 nnc=${1:-$(dirname "$here")/build/nnc}
 layers=${LAYERS:-50 100 200 400 800}
+chains=${CHAINS:-equal varied}
 limit=${TIMEOUT:-300}
 [ -x "$nnc" ] || { echo "compile_scaling.sh: $nnc is not an executable (build nnc first)" >&2; exit 1; }
 work=$(mktemp -d)
@@ -35,16 +42,21 @@ for split in train t10k; do
   printf '\000\000\010\001\000\000\000\002\003\007' > "$work/data/$split-labels-idx1-ubyte"
 done
 
-chain() { # writes a chain of $1 hidden layers
-  { echo "model chain$1"
+chain() { # writes chain $2 of $1 hidden layers to $work/$2$1.nn
+  { echo "model $2$1"
     echo "input x: [16]"
     echo "h = dense(x, units=16, activation=relu)"
     i=1
-    while [ "$i" -lt "$1" ]; do echo "h = dense(h, units=16, activation=relu)"; i=$((i + 1)); done
+    while [ "$i" -lt "$1" ]; do
+      units=16
+      [ "$2" = varied ] && units=$((16 + (i * (1 + i / 31)) % 31))
+      echo "h = dense(h, units=$units, activation=relu)"
+      i=$((i + 1))
+    done
     echo "y = dense(h, units=16, activation=sigmoid)"
     echo "output y"
     echo "loss binary_crossentropy(y, x)"
-    echo "train optimizer=adam, epochs=1, batch=2"; } > "$work/chain$1.nn"
+    echo "train optimizer=adam, epochs=1, batch=2"; } > "$work/$2$1.nn"
 }
 
 cpu=$(sed -n 's/^model name[[:space:]]*: *//p' /proc/cpuinfo 2>/dev/null | head -1)
@@ -54,18 +66,20 @@ fi
 echo "CPU: ${cpu:-unknown}, $(nproc) threads; load average $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"
 echo "nnc: $nnc"
 printf '%7s %8s %11s %7s  %s\n' layers kernels "compile s" ratio "top 3 stages (s)"
+for c in $chains; do
 prev=
+[ "$c" = equal ] && echo "equal layers (16 units each):" || echo "varied widths (16 to 46 units):"
 for n in $layers; do
-  chain "$n"
+  chain "$n" "$c"
   rc=0
-  timeout "$limit" "$nnc" train "$work/chain$n.nn" --data "$work/data" --time-passes \
-    --checkpoint "$work/run$n" > "$work/out$n" 2>&1 || rc=$?
+  timeout "$limit" "$nnc" train "$work/$c$n.nn" --data "$work/data" --time-passes \
+    --checkpoint "$work/run$c$n" > "$work/out$n" 2>&1 || rc=$?
   if [ "$rc" -eq 124 ]; then
     printf '%7s %8s %11s %7s  %s\n' "$n" - "> $limit" - "(timed out)"
     prev=
     continue
   elif [ "$rc" -ne 0 ]; then
-    echo "compile_scaling.sh: nnc train failed on $n layers:" >&2
+    echo "compile_scaling.sh: nnc train failed on $n $c layers:" >&2
     tail -5 "$work/out$n" >&2
     exit 1
   fi
@@ -93,4 +107,5 @@ for n in $layers; do
       print total > "/dev/stderr"
     }' "$work/out$n" 2> "$work/total"
   prev=$(cat "$work/total")
+done
 done

@@ -5,16 +5,23 @@
 // loops. The body runs the root's loop nest (EmitOps.cpp); at each output element the
 // epilogue computes the fused elementwise members, accumulates fused losses, and stores the
 // values other kernels read. Arithmetic uses reassociation-allowing fast-math flags (no
-// no-NaN assumptions, so numerics checks still see NaNs).
+// no-NaN assumptions, so numerics checks still see NaNs). Kernels whose bodies come out
+// identical (a deep chain's equal layers, same-shaped parameters' updates) share the first
+// one's body: found by structural hash, confirmed by LLVM's FunctionComparator, kept
+// noinline so that LLVM optimizes and compiles it once however many kernels call it.
 #include "codegen/Emitter.h"
 
 #include <fmt/format.h>
 
 #include <llvm/IR/Intrinsics.h>
+#include <llvm/IR/StructuralHash.h>
 #include <llvm/IR/Verifier.h>
 #include <llvm/Support/raw_ostream.h>
+#include <llvm/Transforms/Utils/FunctionComparator.h>
 
+#include <map>
 #include <set>
+#include <unordered_map>
 
 namespace nnc {
 
@@ -557,7 +564,42 @@ Status emitKernel(const Graph &g, const KernelGroup &k, const std::vector<bool> 
   return e.emit();
 }
 
-/// IR instructions of kernel `info`'s functions in `m` (its wrapper and body).
+/// The kernel bodies of one module, so that a body identical to an earlier one is dropped
+/// and its wrapper calls the earlier one.
+class BodySharing {
+public:
+  /// Replaces the body of kernel `info` by an identical earlier body, if there is one, and
+  /// records in `info.body` the body its wrapper calls.
+  void share(llvm::Module &m, KernelInfo &info) {
+    llvm::Function *body = m.getFunction(info.name + ".body");
+    std::vector<llvm::Function *> &same = byHash_[llvm::StructuralHash(*body, true)];
+    for (llvm::Function *earlier : same)
+      if (llvm::FunctionComparator(earlier, body, &numbers_).compare() == 0) {
+        body->replaceAllUsesWith(earlier);
+        body->eraseFromParent();
+        info.body = earlier->getName().str();
+        return;
+      }
+    same.push_back(body);
+    info.body = body->getName().str();
+  }
+  /// Bodies called by several wrappers stay out of line: inlined, each would be optimized
+  /// and compiled again in every caller.
+  void keepSharedOutOfLine() {
+    for (auto &[hash, bodies] : byHash_)
+      for (llvm::Function *body : bodies)
+        if (body->getNumUses() > 1) {
+          body->removeFnAttr(llvm::Attribute::AlwaysInline);
+          body->addFnAttr(llvm::Attribute::NoInline);
+        }
+  }
+
+private:
+  llvm::GlobalNumberState numbers_;
+  std::unordered_map<llvm::IRHash, std::vector<llvm::Function *>> byHash_;
+};
+
+/// IR instructions of kernel `info`'s wrapper in `m`, and of its body if it owns it.
 int64_t instructionCount(const llvm::Module &m, const KernelInfo &info) {
   int64_t n = 0;
   for (const std::string &f : {info.name, info.name + ".body"})
@@ -572,17 +614,60 @@ Status emitShard(const Graph &g, const std::vector<KernelGroup> &groups,
   shard.context = std::make_unique<llvm::LLVMContext>();
   shard.module = std::make_unique<llvm::Module>("nnc." + sanitize(g.name), *shard.context);
   shard.instructions = 0;
+  BodySharing sharing;
   for (size_t i : shard.kernels) {
     KernelInfo info;
     if (Status s = emitKernel(g, groups[i], stored, *shard.module, info); !s) return s;
+    sharing.share(*shard.module, info);
     shard.instructions += instructionCount(*shard.module, info);
     infos[i] = std::move(info);
   }
+  sharing.keepSharedOutOfLine();
   std::string err;
   llvm::raw_string_ostream os(err);
   if (llvm::verifyModule(*shard.module, &os))
     return Error{"codegen produced invalid IR: " + os.str()};
   return okStatus();
+}
+
+/// Kernels that must share a module: each body with every kernel that calls it.
+struct Units {
+  std::vector<std::vector<size_t>> kernels; // kernel indices, in schedule order
+  std::vector<int64_t> size;                // their IR instructions
+};
+
+/// The units of the kernels `infos`, sized by their instructions in `all` (holding them all).
+Units sharingUnits(const llvm::Module &all, const std::vector<KernelInfo> &infos) {
+  Units units;
+  std::map<std::string, size_t> unitOfBody;
+  for (size_t i = 0; i < infos.size(); ++i) {
+    auto [it, fresh] = unitOfBody.try_emplace(infos[i].body, units.kernels.size());
+    if (fresh) {
+      units.kernels.emplace_back();
+      units.size.push_back(0);
+    }
+    units.kernels[it->second].push_back(i);
+    units.size[it->second] += instructionCount(all, infos[i]);
+  }
+  return units;
+}
+
+/// `count` shards holding `units`, longest processing time first: the largest unit goes to
+/// the lightest shard.
+std::vector<CodeShard> balance(const Units &units, size_t count) {
+  std::vector<size_t> order(units.kernels.size());
+  for (size_t u = 0; u < order.size(); ++u) order[u] = u;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return units.size[a] > units.size[b]; });
+  std::vector<CodeShard> shards(count);
+  std::vector<int64_t> load(count, 0);
+  for (size_t u : order) {
+    size_t s = size_t(std::min_element(load.begin(), load.end()) - load.begin());
+    std::vector<size_t> &into = shards[s].kernels;
+    into.insert(into.end(), units.kernels[u].begin(), units.kernels[u].end());
+    load[s] += units.size[u];
+  }
+  return shards;
 }
 
 } // namespace
@@ -598,31 +683,18 @@ Result<GeneratedCode> generateKernels(const Graph &g, int shards, int64_t shardI
   CodeShard all;
   for (size_t i = 0; i < groups.size(); ++i) all.kernels.push_back(i);
   if (Status s = emitShard(g, groups, stored, all, out.kernels); !s) return Error{s.error()};
+  Units units = sharingUnits(*all.module, out.kernels);
   size_t count = size_t(std::max(shards, 1));
   if (shardInstructions > 0) {
     int64_t per = shardInstructions * int64_t(count);
     count *= size_t((all.instructions + per - 1) / per);
   }
-  count = std::min(groups.size(), std::max<size_t>(count, 1));
+  count = std::min(units.kernels.size(), std::max<size_t>(count, 1));
   if (count <= 1) {
     out.shards.push_back(std::move(all));
     return out;
   }
-  // Longest processing time first: the largest kernel goes to the lightest shard. The
-  // estimate is the kernels' instruction count in the module holding them all.
-  std::vector<int64_t> size(groups.size());
-  for (size_t i = 0; i < groups.size(); ++i)
-    size[i] = instructionCount(*all.module, out.kernels[i]);
-  std::vector<size_t> order = all.kernels;
-  std::stable_sort(order.begin(), order.end(),
-                   [&](size_t a, size_t b) { return size[a] > size[b]; });
-  out.shards.resize(count);
-  std::vector<int64_t> load(count, 0);
-  for (size_t i : order) {
-    size_t s = size_t(std::min_element(load.begin(), load.end()) - load.begin());
-    out.shards[s].kernels.push_back(i);
-    load[s] += size[i];
-  }
+  out.shards = balance(units, count);
   // Each shard re-emits its kernels, in schedule order, into a context of its own: the
   // emitter is deterministic, so every kernel's IR is the same as in the single module.
   for (CodeShard &shard : out.shards) {

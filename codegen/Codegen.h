@@ -33,6 +33,7 @@ struct ReductionOut {
 struct KernelInfo {
   int id = 0;
   std::string name;             // LLVM function name ("k3_conv2d_relu_28x28x16")
+  std::string body;             // the body its wrapper calls: NAME.body, or an identical one's
   std::vector<ValueId> members; // nodes it computes
   ValueId root = kNoValue;
   bool batched = false;                 // split [0, n) across threads
@@ -69,7 +70,8 @@ constexpr int64_t kShardInstructions = 5000;
 /// modules balanced by instruction count (largest kernel first to the lightest shard):
 /// `shards` of them, or the smallest multiple of `shards` that keeps the average shard within
 /// `shardInstructions` (when that is positive), and never more than there are kernels.
-/// A kernel's IR does not depend on the shard count.
+/// Kernels whose bodies are identical (same loops over the same shapes) share one body,
+/// compiled once, in one shard. A kernel's IR does not depend on the shard count.
 Result<GeneratedCode> generateKernels(const Graph &g, int shards = 1,
                                       int64_t shardInstructions = 0);
 

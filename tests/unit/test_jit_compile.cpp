@@ -38,12 +38,12 @@ Graph plannedGraph(const std::string &file) {
   return *g;
 }
 
-/// The text of kernel `name`'s wrapper and body in `m`, without attribute-group numbers (those
+/// The text of kernel `k`'s wrapper and body in `m`, without attribute-group numbers (those
 /// depend on the other functions of the module), plus their function attributes.
-std::string kernelText(const llvm::Module &m, const std::string &name) {
+std::string kernelText(const llvm::Module &m, const KernelInfo &k) {
   std::string text;
   llvm::raw_string_ostream os(text);
-  for (const std::string &f : {name, name + ".body"}) {
+  for (const std::string &f : {k.name, k.body}) {
     const llvm::Function *fn = m.getFunction(f);
     REQUIRE_MESSAGE(fn, f << " is missing");
     fn->print(os);
@@ -71,7 +71,8 @@ Graph plannedSource(const std::string &src, std::string *report = nullptr) {
   return *g;
 }
 
-/// IR instructions of each kernel of `code` (wrapper and body), in schedule order.
+/// IR instructions of each kernel of `code` (wrapper, and body where it is defined), in
+/// schedule order.
 std::vector<int64_t> kernelSizes(const GeneratedCode &code) {
   std::vector<int64_t> sizes;
   for (const KernelInfo &k : code.kernels) {
@@ -219,8 +220,9 @@ TEST_CASE("sharded code generation keeps every kernel's IR and balances the shar
         CHECK(a.name == b.name);
         CHECK(a.partialFloats == b.partialFloats);
         CHECK(a.reductions.size() == b.reductions.size());
-        std::string want = kernelText(*one->shards[0].module, a.name);
-        CHECK_MESSAGE(kernelText(*s.module, b.name) == want, a.name << " differs");
+        CHECK(a.body == b.body);
+        std::string want = kernelText(*one->shards[0].module, a);
+        CHECK_MESSAGE(kernelText(*s.module, b) == want, a.name << " differs");
         // No other shard defines this kernel.
         for (const CodeShard &o : many->shards)
           if (&o != &s) CHECK(o.module->getFunction(b.name) == nullptr);
@@ -230,18 +232,49 @@ TEST_CASE("sharded code generation keeps every kernel's IR and balances the shar
     CHECK(total == one->shards[0].instructions);
     // Largest kernel first onto the lightest shard: no shard exceeds the mean by more than
     // the largest kernel.
-    for (const KernelInfo &k : one->kernels) {
-      int64_t n = 0;
-      for (const std::string &f : {k.name, k.name + ".body"})
-        n += int64_t(one->shards[0].module->getFunction(f)->getInstructionCount());
-      largest = std::max(largest, n);
-    }
+    for (int64_t n : kernelSizes(*one)) largest = std::max(largest, n);
     for (const CodeShard &s : many->shards) CHECK(s.instructions <= total / count + largest);
   }
-  // More shards than kernels: one kernel each.
+  // More shards than bodies: one body (with the kernels that share it) each.
+  std::set<std::string> bodies;
+  for (const KernelInfo &k : one->kernels) bodies.insert(k.body);
   Result<GeneratedCode> most = generateKernels(g, int(kernels) + 5);
   REQUIRE(most.ok());
-  CHECK(most->shards.size() == kernels);
+  CHECK(most->shards.size() == bodies.size());
+}
+
+TEST_CASE("kernels with identical bodies share one, compiled once, and train as before") {
+  // A chain of 12 equal layers: each layer's forward, input- and kernel-gradient kernels and
+  // the updates of its [16, 16] kernel and [16] bias are the same loops over the same shapes.
+  Graph g = plannedSource(denseChain(12));
+  Result<GeneratedCode> code = generateKernels(g, 2);
+  REQUIRE(code.ok());
+  std::set<std::string> bodies;
+  for (const KernelInfo &k : code->kernels) bodies.insert(k.body);
+  INFO(code->kernels.size() << " kernels, " << bodies.size() << " bodies");
+  CHECK(bodies.size() < code->kernels.size() / 4);
+  for (const KernelInfo &k : code->kernels) {
+    int defined = 0;
+    for (const CodeShard &s : code->shards) {
+      const llvm::Function *body = s.module->getFunction(k.body);
+      if (!body) continue;
+      ++defined;
+      // The wrapper is in the same module and calls it; a shared body is never inlined.
+      REQUIRE(s.module->getFunction(k.name));
+      CHECK(body->hasFnAttribute(llvm::Attribute::NoInline) == (body->getNumUses() > 1));
+    }
+    CHECK(defined == 1);
+  }
+  // The lecture's model: its same-shaped parameters' updates share bodies too.
+  Result<GeneratedCode> lecture = generateKernels(plannedGraph("examples/autoencoder.nn"));
+  REQUIRE(lecture.ok());
+  std::set<std::string> lectureBodies;
+  for (const KernelInfo &k : lecture->kernels) lectureBodies.insert(k.body);
+  CHECK(lectureBodies.size() < lecture->kernels.size());
+  // Shared bodies compute what the interpreter does, layer by layer.
+  std::optional<Graph> chain = trainingGraph(denseChain(12));
+  REQUIRE(chain.has_value());
+  compareWithInterpreter(*chain, JitOptions{2, true}, 5, 11);
 }
 
 TEST_CASE("kernels compiled on several threads train bit-identically to one shard") {
