@@ -53,6 +53,7 @@ mode_t currentUmask() {
 /// What a non-regular file is, for "'PATH' is a FIFO (named pipe), not a regular file".
 const char *fileKind(mode_t mode) {
   if (S_ISDIR(mode)) return "a directory";
+  if (S_ISREG(mode)) return "a file";
   if (S_ISCHR(mode)) return "a character device";
   if (S_ISBLK(mode)) return "a block device";
   if (S_ISFIFO(mode)) return "a FIFO (named pipe)";
@@ -81,7 +82,45 @@ void removeStaleTemporaries(const std::string &dir, const std::string &base) {
   for (const std::string &name : stale) ::unlink(((dir == "/" ? "" : dir) + "/" + name).c_str());
 }
 
+/// Why nothing can be created in directory `dir` ("" if something can): missing, not a
+/// directory, or not writable.
+std::string notWritableDirectory(const std::string &dir) {
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0) return "directory '" + dir + "': " + errnoText();
+  if (!S_ISDIR(st.st_mode)) return "'" + dir + "' is " + fileKind(st.st_mode) + ", not a directory";
+  if (::access(dir.c_str(), W_OK | X_OK) != 0)
+    return "directory '" + dir + "' is not writable: " + errnoText();
+  return "";
+}
+
 } // namespace
+
+Status checkWritableFile(const std::string &path) {
+  if (path.empty() || path.back() == '/')
+    return Error{"cannot write '" + path + "': not a file name"};
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    return Error{"cannot write '" + path + "': it is a directory"};
+  if (std::string why = notWritableDirectory(dirName(path)); !why.empty())
+    return Error{"cannot write '" + path + "': " + why};
+  return okStatus();
+}
+
+Status checkCreatableDirectory(const std::string &dir) {
+  if (dir.empty()) return Error{"cannot use '' as a directory: the name is empty"};
+  std::string existing = dir;
+  while (existing.size() > 1 && existing.back() == '/') existing.pop_back();
+  struct stat st;
+  while (::stat(existing.c_str(), &st) != 0) {
+    if (errno != ENOENT && errno != ENOTDIR) return Error{"cannot create '" + dir + "': " + errnoText()};
+    std::string parent = dirName(existing);
+    if (parent == existing) break;
+    existing = parent;
+  }
+  if (std::string why = notWritableDirectory(existing); !why.empty())
+    return Error{"cannot create or write '" + dir + "': " + why};
+  return okStatus();
+}
 
 Result<ByteSource> ByteSource::openFile(const std::string &path) {
   struct stat st;

@@ -54,6 +54,14 @@ Result<std::string> readFileBytes(const std::string &path, uint64_t maxBytes, co
 /// Temporaries left by earlier writers of `path` that were killed are removed first.
 Status writeFileAtomic(const std::string &path, std::string_view bytes);
 
+/// Checks, creating nothing, that a file can be written at `path`: its directory exists and
+/// is writable, and `path` is not a directory. Errors say which part is wrong.
+Status checkWritableFile(const std::string &path);
+
+/// Checks, creating nothing, that directory `dir` exists and is writable or can be created:
+/// its nearest existing ancestor is a writable directory.
+Status checkCreatableDirectory(const std::string &dir);
+
 /// Flushes the directory entry list of `dir` to disk (after a rename or create inside it).
 Status fsyncDirectory(const std::string &dir);
 

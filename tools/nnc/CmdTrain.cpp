@@ -10,6 +10,7 @@
 #include "passes/Summary.h"
 #include "runtime/BackendFactory.h"
 #include "runtime/Checkpoint.h"
+#include "runtime/FileUtil.h"
 #include "runtime/Idx.h"
 #include "runtime/Init.h"
 #include "runtime/JitBackend.h"
@@ -128,13 +129,17 @@ extern "C" void onInterrupt(int) {
   gStop.store(true);
 }
 
+/// Prints "nnc: error: MSG" and returns 1; an empty MSG stands for diagnostics already printed.
 int fail(const std::string &msg) {
-  llvm::errs() << "nnc: error: " << msg << "\n";
+  if (!msg.empty()) llvm::errs() << "nnc: error: " << msg << "\n";
   return 1;
 }
 
 /// The optimizers `--optimizer` names (the train statement's `optimizer=` choices).
 const std::vector<std::string> kOptimizers = {"sgd", "adam", "adadelta", "rmsprop"};
+
+/// Largest learning rate a flag may give (the train statement's limit too).
+constexpr double kMaxLr = 1e6;
 
 /// The numeric flags of train and predict, read and range-checked before any work.
 struct Flags {
@@ -190,6 +195,23 @@ Status readNumber(const cl::opt<std::string> &flag, bool (*inRange)(double), con
   return okStatus();
 }
 
+/// "--FLAG: " and the problem of the path it gives, if it gives one.
+Status checkPathFlag(const cl::opt<std::string> &flag, Status (*check)(const std::string &)) {
+  if (!flag.getNumOccurrences()) return okStatus();
+  if (Status s = check(flag); !s) return Error{"--" + flag.ArgStr.str() + ": " + s.error()};
+  return okStatus();
+}
+
+/// The files train and predict would write, checked to be writable (nothing is created).
+Status checkOutputPaths() {
+  Status checks[] = {checkPathFlag(Plot, checkWritableFile), checkPathFlag(Csv, checkWritableFile),
+                     checkPathFlag(CheckpointDir, checkCreatableDirectory),
+                     checkPathFlag(Out, checkWritableFile)};
+  for (Status &s : checks)
+    if (!s) return s;
+  return okStatus();
+}
+
 /// Every numeric flag of train and predict, and --optimizer, checked; the first bad one is the
 /// error.
 Result<Flags> readFlags() {
@@ -197,7 +219,8 @@ Result<Flags> readFlags() {
   std::optional<int64_t> count, threads;
   Status checks[] = {
       readNumber(
-          Lr, [](double v) { return std::isfinite(v) && v > 0; }, "a positive finite number", f.lr),
+          Lr, [](double v) { return v > 0 && v <= kMaxLr; }, "a positive number of at most 1e6",
+          f.lr),
       readInteger(Epochs, 1, 1000000, f.epochs),
       readInteger(TrainBatch, 1, 1000000, f.batch),
       readInteger(Seed, 0, INT64_MAX, f.seed),
@@ -217,6 +240,7 @@ Result<Flags> readFlags() {
                              TrainOptimizer.getValue(), didYouMean(TrainOptimizer, kOptimizers),
                              choices)};
   }
+  if (Status s = checkOutputPaths(); !s) return Error{s.error()};
   if (f.validationSplit == 0.0) f.validationSplit.reset(); // 0: validate on the test split
   if (count) f.count = *count;
   if (threads) f.threads = int(*threads);
@@ -240,7 +264,8 @@ std::optional<Graph> load(const std::string &file, std::string &source) {
   return g;
 }
 
-/// Runs decompose and autodiff on `g` (with its train settings already chosen).
+/// Runs decompose and autodiff on `g` (with its train settings already chosen). Diagnostics
+/// with a source location are printed here and come back as an empty error (see fail()).
 Status toTrainingGraph(Graph &g, const std::string &file, const std::string &source) {
   if (g.loss == kNoValue)
     return Error{"model '" + g.name + "' in '" + file +
@@ -249,11 +274,11 @@ Status toTrainingGraph(Graph &g, const std::string &file, const std::string &sou
   PassContext ctx;
   ctx.diags = &diags;
   Status s = runPasses(g, ctx, trainingPasses());
-  if (!s) {
-    std::string msg = diags.diagnostics().empty() ? s.error() : diags.render() + s.error();
-    return Error{msg};
+  if (!s && !diags.diagnostics().empty()) {
+    llvm::errs() << diags.render();
+    return Error{""};
   }
-  return okStatus();
+  return s;
 }
 
 std::string backendName() {
@@ -298,6 +323,9 @@ int runTrain() {
   o.seed = g->train.seed;
   o.validationSplit = flags->validationSplit;
   o.checkpointDir = CheckpointDir.empty() ? "runs/" + g->name : std::string(CheckpointDir);
+  if (Status s = checkCreatableDirectory(o.checkpointDir); !s)
+    return fail(
+        fmt::format("checkpoint directory (--checkpoint to choose another): {}", s.error()));
   o.resume = Resume;
   o.csvPath = Csv.empty() ? o.checkpointDir + "/history.csv" : std::string(Csv);
   o.stop = &gStop;
