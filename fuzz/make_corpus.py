@@ -16,13 +16,27 @@ import sys
 import zlib
 
 
-def safetensors(tensors, metadata=None, dtype="F32"):
-    """A safetensors file: tensors maps name -> (shape, values); header padded to 8."""
+def crc32c(data):
+    """CRC32C (Castagnoli, reflected polynomial 0x82f63b78), as nnc's checkpoints store it."""
+    crc = 0xffffffff
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x82f63b78 if crc & 1 else crc >> 1
+    return crc ^ 0xffffffff
+
+
+def safetensors(tensors, metadata=None, dtype="F32", crcs=False):
+    """A safetensors file: tensors maps name -> (shape, values); header padded to 8. With
+    `crcs`, the metadata gets each tensor's "crc32c.NAME", as a checkpoint has."""
     header, data = {}, b""
     fmt = "<f" if dtype == "F32" else "<d"
+    metadata = dict(metadata) if metadata else metadata
     for name in sorted(tensors):
         shape, values = tensors[name]
         blob = b"".join(struct.pack(fmt, v) for v in values)
+        if crcs:
+            metadata["crc32c." + name] = f"{crc32c(blob):08x}"
         header[name] = {"dtype": dtype, "shape": shape,
                         "data_offsets": [len(data), len(data) + len(blob)]}
         data += blob
@@ -33,15 +47,18 @@ def safetensors(tensors, metadata=None, dtype="F32"):
     return struct.pack("<Q", len(text)) + text + data
 
 
-def checkpoint_metadata(epoch, step, batch=32, loss_sum=0.0):
+def checkpoint_metadata(epoch, step, batch=32, loss_sum=0.0, split=False):
     history = "".join(f"{e},{0.5 / e:.9g},{0.6 / e:.9g},{1.25 * e:.3f}\n"
                       for e in range(1, epoch + 1))
     return {
-        "format": "nnc-checkpoint-1", "model": "tiny", "model_hash": "fnv1a64:0123456789abcdef",
+        "format": "nnc-checkpoint-2", "model": "tiny", "model_hash": "fnv1a64:0123456789abcdef",
         "optimizer": "adam", "epoch": str(epoch), "step": str(step),
         "global_step": str(epoch * 7 + step), "seed": "42", "batch": str(batch),
         "rng": "splitmix64:5eed5415ffe5a11d", "partial_loss_sum": float.hex(loss_sum),
         "partial_count": str(step * batch), "history": history,
+        "data": "mnist", "epochs": str(epoch + 3), "lr": float.hex(0.005) if step else "",
+        "shuffle": "true", "validation_split": float.hex(0.25) if split else "",
+        "partial_seconds": float.hex(0.125 * step),
     }
 
 
@@ -90,10 +107,10 @@ def seeds():
     yield "safetensors", "huge-empty", safetensors({"e": ([1 << 62, 0], [])})
     yield "safetensors", "checkpoint", safetensors(
         {"dense.kernel": ([2, 4], kernel), "dense.kernel.m": ([2, 4], [0.0] * 8)},
-        checkpoint_metadata(2, 0), "F64")
+        checkpoint_metadata(2, 0), "F64", crcs=True)
 
     yield "checkpoint", "boundary", pairs(checkpoint_metadata(2, 0))
-    yield "checkpoint", "mid-epoch", pairs(checkpoint_metadata(3, 5, 16, 2.75))
+    yield "checkpoint", "mid-epoch", pairs(checkpoint_metadata(3, 5, 16, 2.75, split=True))
     yield "checkpoint", "start", pairs(checkpoint_metadata(0, 1, 1, 0.693147))
 
     yield "idx", "images", idx_images(3, 2, 3)

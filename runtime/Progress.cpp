@@ -77,9 +77,11 @@ std::string Progress::liveLine(int64_t done, int64_t steps, double eta, double l
          lossText("loss", loss);
 }
 
-void Progress::beginEpoch(int64_t epoch, int64_t epochs, int64_t steps, int64_t firstStep) {
+void Progress::beginEpoch(int64_t epoch, int64_t epochs, int64_t steps, int64_t firstStep,
+                          double priorSeconds) {
   steps_ = steps;
   firstStep_ = firstStep;
+  priorSeconds_ = priorSeconds;
   lastDraw_ = -1;
   lastWidth_ = 0;
   drawn_ = false;
@@ -103,7 +105,9 @@ void Progress::step(int64_t done, double elapsed, double loss) {
 }
 
 void Progress::endEpoch(double elapsed, double loss, std::optional<double> valLoss) {
-  std::string line = epochLine(steps_, steps_ - firstStep_, elapsed, loss, valLoss, interactive_);
+  // A resumed epoch reports all its steps in their whole time, the part before the resume too.
+  std::string line =
+      epochLine(steps_, steps_, priorSeconds_ + elapsed, loss, valLoss, interactive_);
   if (interactive_) {
     if (line.size() < lastWidth_) line += std::string(lastWidth_ - line.size(), ' ');
     out_ << "\r";

@@ -25,11 +25,13 @@ public:
   Progress(std::ostream &out, bool interactive) : out_(out), interactive_(interactive) {}
 
   /// Starts epoch `epoch` of `epochs` with `steps` steps, of which `firstStep` are already
-  /// done (a resumed epoch).
-  void beginEpoch(int64_t epoch, int64_t epochs, int64_t steps, int64_t firstStep = 0);
+  /// done (a resumed epoch), in `priorSeconds`: the epoch line then reports the whole epoch.
+  void beginEpoch(int64_t epoch, int64_t epochs, int64_t steps, int64_t firstStep = 0,
+                  double priorSeconds = 0);
   /// Reports `done` completed steps, `elapsed` seconds into this epoch, running mean `loss`.
   void step(int64_t done, double elapsed, double loss);
-  /// Finishes the epoch line with its total time, mean loss and validation loss.
+  /// Finishes the epoch line with its time (`elapsed` since beginEpoch, plus the prior
+  /// seconds of a resumed epoch), mean loss and validation loss.
   void endEpoch(double elapsed, double loss, std::optional<double> valLoss);
   /// Ends a partly drawn bar (before an error or interruption message).
   void abandon();
@@ -45,6 +47,7 @@ private:
   std::ostream &out_;
   bool interactive_;
   int64_t steps_ = 0, firstStep_ = 0;
+  double priorSeconds_ = 0;
   double lastDraw_ = -1;
   size_t lastWidth_ = 0;
   bool drawn_ = false;

@@ -183,6 +183,7 @@ struct Run {
   int64_t globalStep = 0;
   double lossSum = 0; // loss * examples over this epoch's completed steps
   int64_t lossCount = 0;
+  double partialSeconds = 0; // time of this epoch's steps done before a resume, plus since
 
   std::string keepNote() const {
     return out.lastCheckpoint.empty()
@@ -207,6 +208,12 @@ struct Run {
     info.modelName = o.modelName;
     info.modelHash = o.modelHash;
     info.optimizer = o.optimizer;
+    info.data = o.data;
+    info.epochs = o.epochs;
+    info.lr = o.lr;
+    info.shuffle = o.shuffle;
+    info.validationSplit = o.validationSplit;
+    info.partialSeconds = step ? partialSeconds : 0;
     info.epoch = epoch;
     info.step = step;
     info.globalStep = globalStep;
@@ -224,7 +231,8 @@ struct Run {
   }
 
   Status resume(int64_t steps) {
-    Result<Checkpoint> c = loadLatestCheckpoint(o.checkpointDir);
+    Result<Checkpoint> c =
+        o.resumeFrom ? Result<Checkpoint>(*o.resumeFrom) : loadLatestCheckpoint(o.checkpointDir);
     if (!c) return Error{c.error()};
     if (Status s = checkSameModel(*c, o.modelName, o.modelHash, o.modelFile); !s) return s;
     const CheckpointInfo &info = c->info;
@@ -255,10 +263,12 @@ struct Run {
     globalStep = info.globalStep;
     lossSum = info.partialLossSum;
     lossCount = info.partialCount;
+    partialSeconds = info.partialSeconds;
     out.history = h.take();
     out.lastCheckpoint = c->path;
     out.resumedEpoch = epoch;
     out.resumedStep = step;
+    pruneCheckpoints(o.checkpointDir, o.keep); // what a run killed before its prune left
     if (o.log && !c->note.empty()) *o.log << "note: " << c->note << "\n";
     if (o.log)
       *o.log << "Resuming from " << c->path << " (epoch " << epoch
@@ -316,8 +326,9 @@ Result<TrainOutcome> trainModel(const Graph &g, Backend &b, const DataSplit &dat
     ShuffleRng rng = r.epochRng;
     std::iota(order.begin(), order.end(), 0u);
     if (o.shuffle) rng.shuffle(order);
-    if (o.log) progress.beginEpoch(r.epoch + 1, o.epochs, steps, r.step);
+    if (o.log) progress.beginEpoch(r.epoch + 1, o.epochs, steps, r.step, r.partialSeconds);
     Clock::time_point start = Clock::now();
+    const double before = r.partialSeconds; // this epoch's time before a resume
 
     while (r.step < steps) {
       int64_t first = r.step * o.batch;
@@ -336,6 +347,7 @@ Result<TrainOutcome> trainModel(const Graph &g, Backend &b, const DataSplit &dat
       if (o.log) progress.step(r.step, since(start), r.lossSum / double(r.lossCount));
       if (o.stop && o.stop->load() && r.step < steps) {
         if (o.log) progress.abandon();
+        r.partialSeconds = before + since(start);
         if (Status s = r.checkpoint(); !s) return Error{s.error()};
         r.out.interrupted = true;
         return r.out;
@@ -355,13 +367,14 @@ Result<TrainOutcome> trainModel(const Graph &g, Backend &b, const DataSplit &dat
       val = *v;
     }
     double epochLoss = r.lossSum / double(r.lossCount);
-    double seconds = since(start);
-    if (o.log) progress.endEpoch(seconds, epochLoss, val);
+    double seconds = before + since(start);
+    if (o.log) progress.endEpoch(since(start), epochLoss, val);
     r.out.history.push_back({r.epoch + 1, epochLoss, val, seconds});
     ++r.epoch;
     r.step = 0;
     r.lossSum = 0;
     r.lossCount = 0;
+    r.partialSeconds = 0;
     r.epochRng = rng;
     if (Status s = r.checkpoint(); !s) return Error{s.error()};
     if (Status s = r.writeCsv(); !s) return Error{s.error()};

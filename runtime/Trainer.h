@@ -62,7 +62,9 @@ struct InputBinding {
 /// Options of one training run (the command line's, after the train statement's defaults).
 struct TrainOptions {
   std::string modelName, modelHash, modelFile; // identity stored in checkpoints
+  std::string data;                            // the dataset's name, stored in checkpoints
   std::string optimizer = "adam";
+  std::optional<double> lr; // as the run gives it (unset: the optimizer's default)
   int64_t epochs = 1, batch = 32;
   bool shuffle = true;
   uint64_t seed = 0;
@@ -70,6 +72,7 @@ struct TrainOptions {
   std::optional<double> validationSplit;
   std::string checkpointDir;               // "" writes no checkpoints
   bool resume = false;                     // continue from checkpointDir's latest checkpoint
+  const Checkpoint *resumeFrom = nullptr;  // with resume: that checkpoint, already read
   int keep = 3;                            // checkpoints kept
   std::string csvPath;                     // "" writes no curve
   const std::atomic<bool> *stop = nullptr; // set (by SIGINT): checkpoint after this step, return

@@ -28,6 +28,7 @@
 #include <cmath>
 #include <csignal>
 #include <cstdint>
+#include <cstring>
 #include <iostream>
 #include <sys/stat.h>
 #include <thread>
@@ -85,8 +86,12 @@ cl::opt<std::string> CheckpointDir("checkpoint",
                                    cl::desc("Checkpoint directory (default: runs/MODEL)"),
                                    cl::sub(TrainCmd), cl::cat(driver::category()));
 cl::opt<bool> Resume("resume",
-                     cl::desc("Continue from the checkpoint directory's latest "
-                              "checkpoint"),
+                     cl::desc("Continue the run in the checkpoint directory from its latest "
+                              "checkpoint, with the configuration stored in it"),
+                     cl::sub(TrainCmd), cl::cat(driver::category()));
+cl::opt<bool> NewRun("new",
+                     cl::desc("When the checkpoint directory holds an earlier run, train into "
+                              "DIR-2 (or the next free DIR-N) instead of refusing"),
                      cl::sub(TrainCmd), cl::cat(driver::category()));
 cl::opt<std::string> BackendName("backend",
                                  cl::desc("Execution backend (default: the first of "
@@ -294,9 +299,132 @@ double secondsSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+/// `text` as one shell word (quoted when it holds anything but [A-Za-z0-9_./=+-]).
+std::string shellWord(const std::string &text) {
+  bool plain = !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+    return std::isalnum(uint8_t(c)) || std::strchr("_./=+-", c);
+  });
+  if (plain) return text;
+  std::string q = "'";
+  for (char c : text) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+/// The command that continues the run in `dir`: its configuration is in the checkpoint.
+std::string resumeCommand(const std::string &dir) {
+  std::string cmd =
+      "nnc train " + shellWord(TrainFile) + " --resume --checkpoint " + shellWord(dir);
+  if (!Csv.empty()) cmd += " --csv " + shellWord(Csv);
+  if (!Plot.empty()) cmd += " --plot " + shellWord(Plot);
+  return cmd;
+}
+
+/// The first of DIR-2, DIR-3, ... that holds no checkpoints.
+std::string nextFreeRunDirectory(std::string dir) {
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  for (int n = 2;; ++n)
+    if (std::string d = dir + "-" + std::to_string(n); !holdsCheckpoints(d)) return d;
+}
+
+/// The refusal of a new run in `dir`, which holds an earlier run's checkpoints.
+std::string usedDirectoryError(const std::string &dir) {
+  std::string what;
+  if (Result<Checkpoint> c = loadLatestCheckpoint(dir))
+    what = fmt::format(" (latest: {}, epoch {} of {})", c->path, c->info.epoch, c->info.epochs);
+  return fmt::format("'{}' holds the checkpoints of an earlier run{}; nothing was changed.\n"
+                     "  continue it with: {}\n  or start a new run in '{}' with: --new",
+                     dir, what, resumeCommand(dir), nextFreeRunDirectory(dir));
+}
+
+/// "--FLAG: the run in DIR trains with WHAT (stored in its checkpoint); ...".
+Error storedConflict(const std::string &flag, const std::string &dir, const std::string &what) {
+  return Error{fmt::format("--{}: the run in '{}' {} (stored in its checkpoint); drop --{} to "
+                           "continue it exactly, or start a new run with --new",
+                           flag, dir, what, flag)};
+}
+
+/// Takes the run's configuration from the checkpoint it resumes: --epochs and --lr may change
+/// it (and are stored from then on); any other flag must repeat the stored value.
+Status useStoredConfig(const CheckpointInfo &info, const Flags &f, const std::string &dir, Graph &g,
+                       TrainOptions &o) {
+  if (Data.getNumOccurrences() && Data != info.data)
+    return storedConflict("data", dir, "trains on '" + info.data + "'");
+  if (f.batch && *f.batch != info.batch)
+    return storedConflict("batch", dir, fmt::format("trains with batch {}", info.batch));
+  if (TrainOptimizer.getNumOccurrences() && TrainOptimizer != info.optimizer)
+    return storedConflict("optimizer", dir, "trains with " + info.optimizer);
+  if (f.seed && uint64_t(*f.seed) != info.seed)
+    return storedConflict("seed", dir, fmt::format("trains with seed {}", info.seed));
+  if (ValidationSplit.getNumOccurrences() && f.validationSplit != info.validationSplit)
+    return storedConflict("validation-split", dir,
+                          info.validationSplit
+                              ? fmt::format("holds out {} of the training split for validation",
+                                            *info.validationSplit)
+                              : std::string("validates on the test split"));
+  g.train.optimizer = info.optimizer;
+  g.train.lr = f.lr ? f.lr : info.lr;
+  g.train.batch = info.batch;
+  g.train.seed = info.seed;
+  g.train.shuffle = info.shuffle;
+  g.train.epochs = f.epochs ? *f.epochs : info.epochs;
+  o.data = info.data;
+  o.validationSplit = info.validationSplit;
+  return okStatus();
+}
+
+/// The flags' settings over the train statement's.
+void useFlags(const Flags &f, Graph &g, TrainOptions &o) {
+  if (TrainOptimizer.getNumOccurrences()) {
+    if (TrainOptimizer != g.train.optimizer) g.train.lr.reset();
+    g.train.optimizer = TrainOptimizer;
+  }
+  if (f.lr) g.train.lr = *f.lr;
+  if (f.epochs) g.train.epochs = *f.epochs;
+  if (f.batch) g.train.batch = *f.batch;
+  if (f.seed) g.train.seed = uint64_t(*f.seed);
+  o.data = Data;
+  o.validationSplit = f.validationSplit;
+}
+
+/// The run directory, locked for this process: an earlier run's checkpoints are never touched
+/// by a new run (refused, or --new picks DIR-N), and --resume reads the latest checkpoint
+/// (into `resumed`) and takes its configuration.
+Result<DirectoryLock> openRunDirectory(const Flags &f, Graph &g, TrainOptions &o,
+                                       std::optional<Checkpoint> &resumed, std::ostream &log) {
+  std::string dir = o.checkpointDir;
+  if (Resume) {
+    struct stat st;
+    if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+      return Error{"--resume: there is no run to continue in '" + dir + "' (no such directory)"};
+  } else if (NewRun && holdsCheckpoints(dir)) {
+    o.checkpointDir = nextFreeRunDirectory(dir);
+    log << "'" << dir << "' holds an earlier run; this one trains in '" << o.checkpointDir << "'\n";
+    dir = o.checkpointDir;
+  }
+  if (Status s = createDirectories(dir); !s) return Error{s.error()};
+  Result<DirectoryLock> lock = DirectoryLock::acquire(dir);
+  if (!lock)
+    return Error{lock.error() + ", which trains there; wait for it to finish, or train "
+                                "elsewhere (--new or --checkpoint)"};
+  if (!Resume && holdsCheckpoints(dir)) return Error{usedDirectoryError(dir)};
+  if (Resume) {
+    Result<Checkpoint> c = loadLatestCheckpoint(dir);
+    if (!c) return Error{c.error()};
+    if (Status s = checkSameModel(*c, o.modelName, o.modelHash, o.modelFile); !s)
+      return Error{s.error()};
+    if (Status s = useStoredConfig(c->info, f, dir, g, o); !s) return Error{s.error()};
+    resumed = c.take();
+  } else {
+    useFlags(f, g, o);
+  }
+  if (Status s = lock->claim(); !s) return Error{s.error()};
+  return lock;
+}
+
 int runTrain() {
   Result<Flags> flags = readFlags();
   if (!flags) return fail(flags.error());
+  if (Resume && NewRun) return fail("--new starts a new run; it cannot be combined with --resume");
   std::string source;
   auto t0 = std::chrono::steady_clock::now();
   std::optional<Graph> g = load(TrainFile, source);
@@ -306,36 +434,33 @@ int runTrain() {
 
   TrainOptions o;
   o.modelName = g->name;
-  o.modelHash = sourceHash(source);
+  o.modelHash = graphHash(*g);
   o.modelFile = TrainFile;
-  if (TrainOptimizer.getNumOccurrences()) {
-    if (TrainOptimizer != g->train.optimizer) g->train.lr.reset();
-    g->train.optimizer = TrainOptimizer;
-  }
-  if (flags->lr) g->train.lr = *flags->lr;
-  if (flags->epochs) g->train.epochs = *flags->epochs;
-  if (flags->batch) g->train.batch = *flags->batch;
-  if (flags->seed) g->train.seed = uint64_t(*flags->seed);
-  o.optimizer = g->train.optimizer;
-  o.epochs = g->train.epochs;
-  o.batch = g->train.batch;
-  o.shuffle = g->train.shuffle;
-  o.seed = g->train.seed;
-  o.validationSplit = flags->validationSplit;
   o.checkpointDir = CheckpointDir.empty() ? "runs/" + g->name : std::string(CheckpointDir);
   if (Status s = checkCreatableDirectory(o.checkpointDir); !s)
     return fail(
         fmt::format("checkpoint directory (--checkpoint to choose another): {}", s.error()));
+  std::ostream &log = std::cerr;
+  std::optional<Checkpoint> resumed;
+  Result<DirectoryLock> lock = openRunDirectory(*flags, *g, o, resumed, log);
+  if (!lock) return fail(lock.error());
+  o.optimizer = g->train.optimizer;
+  o.lr = g->train.lr;
+  o.epochs = g->train.epochs;
+  o.batch = g->train.batch;
+  o.shuffle = g->train.shuffle;
+  o.seed = g->train.seed;
   o.resume = Resume;
+  o.resumeFrom = resumed ? &*resumed : nullptr;
   o.csvPath = Csv.empty() ? o.checkpointDir + "/history.csv" : std::string(Csv);
   o.stop = &gStop;
-  o.log = &std::cerr;
+  o.log = &log;
   o.interactive = ::isatty(STDERR_FILENO) != 0;
 
   t0 = std::chrono::steady_clock::now();
   if (Status s = toTrainingGraph(*g, TrainFile, source); !s) return fail(s.error());
   double autodiffSeconds = secondsSince(t0);
-  Result<DataSplit> data = loadDataset(Data);
+  Result<DataSplit> data = loadDataset(o.data);
   if (!data) return fail(data.error());
   Result<std::unique_ptr<Backend>> backend =
       makeBackend(backendName(), *g, threadCount(*flags), !NoFuse);
@@ -389,8 +514,8 @@ int runTrain() {
       return fail(s.error());
   }
   if (r->interrupted) {
-    std::cerr << "Interrupted: saved " << r->lastCheckpoint << "; continue with: nnc train "
-              << TrainFile << " --resume --checkpoint " << o.checkpointDir << "\n";
+    log << "Interrupted: saved " << r->lastCheckpoint
+        << "; continue with: " << resumeCommand(o.checkpointDir) << "\n";
     return 130;
   }
   if (r->history.size() > size_t(r->resumedEpoch) && !r->lastCheckpoint.empty())
