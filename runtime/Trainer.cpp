@@ -269,7 +269,10 @@ struct Run {
     out.resumedEpoch = epoch;
     out.resumedStep = step;
     pruneCheckpoints(o.checkpointDir, o.keep); // what a run killed before its prune left
-    if (o.log && !c->note.empty()) *o.log << "note: " << c->note << "\n";
+    if (o.warnings && !c->note.empty()) {
+      if (o.log) o.log->flush();
+      *o.warnings << "note: " << c->note << "\n";
+    }
     if (o.log)
       *o.log << "Resuming from " << c->path << " (epoch " << epoch
              << (step ? ", step " + std::to_string(step) : std::string()) << ")\n";

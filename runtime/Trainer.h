@@ -76,8 +76,9 @@ struct TrainOptions {
   int keep = 3;                            // checkpoints kept
   std::string csvPath;                     // "" writes no curve
   const std::atomic<bool> *stop = nullptr; // set (by SIGINT): checkpoint after this step, return
-  std::ostream *log = nullptr;             // progress output (nullptr: silent)
-  bool interactive = false;                // live progress bar
+  std::ostream *log = nullptr;             // progress output, like Keras's stdout (nullptr: silent)
+  std::ostream *warnings = nullptr;        // notes, like Keras's stderr (nullptr: none)
+  bool interactive = false;                // live progress bar (log is a terminal)
 };
 
 /// What a run did.

@@ -22,19 +22,23 @@ namespace {
 
 struct Outcome {
   int code = -1;
-  std::string err;
+  std::string err, out;
 };
 
-/// Runs `nnc ARGS` from `cwd`, its output captured in `logs`; returns the exit code and stderr.
+/// Runs `nnc ARGS` from `cwd`, its output captured in `logs`; returns the exit code, stderr
+/// and stdout.
 Outcome runNnc(const fs::path &cwd, const fs::path &logs, const std::string &args) {
   std::string cmd = "cd '" + cwd.string() + "' && " + NNC_BINARY + " " + args + " >'" +
                     (logs / "stdout").string() + "' 2>'" + (logs / "stderr").string() +
                     "' </dev/null";
   int rc = std::system(cmd.c_str());
-  std::ifstream in(logs / "stderr", std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, ss.str()};
+  auto read = [](const fs::path &p) {
+    std::ifstream in(p, std::ios::binary);
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  };
+  return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, read(logs / "stderr"), read(logs / "stdout")};
 }
 
 /// Every file and directory under `dir`, as paths relative to it.
@@ -79,6 +83,7 @@ void expectRefused(const Workspace &w, const std::string &command,
     Outcome o = w.run(command + " " + c.flags);
     CHECK(o.code == 1);
     CHECK(o.err == std::string("nnc: error: ") + c.message + "\n");
+    CHECK(o.out.empty());
     CHECK(filesUnder(w.work.path) == before);
   }
 }
@@ -201,10 +206,10 @@ TEST_CASE("test_tr flags: the valid edge values train") {
                     "--optimizer sgd");
   INFO(o.err);
   CHECK(o.code == 0);
-  CHECK(o.err.find("50 train / 10 validation (test split), batch 1000000, sgd lr 0.001, "
+  CHECK(o.out.find("50 train / 10 validation (test split), batch 1000000, sgd lr 0.001, "
                    "backend interp, seed 0\n") != std::string::npos);
   CHECK(fs::exists(w.work.path / "ck"));
   o = w.run("train tiny.nn --data data --checkpoint ck2 --backend interp --validation-split 0.2");
   CHECK(o.code == 0);
-  CHECK(o.err.find("40 train / 10 validation (held out of train)") != std::string::npos);
+  CHECK(o.out.find("40 train / 10 validation (held out of train)") != std::string::npos);
 }

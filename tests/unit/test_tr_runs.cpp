@@ -3,7 +3,10 @@
 // directory is refused at once with the first one's PID while the first finishes untouched;
 // `--resume` alone (or the command printed at Ctrl-C, run verbatim) continues with the stored
 // configuration and ends bit-identical to an uninterrupted run, also after SIGKILL; comments
-// and formatting of the .nn file do not change the model's identity, its graph does.
+// and formatting of the .nn file do not change the model's identity, its graph does. And the
+// streams as Keras uses them: progress on standard output (a live bar only on a terminal, one
+// line per epoch otherwise; --verbose: lines even on a terminal; --quiet: nothing), warnings
+// and errors on standard error.
 #include "TestUtil.h"
 #include "passes/Pipeline.h"
 #include "runtime/Checkpoint.h"
@@ -19,6 +22,8 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <poll.h>
+#include <pty.h>
 #include <sstream>
 #include <sys/wait.h>
 #include <thread>
@@ -293,4 +298,82 @@ TEST_CASE("test_tr the model's identity is its graph: a comment does not block -
   retrained.train.epochs = 50;
   CHECK(graphHash(*a) == graphHash(retrained));
   (void)d3;
+}
+
+namespace {
+
+/// Runs `nnc ARGS` (space-separated) in `dir` with standard output on a pseudo-terminal and
+/// standard error to `errPath`; returns what the terminal showed.
+std::string onTerminal(const fs::path &dir, const std::string &args, const std::string &errPath) {
+  int master = -1;
+  pid_t pid = ::forkpty(&master, nullptr, nullptr, nullptr);
+  if (pid == 0) {
+    if (::chdir(dir.c_str()) != 0) ::_exit(127);
+    int err = ::open(errPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(err, 2);
+    std::vector<std::string> words = {NNC_BINARY};
+    std::istringstream in(args);
+    for (std::string w; in >> w;) words.push_back(w);
+    std::vector<char *> argv;
+    for (std::string &w : words) argv.push_back(w.data());
+    argv.push_back(nullptr);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  std::string shown;
+  char buf[4096];
+  for (;;) {
+    pollfd p{master, POLLIN, 0};
+    if (::poll(&p, 1, 30000) <= 0) break;
+    ssize_t n = ::read(master, buf, sizeof buf);
+    if (n <= 0) break; // EIO once the child has exited and closed the terminal
+    shown.append(buf, size_t(n));
+  }
+  ::close(master);
+  waitExit(pid);
+  return shown;
+}
+
+} // namespace
+
+TEST_CASE("test_tr streams: progress on stdout (a bar only on a terminal), warnings on stderr") {
+  Run r(64);
+  std::string args = "train tiny.nn --data data --backend interp --epochs 2 --batch 16";
+  Outcome piped = r.nnc(args + " --checkpoint piped");
+  REQUIRE_MESSAGE(piped.code == 0, piped.err);
+  CHECK(piped.err.empty());
+  CHECK(piped.out.rfind("Training tiny (13,336 params) on ", 0) == 0);
+  CHECK(piped.out.find("Epoch 1/2\n4/4 - ") != std::string::npos);
+  CHECK(piped.out.find("Epoch 2/2\n4/4 - ") != std::string::npos);
+  CHECK(piped.out.find('\r') == std::string::npos);
+  CHECK(piped.out.find("Saved piped/ckpt-epoch-0002.safetensors\n") != std::string::npos);
+
+  Outcome quiet = r.nnc(args + " --checkpoint quiet --quiet");
+  REQUIRE_MESSAGE(quiet.code == 0, quiet.err);
+  CHECK(quiet.out.empty());
+  CHECK(quiet.err.empty());
+  CHECK(fs::exists(r.dir / "quiet/ckpt-epoch-0002.safetensors"));
+
+  // A warning goes to stderr, even with --quiet; the progress of the resumed run to stdout.
+  fs::remove(r.dir / "piped/latest");
+  Outcome note = r.nnc("train tiny.nn --resume --epochs 3 --checkpoint piped --backend interp");
+  REQUIRE_MESSAGE(note.code == 0, note.err);
+  CHECK(note.err.rfind("note: 'piped/latest' is missing; using the newest complete checkpoint",
+                       0) == 0);
+  CHECK(note.out.find("Epoch 3/3\n") != std::string::npos);
+  CHECK(note.out.find("note:") == std::string::npos);
+
+  std::string err = (r.dir / "tty.err").string();
+  std::string bar = onTerminal(r.dir, args + " --checkpoint tty", err);
+  CHECK(slurp(err).empty());
+  CHECK(bar.find("\r") != std::string::npos);
+  CHECK(bar.find("[==============================]") != std::string::npos);
+  CHECK(bar.find("Epoch 2/2") != std::string::npos);
+  std::string lines = onTerminal(r.dir, args + " --checkpoint verbose --verbose", err);
+  std::string plain = lines;
+  for (size_t at; (at = plain.find("\r\n")) != std::string::npos;) plain.erase(at, 1);
+  CHECK(plain.find('\r') == std::string::npos); // no redraws: only the terminal's line ends
+  CHECK(lines.find("[=") == std::string::npos);
+  CHECK(lines.find("Epoch 2/2\r\n4/4 - ") != std::string::npos);
+  CHECK(onTerminal(r.dir, args + " --checkpoint q2 --quiet", err).empty());
 }

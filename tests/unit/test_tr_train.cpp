@@ -39,7 +39,7 @@ namespace {
 
 struct Outcome {
   int code = -1;
-  std::string err;
+  std::string err, out; // standard error (warnings, errors) and output (progress, results)
 };
 
 std::string slurp(const fs::path &p) {
@@ -70,10 +70,11 @@ Outcome runNnc(const Scratch &s, const std::string &args) {
   Outcome o;
   o.code = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
   o.err = slurp(s / "stderr");
+  o.out = slurp(s / "stdout");
   return o;
 }
 
-/// Starts `nnc ARGS` (space-separated) with stderr to `errPath`; returns its process id.
+/// Starts `nnc ARGS` (space-separated) with stdout and stderr to `errPath`; returns its PID.
 pid_t spawnNnc(const std::string &args, const std::string &errPath) {
   std::vector<std::string> words = {NNC_BINARY};
   std::istringstream in(args);
@@ -87,7 +88,7 @@ pid_t spawnNnc(const std::string &args, const std::string &errPath) {
   int null = ::open("/dev/null", O_RDWR);
   if (err < 0 || null < 0) ::_exit(127);
   ::dup2(null, 0);
-  ::dup2(null, 1);
+  ::dup2(err, 1);
   ::dup2(err, 2);
   ::execv(argv[0], argv.data());
   ::_exit(127);
@@ -143,9 +144,9 @@ TEST_CASE("test_tr resumed training ends bit-identical to an uninterrupted run")
     Outcome full =
         runNnc(s, "train " + common + " --checkpoint " + s / "full" + " --csv " + s / "full.csv");
     REQUIRE_MESSAGE(full.code == 0, full.err);
-    CHECK(full.err.find("Epoch 2/2") != std::string::npos);
-    CHECK(full.err.find("7/7 - ") != std::string::npos); // 200 = 6 x 32 + 8: the partial batch too
-    CHECK(full.err.find("val_loss: ") != std::string::npos);
+    CHECK(full.out.find("Epoch 2/2") != std::string::npos);
+    CHECK(full.out.find("7/7 - ") != std::string::npos); // 200 = 6 x 32 + 8: the partial batch too
+    CHECK(full.out.find("val_loss: ") != std::string::npos);
     std::string csv = slurp(s / "full.csv");
     CHECK(csv.rfind("epoch,loss,val_loss,seconds\n1,", 0) == 0);
     CHECK(csv.find("\n2,") != std::string::npos);
@@ -155,8 +156,8 @@ TEST_CASE("test_tr resumed training ends bit-identical to an uninterrupted run")
     CHECK(fs::exists(s / "part/ckpt-epoch-0001.safetensors"));
     Outcome rest = runNnc(s, "train " + common + " --epochs 2 --resume --checkpoint " + s / "part");
     REQUIRE_MESSAGE(rest.code == 0, rest.err);
-    CHECK(rest.err.find("Resuming from") != std::string::npos);
-    CHECK(rest.err.find("Epoch 1/2") == std::string::npos);
+    CHECK(rest.out.find("Resuming from") != std::string::npos);
+    CHECK(rest.out.find("Epoch 1/2") == std::string::npos);
     checkSameTensors(s / "full/ckpt-epoch-0002.safetensors",
                      s / "part/ckpt-epoch-0002.safetensors");
     // The resumed run's curve includes the epoch trained before the restart.
@@ -301,7 +302,7 @@ TEST_CASE("test_tr a checkpoint of another model is refused") {
   CHECK(refused.code == 1);
   CHECK(refused.err.find("model 'tiny'") != std::string::npos);
   CHECK(refused.err.find("model 'wide'") != std::string::npos);
-  CHECK(refused.err.find("Epoch 1/") == std::string::npos);
+  CHECK(refused.out.find("Epoch 1/") == std::string::npos);
 
   Outcome none =
       runNnc(s, "train " + s / "tiny.nn" + common + " --resume --checkpoint " + s / "empty");
@@ -322,8 +323,8 @@ TEST_CASE("test_tr --validation-split holds out the tail of the training split")
                             " --epochs 1 --batch 16 --validation-split 0.25 --checkpoint " +
                             s / "ckpt" + " --csv " + s / "curve.csv");
   REQUIRE_MESSAGE(t.code == 0, t.err);
-  CHECK(t.err.find("48 train / 16 validation (held out of train)") != std::string::npos);
-  CHECK(t.err.find("3/3 - ") != std::string::npos);
+  CHECK(t.out.find("48 train / 16 validation (held out of train)") != std::string::npos);
+  CHECK(t.out.find("3/3 - ") != std::string::npos);
   CHECK(fs::exists(s / "curve.csv"));
   CHECK_FALSE(fs::exists(s / "ckpt/history.csv"));
   Outcome bad = runNnc(s, "train " + s / "tiny.nn" + " --data " + s / "data" +
@@ -376,7 +377,7 @@ TEST_CASE("test_tr a few hundred Adam steps on the bundled digits beat any untra
                        "train optimizer=adam, lr=0.005, epochs=1, batch=32, seed=1\n");
   Outcome t = runNnc(s, "train " + s / "dense.nn" + " --data mnist --checkpoint " + s / "ckpt");
   REQUIRE_MESSAGE(t.code == 0, t.err);
-  CHECK(t.err.find("251/251 - ") != std::string::npos);
+  CHECK(t.out.find("251/251 - ") != std::string::npos);
   Result<std::vector<EpochRecord>> h = parseHistoryCsv(slurp(s / "ckpt/history.csv"), "csv");
   REQUIRE(h.ok());
   REQUIRE(h->size() == 1);
@@ -426,9 +427,9 @@ TEST_CASE("test_tr --resume without latest (or with a dangling one) takes the ne
   CHECK(rest.err.find("note: '" + s / "ckpt/latest" +
                       "' is missing; using the newest complete checkpoint '" +
                       s / "ckpt/ckpt-epoch-0001.safetensors'\n") != std::string::npos);
-  CHECK(rest.err.find("Resuming from " + s / "ckpt/ckpt-epoch-0001.safetensors") !=
+  CHECK(rest.out.find("Resuming from " + s / "ckpt/ckpt-epoch-0001.safetensors") !=
         std::string::npos);
-  CHECK(rest.err.find("Epoch 1/2") == std::string::npos);
+  CHECK(rest.out.find("Epoch 1/2") == std::string::npos);
   CHECK(slurp(s / "ckpt/latest") == "ckpt-epoch-0002.safetensors\n");
 
   spit(s / "ckpt/latest", "ckpt-epoch-0005.safetensors\n");
@@ -436,7 +437,7 @@ TEST_CASE("test_tr --resume without latest (or with a dangling one) takes the ne
   REQUIRE_MESSAGE(dangling.code == 0, dangling.err);
   CHECK(dangling.err.find("which does not exist; using the newest complete checkpoint '" +
                           s / "ckpt/ckpt-epoch-0002.safetensors'") != std::string::npos);
-  CHECK(dangling.err.find("Epoch 3/3") != std::string::npos);
+  CHECK(dangling.out.find("Epoch 3/3") != std::string::npos);
   // Every atomic write (checkpoints, latest, history.csv) cleaned up after itself.
   CHECK(temporaries(s / "ckpt").empty());
 }
@@ -477,7 +478,7 @@ TEST_CASE("test_tr --resume refuses bad metadata by field and keeps the checkpoi
     Outcome r = runNnc(s, "train " + common + " --epochs 2 --resume");
     CHECK(r.code == 1);
     CHECK_MESSAGE(r.err.find(m.message) != std::string::npos, r.err);
-    CHECK(r.err.find("Epoch ") == std::string::npos);
+    CHECK(r.out.find("Epoch ") == std::string::npos);
     // Nothing was trained or pruned: the checkpoint is still there, unchanged.
     CHECK(slurp(ckpt) == before);
     CHECK(listCheckpoints(s / "ckpt") == std::vector<std::string>{"ckpt-epoch-0001.safetensors"});

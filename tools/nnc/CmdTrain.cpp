@@ -107,6 +107,12 @@ cl::opt<std::string> Csv("csv",
                          cl::desc("Write the loss curve as CSV (default: "
                                   "CHECKPOINT_DIR/history.csv)"),
                          cl::sub(TrainCmd), cl::cat(driver::category()));
+cl::opt<bool> Quiet("quiet", cl::desc("Print nothing but warnings and errors (Keras verbose=0)"),
+                    cl::sub(TrainCmd), cl::cat(driver::category()));
+cl::opt<bool> Verbose("verbose",
+                      cl::desc("One line per epoch, no progress bar, even on a terminal (Keras "
+                               "verbose=2)"),
+                      cl::sub(TrainCmd), cl::cat(driver::category()));
 cl::opt<bool> CheckNumerics("check-numerics",
                             cl::desc("Check every op's result for NaN/infinity; name the first "
                                      "bad op and its line"),
@@ -134,8 +140,15 @@ extern "C" void onInterrupt(int) {
   gStop.store(true);
 }
 
+/// A stream that discards what is written to it (the log of --quiet).
+std::ostream &silent() {
+  static std::ostream none(nullptr);
+  return none;
+}
+
 /// Prints "nnc: error: MSG" and returns 1; an empty MSG stands for diagnostics already printed.
 int fail(const std::string &msg) {
+  std::cout.flush();
   if (!msg.empty()) llvm::errs() << "nnc: error: " << msg << "\n";
   return 1;
 }
@@ -440,7 +453,9 @@ int runTrain() {
   if (Status s = checkCreatableDirectory(o.checkpointDir); !s)
     return fail(
         fmt::format("checkpoint directory (--checkpoint to choose another): {}", s.error()));
-  std::ostream &log = std::cerr;
+  // As Keras: progress and results on standard output (nothing with --quiet), warnings and
+  // errors on standard error.
+  std::ostream &log = Quiet ? silent() : std::cout;
   std::optional<Checkpoint> resumed;
   Result<DirectoryLock> lock = openRunDirectory(*flags, *g, o, resumed, log);
   if (!lock) return fail(lock.error());
@@ -454,8 +469,9 @@ int runTrain() {
   o.resumeFrom = resumed ? &*resumed : nullptr;
   o.csvPath = Csv.empty() ? o.checkpointDir + "/history.csv" : std::string(Csv);
   o.stop = &gStop;
-  o.log = &log;
-  o.interactive = ::isatty(STDERR_FILENO) != 0;
+  o.log = Quiet ? nullptr : &log;
+  o.warnings = &std::cerr;
+  o.interactive = !Verbose && ::isatty(STDOUT_FILENO) != 0;
 
   t0 = std::chrono::steady_clock::now();
   if (Status s = toTrainingGraph(*g, TrainFile, source); !s) return fail(s.error());
@@ -467,10 +483,9 @@ int runTrain() {
   if (!backend) return fail(backend.error());
   Backend &b = **backend;
   if (TimePasses) {
-    std::cerr << fmt::format("front end (parse, lower, analyses): {:8.2f} ms\n", frontSeconds * 1e3)
-              << fmt::format("decompose + autodiff:               {:8.2f} ms\n",
-                             autodiffSeconds * 1e3);
-    if (auto *jit = dynamic_cast<JitBackend *>(&b)) std::cerr << jit->timeReport();
+    log << fmt::format("front end (parse, lower, analyses): {:8.2f} ms\n", frontSeconds * 1e3)
+        << fmt::format("decompose + autodiff:               {:8.2f} ms\n", autodiffSeconds * 1e3);
+    if (auto *jit = dynamic_cast<JitBackend *>(&b)) log << jit->timeReport();
   }
   b.setCheckNumerics(CheckNumerics);
   if (!o.resume)
@@ -488,11 +503,12 @@ int runTrain() {
     std::snprintf(buf, sizeof buf, " lr %g", *g->train.lr);
     lr = buf;
   }
-  std::cerr << "Training " << g->name << " (" << withCommas(g->paramCount()) << " params) on "
-            << data->description << "\n  " << trainCount << " train / " << valCount
-            << (o.validationSplit ? " validation (held out of train)" : " validation (test split)")
-            << ", batch " << o.batch << ", " << o.optimizer << lr << ", backend " << backendName()
-            << ", seed " << o.seed << "\n";
+  log << "Training " << g->name << " (" << withCommas(g->paramCount()) << " params) on "
+      << data->description << "\n  " << trainCount << " train / " << valCount
+      << (o.validationSplit ? " validation (held out of train)" : " validation (test split)")
+      << ", batch " << o.batch << ", " << o.optimizer << lr << ", backend " << backendName()
+      << ", seed " << o.seed << "\n";
+  log.flush();
 
   struct sigaction sa = {};
   sa.sa_handler = onInterrupt;
@@ -501,6 +517,7 @@ int runTrain() {
   sigaction(SIGINT, &sa, nullptr);
 
   Result<TrainOutcome> r = trainModel(*g, b, *data, o);
+  log.flush();
   if (!r) return fail(r.error());
   if (!Plot.empty() && !r->history.empty()) {
     std::vector<double> train, val;
@@ -514,12 +531,12 @@ int runTrain() {
       return fail(s.error());
   }
   if (r->interrupted) {
-    log << "Interrupted: saved " << r->lastCheckpoint
-        << "; continue with: " << resumeCommand(o.checkpointDir) << "\n";
+    std::cerr << "Interrupted: saved " << r->lastCheckpoint
+              << "; continue with: " << resumeCommand(o.checkpointDir) << "\n";
     return 130;
   }
   if (r->history.size() > size_t(r->resumedEpoch) && !r->lastCheckpoint.empty())
-    std::cerr << "Saved " << r->lastCheckpoint << "\n";
+    log << "Saved " << r->lastCheckpoint << "\n";
   return 0;
 }
 
