@@ -171,6 +171,11 @@ SafetensorsMetadata checkpointMetadata(const CheckpointInfo &info) {
   m["shuffle"] = info.shuffle ? "true" : "false";
   m["validation_split"] = info.validationSplit ? hexDouble(*info.validationSplit) : "";
   m["partial_seconds"] = hexDouble(info.partialSeconds);
+  std::string metrics;
+  for (const std::string &name : info.metrics) metrics += (metrics.empty() ? "" : ",") + name;
+  m["metrics"] = metrics;
+  m["partial_correct"] = std::to_string(info.partialCorrect);
+  m["partial_compared"] = std::to_string(info.partialCompared);
   return m;
 }
 
@@ -254,6 +259,20 @@ void readConfig(MetadataReader &r, CheckpointInfo &info) {
   if (shuffle && *shuffle != "true" && *shuffle != "false")
     r.problem("shuffle", "is " + quoted(*shuffle) + ", expected \"true\" or \"false\"");
   if (shuffle) info.shuffle = *shuffle == "true";
+  const uint64_t anyI64 = uint64_t(std::numeric_limits<int64_t>::max());
+  std::optional<uint64_t> correct = r.whole("partial_correct", 0, anyI64),
+                          compared = r.whole("partial_compared", 0, anyI64);
+  if (correct && compared && *correct > *compared)
+    r.problem("partial_correct", "is " + std::to_string(*correct) + ", more than the " +
+                                     std::to_string(*compared) + " predictions compared");
+  if (correct) info.partialCorrect = int64_t(*correct);
+  if (compared) info.partialCompared = int64_t(*compared);
+  if (std::optional<std::string> metrics = r.text("metrics")) {
+    if (!metrics->empty() && *metrics != "accuracy")
+      r.problem("metrics", "is " + quoted(*metrics) + ", expected \"\" or \"accuracy\"");
+    else if (!metrics->empty())
+      info.metrics = {*metrics};
+  }
   std::optional<double> s = seconds ? parseFinite(*seconds) : std::nullopt;
   if (seconds && (!s || *s < 0))
     r.problem("partial_seconds", "is " + quoted(*seconds) + ", expected a finite number >= 0");
@@ -269,6 +288,8 @@ void checkAgreement(const CheckpointInfo &info, MetadataReader &r, const std::st
                                    std::to_string(info.step * info.batch) + " examples");
   if (info.step == 0 && info.partialLossSum != 0)
     r.problem("partial_loss_sum", "is not 0 at the start of an epoch (\"step\" is 0)");
+  if (info.step == 0 && info.partialCompared != 0)
+    r.problem("partial_compared", "is not 0 at the start of an epoch (\"step\" is 0)");
   if (info.step == 0 && info.partialSeconds != 0)
     r.problem("partial_seconds", "is not 0 at the start of an epoch (\"step\" is 0)");
   if (info.globalStep < info.epoch + info.step)
@@ -343,10 +364,17 @@ Result<CheckpointInfo> parseCheckpointMetadata(const SafetensorsMetadata &m,
 }
 
 std::string historyCsv(const std::vector<EpochRecord> &history) {
-  std::string out = "epoch,loss,val_loss,seconds\n";
+  bool accuracy = std::any_of(history.begin(), history.end(),
+                              [](const EpochRecord &r) { return r.accuracy.has_value(); });
+  std::string out = accuracy ? "epoch,loss,val_loss,seconds,accuracy,val_accuracy\n"
+                             : "epoch,loss,val_loss,seconds\n";
+  auto optional = [](std::optional<double> v) {
+    return v ? fmt::format("{:.9g}", *v) : std::string();
+  };
   for (const EpochRecord &r : history) {
-    std::string val = r.valLoss ? fmt::format("{:.9g}", *r.valLoss) : "";
-    out += fmt::format("{},{:.9g},{},{:.3f}\n", r.epoch, r.loss, val, r.seconds);
+    out += fmt::format("{},{:.9g},{},{:.3f}", r.epoch, r.loss, optional(r.valLoss), r.seconds);
+    if (accuracy) out += "," + optional(r.accuracy) + "," + optional(r.valAccuracy);
+    out += "\n";
   }
   return out;
 }
@@ -365,7 +393,8 @@ std::vector<std::string> csvFields(const std::string &line) {
   }
 }
 
-/// Parses the four fields of one history row; returns what is wrong with them, if anything.
+/// Parses the four (or six, with accuracies) fields of one history row; returns what is wrong with
+/// them, if anything.
 std::optional<std::string> parseHistoryRow(const std::vector<std::string> &f, int64_t previous,
                                            EpochRecord &r) {
   std::optional<uint64_t> epoch = parseWhole(f[0], 1, kMaxCheckpointEpoch);
@@ -387,6 +416,15 @@ std::optional<std::string> parseHistoryRow(const std::vector<std::string> &f, in
   std::optional<double> seconds = parseFinite(f[3]);
   if (!seconds || *seconds < 0) return "seconds " + quoted(f[3]) + " is not a finite number >= 0";
   r.seconds = *seconds;
+  const char *names[] = {"accuracy", "val_accuracy"};
+  std::optional<double> *accuracies[] = {&r.accuracy, &r.valAccuracy};
+  for (size_t k = 4; k < f.size(); ++k) {
+    if (f[k].empty()) continue;
+    std::optional<double> a = parseFinite(f[k]);
+    if (!a || *a < 0 || *a > 1)
+      return std::string(names[k - 4]) + " " + quoted(f[k]) + " is not a number from 0 to 1";
+    *accuracies[k - 4] = a;
+  }
   return std::nullopt;
 }
 
@@ -403,7 +441,8 @@ Result<std::vector<EpochRecord>> parseHistoryCsv(const std::string &text, const 
     if (line.empty() || (lineNo == 1 && line.rfind("epoch,", 0) == 0)) continue;
     std::string where = what + ": line " + std::to_string(lineNo);
     std::vector<std::string> f = csvFields(line);
-    if (f.size() != 4) return Error{where + " is not 'epoch,loss,val_loss,seconds'"};
+    if (f.size() != 4 && f.size() != 6)
+      return Error{where + " is not 'epoch,loss,val_loss,seconds'"};
     EpochRecord r;
     if (std::optional<std::string> bad = parseHistoryRow(f, out.empty() ? 0 : out.back().epoch, r))
       return Error{where + ": " + *bad};

@@ -36,12 +36,15 @@ struct EpochRecord {
   double loss = 0;
   std::optional<double> valLoss;
   double seconds = 0;
+  std::optional<double> accuracy, valAccuracy; // with metrics=accuracy
 };
 
-/// The curve as CSV with the header "epoch,loss,val_loss,seconds".
+/// The curve as CSV with the header "epoch,loss,val_loss,seconds", and ",accuracy,val_accuracy"
+/// when an epoch has an accuracy.
 std::string historyCsv(const std::vector<EpochRecord> &history);
-/// Parses historyCsv() text (the header line is optional): epochs whole numbers from 1 and
-/// increasing, losses finite, seconds finite and not negative; `what` names it in errors.
+/// Parses historyCsv() text (the header line is optional; rows of 4 or 6 fields): epochs whole
+/// numbers from 1 and increasing, losses finite, seconds finite and not negative, accuracies
+/// empty or in [0, 1]; `what` names it in errors.
 Result<std::vector<EpochRecord>> parseHistoryCsv(const std::string &text, const std::string &what);
 
 /// Where training stands when a checkpoint is written, which model wrote it, and the run's
@@ -55,6 +58,7 @@ struct CheckpointInfo {
   std::optional<double> lr; // unset: the optimizer's Keras default
   bool shuffle = true;
   std::optional<double> validationSplit; // unset: validate on the test split
+  std::vector<std::string> metrics;      // "accuracy", ...
   int64_t epoch = 0;                     // completed epochs
   int64_t step = 0;       // completed steps of epoch `epoch + 1` (0 at an epoch boundary)
   int64_t globalStep = 0; // completed steps since training started
@@ -64,7 +68,8 @@ struct CheckpointInfo {
   double partialLossSum = 0; // sum of loss * examples over the `step` steps already done
   int64_t partialCount = 0;  // examples in those steps
   double partialSeconds = 0; // time those steps took
-  std::string history;       // the finished epochs' curve, "epoch,loss,val_loss,seconds" lines
+  int64_t partialCorrect = 0, partialCompared = 0; // their accuracy counts (metrics=accuracy)
+  std::string history; // the finished epochs' curve, "epoch,loss,val_loss,seconds" lines
 };
 
 /// A checkpoint read back from disk.

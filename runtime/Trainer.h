@@ -59,6 +59,21 @@ struct InputBinding {
   TensorMap batch(const DataView &v, const uint32_t *idx, int64_t n) const;
 };
 
+/// How `metrics=accuracy` scores a batch: the loss's prediction (a model output) against its
+/// target (a model input), by argmax for categorical crossentropy and by the side of a
+/// threshold (0.5, or 0 for logits) of each value for binary crossentropy.
+struct Accuracy {
+  std::string pred, target; // value names
+  bool categorical = false;
+  double threshold = 0.5;
+
+  /// The accuracy of forward graph `g`'s loss (before decompose); errors say why there is none.
+  static Result<Accuracy> of(const Graph &g);
+  /// Adds the correct predictions and the predictions compared in one batch of n examples.
+  void count(const TensorMap &outputs, const TensorMap &inputs, int64_t n, int64_t &correct,
+             int64_t &compared) const;
+};
+
 /// Options of one training run (the command line's, after the train statement's defaults).
 struct TrainOptions {
   std::string modelName, modelHash, modelFile; // identity stored in checkpoints
@@ -70,6 +85,7 @@ struct TrainOptions {
   uint64_t seed = 0;
   /// Fraction of the training split held out (its tail) for validation; unset: the test split.
   std::optional<double> validationSplit;
+  std::optional<Accuracy> accuracy;        // metrics=accuracy; pred must be one of g's outputs
   std::string checkpointDir;               // "" writes no checkpoints
   bool resume = false;                     // continue from checkpointDir's latest checkpoint
   const Checkpoint *resumeFrom = nullptr;  // with resume: that checkpoint, already read
@@ -97,6 +113,15 @@ Status setBackendState(Backend &b, const TensorMapD &t);
 
 /// Mean loss over the examples of `v` in batches of `batch` (weighted by batch size).
 Result<double> validationLoss(Backend &b, const InputBinding &in, const DataView &v, int64_t batch);
+
+/// Loss and (with an accuracy) the accuracy over the examples of `v`.
+struct Evaluation {
+  double loss = 0;
+  std::optional<double> accuracy;
+};
+/// Evaluates `v` in batches of `batch`: the mean loss, and the accuracy when `acc` is given.
+Result<Evaluation> evaluateView(Backend &b, const InputBinding &in, const DataView &v,
+                                int64_t batch, const Accuracy *acc);
 
 /// Trains `b` (already holding initial weights) on `data`. A non-finite loss, a backend error
 /// (e.g. from check-numerics) or a non-finite weight stops training with an error naming the

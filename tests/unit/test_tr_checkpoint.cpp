@@ -347,6 +347,11 @@ TEST_CASE("test_tr every bad checkpoint metadata field is refused with its name"
       {"validation_split", "0", "metadata \"validation_split\" is \"0\""},
       {"partial_seconds", "-1", "metadata \"partial_seconds\" is \"-1\", expected a finite number"},
       {"partial_seconds", "inf", "metadata \"partial_seconds\" is \"inf\""},
+      {"metrics", "f1", "metadata \"metrics\" is \"f1\", expected \"\" or \"accuracy\""},
+      {"metrics", nullptr, "metadata \"metrics\" is missing"},
+      {"partial_correct", "161",
+       "metadata \"partial_correct\" is 161, more than the 0 predictions compared"},
+      {"partial_compared", "-1", "metadata \"partial_compared\" is \"-1\""},
   };
   SafetensorsMetadata good = checkpointMetadata(infoFor(2, 5));
   REQUIRE(parseCheckpointMetadata(good, "f.safetensors").ok());
@@ -425,7 +430,8 @@ TEST_CASE("test_tr history CSV rows are checked: whole increasing epochs, finite
   };
   // Found by fuzz_history: "%.3f" of 2.1e301 seconds overflowed a 160-byte line buffer, so a
   // history that was read could not be written and read again.
-  std::vector<EpochRecord> huge = {{1, 0.5, std::nullopt, 2.1e301}, {2, -1e300, 1e-300, 0}};
+  std::vector<EpochRecord> huge = {{1, 0.5, std::nullopt, 2.1e301, {}, {}},
+                                   {2, -1e300, 1e-300, 0, {}, {}}};
   Result<std::vector<EpochRecord>> back = parseHistoryCsv(historyCsv(huge), "h.csv");
   REQUIRE_MESSAGE(back.ok(), back.error());
   REQUIRE(back->size() == 2);

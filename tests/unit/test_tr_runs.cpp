@@ -10,11 +10,13 @@
 #include "TestUtil.h"
 #include "passes/Pipeline.h"
 #include "runtime/Checkpoint.h"
+#include "runtime/Png.h"
 
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -125,10 +127,22 @@ void checkSameTensors(const std::string &a, const std::string &b) {
                       t.data.size() * sizeof(double)) == 0);
   }
   CHECK(ca->info.globalStep == cb->info.globalStep);
+  // The curves too, accuracies included (an interrupted epoch keeps its counts), times aside.
+  Result<std::vector<EpochRecord>> ha = parseHistoryCsv(ca->info.history, a),
+                                   hb = parseHistoryCsv(cb->info.history, b);
+  REQUIRE(ha.ok());
+  REQUIRE(hb.ok());
+  REQUIRE(ha->size() == hb->size());
+  for (size_t i = 0; i < ha->size(); ++i) {
+    CHECK((*ha)[i].loss == (*hb)[i].loss);
+    CHECK((*ha)[i].valLoss == (*hb)[i].valLoss);
+    CHECK((*ha)[i].accuracy == (*hb)[i].accuracy);
+    CHECK((*ha)[i].valAccuracy == (*hb)[i].valAccuracy);
+  }
 }
 
 const std::string kConfig = "--data data --epochs 6 --batch 4 --optimizer sgd --lr 0.05 "
-                            "--seed 3 --validation-split 0.25";
+                            "--seed 3 --validation-split 0.25 --metrics accuracy";
 
 } // namespace
 
@@ -226,6 +240,7 @@ TEST_CASE("test_tr --resume alone continues the stored configuration bit-identic
     CHECK(at->info.lr == 0.05);
     CHECK(at->info.seed == 3);
     CHECK(at->info.validationSplit == 0.25);
+    CHECK(at->info.metrics == std::vector<std::string>{"accuracy"});
     // No --data (the default would be mnist), no --epochs, --batch, --optimizer, ...
     Outcome rest = r.nnc("train tiny.nn --resume --checkpoint part --threads 1 --backend interp");
     REQUIRE_MESSAGE(rest.code == 0, rest.err);
@@ -376,4 +391,65 @@ TEST_CASE("test_tr streams: progress on stdout (a bar only on a terminal), warni
   CHECK(lines.find("[=") == std::string::npos);
   CHECK(lines.find("Epoch 2/2\r\n4/4 - ") != std::string::npos);
   CHECK(onTerminal(r.dir, args + " --checkpoint q2 --quiet", err).empty());
+}
+
+TEST_CASE("test_tr metrics=accuracy: Keras's epoch line, CSV columns and a second plot panel") {
+  Run r(96);
+  std::ofstream(r.dir / "digits.nn")
+      << "model digits\n"
+         "input x: [28, 28, 1]\n"
+         "input label: [10]\n"
+         "h = flatten(x)\n"
+         "y = dense(h, 10, activation=softmax)\n"
+         "loss categorical_crossentropy(y, label)\n"
+         "train optimizer=adam, lr=0.01, batch=16, metrics=accuracy\n";
+  Outcome t = r.nnc("train digits.nn --data data --epochs 3 --backend interp --plot p.png");
+  REQUIRE_MESSAGE(t.code == 0, t.err);
+  CHECK(t.out.find("6/6 - ") != std::string::npos);
+  size_t at = t.out.find(" - loss: ");
+  REQUIRE(at != std::string::npos);
+  // "- loss: 2.1234 - accuracy: 0.2188 - val_loss: 2.0123 - val_accuracy: 0.3000"
+  std::string line = t.out.substr(at, t.out.find('\n', at) - at);
+  CHECK(line.size() == std::string(" - loss: 2.1234 - accuracy: 0.2188 - val_loss: 2.0123 - "
+                                   "val_accuracy: 0.3000")
+                           .size());
+  CHECK(line.find(" - accuracy: 0.") == 15);
+  CHECK(line.find(" - val_accuracy: ") == 53);
+  std::string csv = slurp(r.dir / "runs/digits/history.csv");
+  CHECK(csv.rfind("epoch,loss,val_loss,seconds,accuracy,val_accuracy\n1,", 0) == 0);
+  Result<std::vector<EpochRecord>> h = parseHistoryCsv(csv, "history.csv");
+  REQUIRE_MESSAGE(h.ok(), h.error());
+  REQUIRE(h->size() == 3);
+  for (const EpochRecord &e : *h) {
+    REQUIRE(e.accuracy);
+    REQUIRE(e.valAccuracy);
+    // 20 validation images: the accuracy is a whole number of twentieths.
+    CHECK(std::fabs(*e.valAccuracy * 20 - std::round(*e.valAccuracy * 20)) < 1e-6);
+  }
+  CHECK(*h->back().accuracy > *h->front().accuracy); // 96 digits are learned quickly
+  Result<PngImage> png = readPng((r.dir / "p.png").string());
+  REQUIRE_MESSAGE(png.ok(), png.error());
+  CHECK(png->width == 800);
+  CHECK(png->height == 1000);
+
+  // --metrics on the command line, for a binary output (the autoencoder's pixels).
+  Outcome bin = r.nnc("train tiny.nn --data data --epochs 1 --backend interp --metrics accuracy");
+  REQUIRE_MESSAGE(bin.code == 0, bin.err);
+  CHECK(bin.out.find(" - accuracy: 0.") != std::string::npos);
+  CHECK(bin.out.find(" - val_accuracy: 0.") != std::string::npos);
+  Outcome none = r.nnc("train tiny.nn --data data --epochs 1 --backend interp --new");
+  REQUIRE_MESSAGE(none.code == 0, none.err);
+  CHECK(none.out.find("accuracy") == std::string::npos);
+  CHECK(slurp(r.dir / "runs/tiny-2/history.csv").rfind("epoch,loss,val_loss,seconds\n", 0) == 0);
+
+  std::ofstream(r.dir / "mse.nn") << "model m\ninput x: [28, 28, 1]\nh = flatten(x)\n"
+                                     "h = dense(h, 784)\ny = reshape(h, shape=[28, 28, 1])\n"
+                                     "loss mse(y, x)\n";
+  Outcome mse = r.nnc("train mse.nn --data data --metrics accuracy --checkpoint m");
+  CHECK(mse.code == 1);
+  CHECK(mse.err == "nnc: error: metrics=accuracy needs a crossentropy loss "
+                   "(categorical_crossentropy or binary_crossentropy), not mse\n");
+  CHECK(r.nnc("train tiny.nn --data data --metrics f1 --checkpoint m").err ==
+        "nnc: error: --metrics: unknown metric 'f1' (expected: accuracy)\n");
+  CHECK(!fs::exists(r.dir / "m"));
 }

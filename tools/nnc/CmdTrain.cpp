@@ -63,6 +63,10 @@ cl::opt<std::string> Lr("lr",
                         cl::desc("Learning rate, positive and finite (default: the train "
                                  "statement, else the optimizer's Keras default)"),
                         cl::value_desc("number"), cl::sub(TrainCmd), cl::cat(driver::category()));
+cl::opt<std::string> Metrics("metrics",
+                             cl::desc("Metrics shown each epoch: accuracy (default: the train "
+                                      "statement's metrics=)"),
+                             cl::sub(TrainCmd), cl::cat(driver::category()));
 cl::opt<std::string> Seed("seed",
                           cl::desc("Seed of weight initialisation and shuffling, 0 or more "
                                    "(default: the train statement)"),
@@ -258,6 +262,9 @@ Result<Flags> readFlags() {
                              TrainOptimizer.getValue(), didYouMean(TrainOptimizer, kOptimizers),
                              choices)};
   }
+  if (Metrics.getNumOccurrences() && Metrics != "accuracy")
+    return Error{fmt::format("--metrics: unknown metric '{}'{} (expected: accuracy)",
+                             Metrics.getValue(), didYouMean(Metrics, {"accuracy"}))};
   if (Status s = checkOutputPaths(); !s) return Error{s.error()};
   if (f.validationSplit == 0.0) f.validationSplit.reset(); // 0: validate on the test split
   if (count) f.count = *count;
@@ -368,6 +375,10 @@ Status useStoredConfig(const CheckpointInfo &info, const Flags &f, const std::st
     return storedConflict("optimizer", dir, "trains with " + info.optimizer);
   if (f.seed && uint64_t(*f.seed) != info.seed)
     return storedConflict("seed", dir, fmt::format("trains with seed {}", info.seed));
+  if (Metrics.getNumOccurrences() && std::vector<std::string>{Metrics} != info.metrics)
+    return storedConflict("metrics", dir,
+                          info.metrics.empty() ? std::string("shows no metrics")
+                                               : "shows " + info.metrics.front());
   if (ValidationSplit.getNumOccurrences() && f.validationSplit != info.validationSplit)
     return storedConflict("validation-split", dir,
                           info.validationSplit
@@ -379,6 +390,7 @@ Status useStoredConfig(const CheckpointInfo &info, const Flags &f, const std::st
   g.train.batch = info.batch;
   g.train.seed = info.seed;
   g.train.shuffle = info.shuffle;
+  g.train.metrics = info.metrics;
   g.train.epochs = f.epochs ? *f.epochs : info.epochs;
   o.data = info.data;
   o.validationSplit = info.validationSplit;
@@ -395,6 +407,7 @@ void useFlags(const Flags &f, Graph &g, TrainOptions &o) {
   if (f.epochs) g.train.epochs = *f.epochs;
   if (f.batch) g.train.batch = *f.batch;
   if (f.seed) g.train.seed = uint64_t(*f.seed);
+  if (Metrics.getNumOccurrences()) g.train.metrics = {Metrics};
   o.data = Data;
   o.validationSplit = f.validationSplit;
 }
@@ -434,6 +447,24 @@ Result<DirectoryLock> openRunDirectory(const Flags &f, Graph &g, TrainOptions &o
   return lock;
 }
 
+/// The --plot picture of `history`: the loss curves, and the accuracy curves below them.
+Status writePlot(const std::vector<EpochRecord> &history) {
+  std::vector<double> train, val, acc, valAcc;
+  for (const EpochRecord &e : history) {
+    train.push_back(e.loss);
+    if (e.valLoss) val.push_back(*e.valLoss);
+    if (e.accuracy) acc.push_back(*e.accuracy);
+    if (e.valAccuracy) valAcc.push_back(*e.valAccuracy);
+  }
+  auto complete = [&](std::vector<double> &v) {
+    if (v.size() != train.size()) v.clear();
+  };
+  complete(val);
+  complete(acc);
+  complete(valAcc);
+  return writeTrainingPlot(Plot, train, val, acc, valAcc);
+}
+
 int runTrain() {
   Result<Flags> flags = readFlags();
   if (!flags) return fail(flags.error());
@@ -450,6 +481,9 @@ int runTrain() {
   o.modelHash = graphHash(*g);
   o.modelFile = TrainFile;
   o.checkpointDir = CheckpointDir.empty() ? "runs/" + g->name : std::string(CheckpointDir);
+  bool metrics = Metrics.getNumOccurrences() || !g->train.metrics.empty();
+  if (Result<Accuracy> acc = Accuracy::of(*g); metrics && !Resume && !acc)
+    return fail(acc.error()); // before the run directory is made
   if (Status s = checkCreatableDirectory(o.checkpointDir); !s)
     return fail(
         fmt::format("checkpoint directory (--checkpoint to choose another): {}", s.error()));
@@ -459,6 +493,15 @@ int runTrain() {
   std::optional<Checkpoint> resumed;
   Result<DirectoryLock> lock = openRunDirectory(*flags, *g, o, resumed, log);
   if (!lock) return fail(lock.error());
+  if (!g->train.metrics.empty()) {
+    Result<Accuracy> acc = Accuracy::of(*g);
+    if (!acc) return fail(acc.error());
+    o.accuracy = *acc;
+    // The prediction is read back from the backend like any declared output.
+    ValueId pred = g->find(acc->pred);
+    if (std::find(g->outputs.begin(), g->outputs.end(), pred) == g->outputs.end())
+      g->outputs.push_back(pred);
+  }
   o.optimizer = g->train.optimizer;
   o.lr = g->train.lr;
   o.epochs = g->train.epochs;
@@ -519,17 +562,8 @@ int runTrain() {
   Result<TrainOutcome> r = trainModel(*g, b, *data, o);
   log.flush();
   if (!r) return fail(r.error());
-  if (!Plot.empty() && !r->history.empty()) {
-    std::vector<double> train, val;
-    for (const EpochRecord &e : r->history) {
-      train.push_back(e.loss);
-      if (e.valLoss) val.push_back(*e.valLoss);
-    }
-    if (Status s =
-            writeLossPlot(Plot, train, val.size() == train.size() ? val : std::vector<double>{});
-        !s)
-      return fail(s.error());
-  }
+  if (!Plot.empty() && !r->history.empty())
+    if (Status s = writePlot(r->history); !s) return fail(s.error());
   if (r->interrupted) {
     std::cerr << "Interrupted: saved " << r->lastCheckpoint
               << "; continue with: " << resumeCommand(o.checkpointDir) << "\n";
