@@ -292,7 +292,9 @@ struct Run {
     info.partialCount = lossCount;
     std::string h = historyCsv(out.history);
     info.history = h.substr(h.find('\n') + 1);
+    Clock::time_point saveStart = Clock::now();
     Result<std::string> path = saveCheckpoint(o.checkpointDir, t, info, f64, o.keep);
+    out.checkpointSeconds += since(saveStart);
     if (!path) return Error{path.error()};
     out.lastCheckpoint = *path;
     return okStatus();
@@ -434,16 +436,20 @@ Result<TrainOutcome> trainModel(const Graph &g, Backend &b, const DataSplit &dat
       if (o.stop && o.stop->load() && r.step < steps) {
         if (o.log) progress.abandon();
         r.partialSeconds = before + since(start);
+        r.out.stepSeconds += since(start);
         if (Status s = r.checkpoint(); !s) return Error{s.error()};
         r.out.interrupted = true;
         return r.out;
       }
     }
 
+    r.out.stepSeconds += since(start);
     std::optional<double> val, valAccuracy;
     if (r.val.count > 0) {
+      Clock::time_point valStart = Clock::now();
       Result<Evaluation> v =
           evaluateView(b, r.in, r.val, o.batch, o.accuracy ? &*o.accuracy : nullptr);
+      r.out.validationSeconds += since(valStart);
       if (!v || !std::isfinite(v->loss)) {
         if (o.log) progress.abandon();
         std::string what =

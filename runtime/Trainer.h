@@ -103,6 +103,9 @@ struct TrainOutcome {
   std::string lastCheckpoint;       // path of the newest checkpoint written ("" if none)
   bool interrupted = false;         // stopped by `stop` after checkpointing
   int64_t resumedEpoch = 0, resumedStep = 0;
+  double stepSeconds = 0;       // this run's wall time in training steps
+  double validationSeconds = 0; // ... in validation passes
+  double checkpointSeconds = 0; // ... writing checkpoints
 };
 
 /// Parameters and optimizer state in the backend's own precision (double for the reference

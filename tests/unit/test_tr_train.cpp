@@ -25,7 +25,9 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
+#include <regex>
 #include <sstream>
 #include <sys/wait.h>
 #include <thread>
@@ -375,9 +377,29 @@ TEST_CASE("test_tr a few hundred Adam steps on the bundled digits beat any untra
                        "y = reshape(h, shape=[28, 28, 1])\n"
                        "loss binary_crossentropy(y, x)\n"
                        "train optimizer=adam, lr=0.005, epochs=1, batch=32, seed=1\n");
-  Outcome t = runNnc(s, "train " + s / "dense.nn" + " --data mnist --checkpoint " + s / "ckpt");
+  Outcome t = runNnc(s, "train " + s / "dense.nn" + " --data mnist --checkpoint " + s / "ckpt" +
+                            " --time-passes");
   REQUIRE_MESSAGE(t.code == 0, t.err);
   CHECK(t.out.find("251/251 - ") != std::string::npos);
+  // --time-passes ends with where the process's time went: each part measured, little left
+  // unaccounted ("other" is the whole minus the parts).
+  std::map<std::string, double> spent;
+  std::regex row(R"(\n  ([a-z ]+?) +(-?[0-9.]+) s)");
+  size_t report = t.out.find("run time:\n");
+  REQUIRE(report != std::string::npos);
+  std::string tail = t.out.substr(report);
+  for (std::sregex_iterator it(tail.begin(), tail.end(), row), end; it != end; ++it)
+    spent[(*it)[1]] = std::stod((*it)[2]);
+  for (const char *part : {"compile", "load data", "training steps", "validation", "checkpoints",
+                           "other", "whole process"}) {
+    CAPTURE(part);
+    REQUIRE(spent.count(part));
+    CHECK(spent[part] >= -0.002);
+  }
+  CHECK(spent["training steps"] > 0.01);
+  CHECK(spent["validation"] > 0);
+  CHECK(spent["whole process"] > spent["compile"] + spent["training steps"]);
+  CHECK(spent["other"] < 0.25 * spent["whole process"]);
   Result<std::vector<EpochRecord>> h = parseHistoryCsv(slurp(s / "ckpt/history.csv"), "csv");
   REQUIRE(h.ok());
   REQUIRE(h->size() == 1);

@@ -465,7 +465,24 @@ Status writePlot(const std::vector<EpochRecord> &history) {
   return writeTrainingPlot(Plot, train, val, acc, valAcc);
 }
 
+/// Where a training process's wall time went (--time-passes), from main to the last checkpoint.
+std::string runTimeReport(double compileSeconds, double loadSeconds, const TrainOutcome &r,
+                          double wholeSeconds) {
+  double other = wholeSeconds - compileSeconds - loadSeconds - r.stepSeconds - r.validationSeconds -
+                 r.checkpointSeconds;
+  std::string out = "run time:\n";
+  for (auto [name, seconds] : {std::pair{"compile", compileSeconds},
+                               {"load data", loadSeconds},
+                               {"training steps", r.stepSeconds},
+                               {"validation", r.validationSeconds},
+                               {"checkpoints", r.checkpointSeconds},
+                               {"other", other}})
+    out += fmt::format("  {:<22} {:8.3f} s\n", name, seconds);
+  return out + fmt::format("  {:<22} {:8.3f} s\n", "whole process", wholeSeconds);
+}
+
 int runTrain() {
+  auto processStart = std::chrono::steady_clock::now();
   Result<Flags> flags = readFlags();
   if (!flags) return fail(flags.error());
   if (Resume && NewRun) return fail("--new starts a new run; it cannot be combined with --resume");
@@ -519,11 +536,15 @@ int runTrain() {
   t0 = std::chrono::steady_clock::now();
   if (Status s = toTrainingGraph(*g, TrainFile, source); !s) return fail(s.error());
   double autodiffSeconds = secondsSince(t0);
+  t0 = std::chrono::steady_clock::now();
   Result<DataSplit> data = loadDataset(o.data);
   if (!data) return fail(data.error());
+  double loadSeconds = secondsSince(t0);
+  t0 = std::chrono::steady_clock::now();
   Result<std::unique_ptr<Backend>> backend =
       makeBackend(backendName(), *g, threadCount(*flags), !NoFuse);
   if (!backend) return fail(backend.error());
+  double compileSeconds = frontSeconds + autodiffSeconds + secondsSince(t0);
   Backend &b = **backend;
   if (TimePasses) {
     log << fmt::format("front end (parse, lower, analyses): {:8.2f} ms\n", frontSeconds * 1e3)
@@ -571,6 +592,7 @@ int runTrain() {
   }
   if (r->history.size() > size_t(r->resumedEpoch) && !r->lastCheckpoint.empty())
     log << "Saved " << r->lastCheckpoint << "\n";
+  if (TimePasses) log << runTimeReport(compileSeconds, loadSeconds, *r, secondsSince(processStart));
   return 0;
 }
 
