@@ -367,7 +367,7 @@ TEST_CASE("test_tr a few hundred Adam steps on the bundled digits beat any untra
                        "y = reshape(h, shape=[28, 28, 1])\n"
                        "loss binary_crossentropy(y, x)\n"
                        "train optimizer=adam, lr=0.005, epochs=1, batch=32, seed=1\n");
-  Outcome t = runNnc(s, "train " + s / "dense.nn" + " --data mnist --checkpoint " + s / "ckpt");
+  Outcome t = runNnc(s, "train " + s / "dense.nn" + " --data mnist-10k --checkpoint " + s / "ckpt");
   REQUIRE_MESSAGE(t.code == 0, t.err);
   CHECK(t.err.find("251/251 - ") != std::string::npos);
   Result<std::vector<EpochRecord>> h = parseHistoryCsv(slurp(s / "ckpt/history.csv"), "csv");
