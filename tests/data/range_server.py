@@ -7,15 +7,20 @@ and one line per request to LOG_FILE: "GET /NAME range=bytes=N-" (or "range=-" w
 Faults, each for one file NAME:
   --truncate NAME   the first request for NAME promises the whole file but the connection is
                     closed after half of it;
+  --stall NAME      the first request for NAME gets half of it, then nothing for a minute
+                    (the connection stays open);
   --tamper NAME     NAME is served with its last byte changed;
   --no-range        Range headers are ignored (200 and the whole file).
 
-usage: range_server.py DIR PORT_FILE LOG_FILE [--truncate NAME] [--tamper NAME] [--no-range]
+usage: range_server.py DIR PORT_FILE LOG_FILE [--truncate NAME] [--stall NAME] [--tamper NAME]
+                       [--no-range]
 """
 import argparse
 import http.server
 import os
 import re
+import threading
+import time
 
 
 def main():
@@ -24,17 +29,20 @@ def main():
     ap.add_argument("port_file")
     ap.add_argument("log_file")
     ap.add_argument("--truncate", action="append", default=[])
+    ap.add_argument("--stall", action="append", default=[])
     ap.add_argument("--tamper", action="append", default=[])
     ap.add_argument("--no-range", action="store_true")
     args = ap.parse_args()
-    truncated_once = set()
+    faulted_once = set()
+    lock = threading.Lock()
     log = open(args.log_file, "a", buffering=1)
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
             name = os.path.basename(self.path)
             rng = self.headers.get("Range")
-            log.write(f"GET /{name} range={rng or '-'}\n")
+            with lock:
+                log.write(f"GET /{name} range={rng or '-'}\n")
             path = os.path.join(args.dir, name)
             if not name or not os.path.isfile(path):
                 self.send_error(404)
@@ -60,10 +68,14 @@ def main():
             body = data[start:]
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            if name in args.truncate and name not in truncated_once:
-                truncated_once.add(name)
+            with lock:
+                fault = (name in args.truncate or name in args.stall) and name not in faulted_once
+                faulted_once.add(name)
+            if fault:
                 self.wfile.write(body[: len(body) // 2])
                 self.wfile.flush()
+                if name in args.stall:
+                    time.sleep(60)
                 self.close_connection = True
                 return
             self.wfile.write(body)
@@ -71,7 +83,8 @@ def main():
         def log_message(self, *unused):
             pass
 
-    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
     tmp = args.port_file + ".tmp"
     with open(tmp, "w") as f:
         f.write(str(server.server_address[1]))

@@ -1,10 +1,11 @@
 // Full MNIST as Keras gets it, without the internet: the lookup order ($NNC_DATA/mnist, Keras's
 // mnist.npz, nnc's cache), and the download against tests/data/range_server.py on 127.0.0.1
 // serving a small MNIST-format split: success, resume after a connection cut mid-file (in one
-// run, and from a .part left by an earlier run), a server that ignores ranges, a tampered file
-// refused by its SHA-256 with nothing left in the cache, and no network (NNC_OFFLINE=1, a closed
-// port): the one-line fallback to the bundled subset, quickly. HOME, XDG_CACHE_HOME and
-// KERAS_HOME point into a scratch directory, so nothing touches the real home.
+// run, and from a .part left by an earlier run), a stalled transfer cut by the low-speed limit,
+// a server that ignores ranges, a tampered file refused by its SHA-256 with nothing left in the
+// cache, and no network (NNC_OFFLINE=1, a closed port): the one-line fallback to the bundled
+// subset, quickly. HOME, XDG_CACHE_HOME and KERAS_HOME point into a scratch directory, so
+// nothing touches the real home.
 #include "runtime/Download.h"
 #include "runtime/Mnist.h"
 
@@ -277,6 +278,32 @@ TEST_CASE("io: a transfer cut mid-file is resumed with a range request") {
     CHECK(d->train.count == 60);
     CHECK(entries(home.mnistCache()) == kCached);
   }
+}
+
+TEST_CASE("io: a stalled transfer is abandoned by the low-speed limit and resumed") {
+  TempDir dir;
+  Mirror mirror(dir.path);
+  const std::string name = "t10k-images-idx3-ubyte.gz";
+  Server server(mirror.dir, dir.path, {"--stall", name});
+  DownloadSpec spec{server.url() + name, (dir.path / name).string(),
+                    sha256File((mirror.dir / name).string()).take(), 0};
+  DownloadLimits limits;
+  limits.lowSpeedBytes = 1000;
+  limits.lowSpeedSeconds = 1;
+  Log log;
+  auto start = std::chrono::steady_clock::now();
+  Status s = downloadVerified(spec, log.f, limits);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::string out = log.text();
+  INFO(out);
+  REQUIRE_MESSAGE(s.ok(), s.error());
+  CHECK(seconds < 10);
+  CHECK(out.find("the connection was lost after ") != std::string::npos);
+  std::vector<std::string> r = server.requests();
+  REQUIRE(r.size() == 2);
+  CHECK(r[1].find("GET /" + name + " range=bytes=") == 0);
+  CHECK(slurp(dir.path / name) == slurp(mirror.dir / name));
+  CHECK(!fs::exists(dir.path / (name + ".part")));
 }
 
 TEST_CASE("io: a tampered download is refused by its SHA-256 and nothing of it is kept") {
