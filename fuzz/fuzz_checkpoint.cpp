@@ -30,7 +30,11 @@ bool sameInfo(const CheckpointInfo &a, const CheckpointInfo &b) {
          a.epoch == b.epoch && a.step == b.step && a.globalStep == b.globalStep &&
          a.seed == b.seed && a.batch == b.batch && a.rngState == b.rngState &&
          std::memcmp(&a.partialLossSum, &b.partialLossSum, sizeof(double)) == 0 &&
-         a.partialCount == b.partialCount && a.history == b.history;
+         a.partialCount == b.partialCount && a.history == b.history && a.data == b.data &&
+         a.epochs == b.epochs && a.lr == b.lr && a.shuffle == b.shuffle &&
+         a.validationSplit == b.validationSplit && a.metrics == b.metrics &&
+         a.partialCorrect == b.partialCorrect && a.partialCompared == b.partialCompared &&
+         std::memcmp(&a.partialSeconds, &b.partialSeconds, sizeof(double)) == 0;
 }
 
 } // namespace

@@ -19,13 +19,27 @@ import io
 import zlib
 
 
-def safetensors(tensors, metadata=None, dtype="F32"):
-    """A safetensors file: tensors maps name -> (shape, values); header padded to 8."""
+def crc32c(data):
+    """CRC32C (Castagnoli, reflected polynomial 0x82f63b78), as nnc's checkpoints store it."""
+    crc = 0xffffffff
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x82f63b78 if crc & 1 else crc >> 1
+    return crc ^ 0xffffffff
+
+
+def safetensors(tensors, metadata=None, dtype="F32", crcs=False):
+    """A safetensors file: tensors maps name -> (shape, values); header padded to 8. With
+    `crcs`, the metadata gets each tensor's "crc32c.NAME", as a checkpoint has."""
     header, data = {}, b""
     fmt = "<f" if dtype == "F32" else "<d"
+    metadata = dict(metadata) if metadata else metadata
     for name in sorted(tensors):
         shape, values = tensors[name]
         blob = b"".join(struct.pack(fmt, v) for v in values)
+        if crcs:
+            metadata["crc32c." + name] = f"{crc32c(blob):08x}"
         header[name] = {"dtype": dtype, "shape": shape,
                         "data_offsets": [len(data), len(data) + len(blob)]}
         data += blob
@@ -36,15 +50,21 @@ def safetensors(tensors, metadata=None, dtype="F32"):
     return struct.pack("<Q", len(text)) + text + data
 
 
-def checkpoint_metadata(epoch, step, batch=32, loss_sum=0.0):
-    history = "".join(f"{e},{0.5 / e:.9g},{0.6 / e:.9g},{1.25 * e:.3f}\n"
+def checkpoint_metadata(epoch, step, batch=32, loss_sum=0.0, accuracy=False):
+    history = "".join(f"{e},{0.5 / e:.9g},{0.6 / e:.9g},{1.25 * e:.3f}" +
+                      (f",{0.9 - 0.1 / e:.9g},{0.85:.9g}" if accuracy else "") + "\n"
                       for e in range(1, epoch + 1))
     return {
-        "format": "nnc-checkpoint-1", "model": "tiny", "model_hash": "fnv1a64:0123456789abcdef",
+        "format": "nnc-checkpoint-2", "model": "tiny", "model_hash": "fnv1a64:0123456789abcdef",
         "optimizer": "adam", "epoch": str(epoch), "step": str(step),
         "global_step": str(epoch * 7 + step), "seed": "42", "batch": str(batch),
         "rng": "splitmix64:5eed5415ffe5a11d", "partial_loss_sum": float.hex(loss_sum),
         "partial_count": str(step * batch), "history": history,
+        "data": "mnist", "epochs": str(epoch + 3), "lr": float.hex(0.005) if step else "",
+        "shuffle": "true", "validation_split": float.hex(0.25) if accuracy else "",
+        "partial_seconds": float.hex(0.125 * step), "metrics": "accuracy" if accuracy else "",
+        "partial_correct": str(step * batch // 2 if accuracy else 0),
+        "partial_compared": str(step * batch if accuracy else 0),
     }
 
 
@@ -113,10 +133,10 @@ def seeds():
     yield "safetensors", "huge-empty", safetensors({"e": ([1 << 62, 0], [])})
     yield "safetensors", "checkpoint", safetensors(
         {"dense.kernel": ([2, 4], kernel), "dense.kernel.m": ([2, 4], [0.0] * 8)},
-        checkpoint_metadata(2, 0), "F64")
+        checkpoint_metadata(2, 0), "F64", crcs=True)
 
     yield "checkpoint", "boundary", pairs(checkpoint_metadata(2, 0))
-    yield "checkpoint", "mid-epoch", pairs(checkpoint_metadata(3, 5, 16, 2.75))
+    yield "checkpoint", "mid-epoch", pairs(checkpoint_metadata(3, 5, 16, 2.75, accuracy=True))
     yield "checkpoint", "start", pairs(checkpoint_metadata(0, 1, 1, 0.693147))
 
     yield "idx", "images", idx_images(3, 2, 3)
@@ -127,6 +147,8 @@ def seeds():
 
     yield "history", "header", b"epoch,loss,val_loss,seconds\n1,0.5,0.25,1.500\n2,0.125,,2.000\n"
     yield "history", "rows", b"1,0.6964,0.6959,7\n2,0.6955,0.6950,2\n3,0.6946,0.6941,2\n"
+    yield "history", "accuracy", (b"epoch,loss,val_loss,seconds,accuracy,val_accuracy\n"
+                                  b"1,0.5,0.25,1.500,0.75,0.8\n2,0.125,,2.000,0.875,\n")
     yield "history", "crlf", b"epoch,loss,val_loss,seconds\r\n1,0x1p-1,1e-3,0\r\n5,2.5e+00,,12.25\r\n"
 
     gray = [bytes((x * 40 + y * 9) % 256 for x in range(5)) for y in range(3)]

@@ -121,6 +121,7 @@ struct TrainConfig {
   int64_t batch = 32;
   bool shuffle = true;
   uint64_t seed = 0;
+  std::vector<std::string> metrics; // reported each epoch ("accuracy")
   SourceLoc loc;
 };
 

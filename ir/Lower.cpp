@@ -141,7 +141,8 @@ const std::vector<ParamSpec> &trainSettings() {
       {"epochs", ArgType::Int, nullptr},
       {"batch", ArgType::Int, nullptr, {}, "batch_size"},
       {"shuffle", ArgType::Bool, nullptr},
-      {"seed", ArgType::Int, nullptr}};
+      {"seed", ArgType::Int, nullptr},
+      {"metrics", ArgType::Enum, nullptr, {"accuracy"}}};
   return keys;
 }
 
@@ -859,6 +860,9 @@ void Lowerer::train(const Stmt &s) {
       }
     } else if (key == "shuffle") {
       getBool(l, "shuffle", t.shuffle);
+    } else if (key == "metrics") {
+      std::string e;
+      if (getEnum(l, *p, e)) t.metrics = {e};
     } else if (key == "seed") {
       int64_t v = 0;
       if (getInt(l, "seed", v)) {

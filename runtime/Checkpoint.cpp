@@ -1,11 +1,14 @@
 // Checkpoint files and the `latest` pointer. Saving: write the safetensors file atomically,
 // then the pointer atomically, then prune; a reader follows the pointer, so it only ever sees
-// a file whose write (and directory entry) was synced before the pointer named it. Without a
-// pointer (or with one naming a removed file) the reader takes the newest file that loads
-// completely: files only get their final name by a rename after their fsync. Leftover
-// temporaries of killed writers (".ckpt-*.tmp-*", ".latest.tmp-*") are removed on save.
-// Doubles in the metadata are stored as C99 hex floats so a resumed run restores them exactly;
-// every field is parsed as exactly one number or token of its format, within its range.
+// a file whose write (and directory entry) was synced before the pointer named it. Pruning
+// removes only files before the one the (already durable) pointer names. Without a pointer
+// (or with one naming a removed file) the reader takes the newest file that loads completely:
+// files only get their final name by a rename after their fsync. Leftover temporaries of
+// killed writers (".ckpt-*.tmp-*", ".latest.tmp-*") are removed on save; the run directory's
+// lock (see FileUtil.h) keeps a second writer out. Each tensor's CRC32C is computed over its
+// bytes as stored (F32 or F64, little-endian) and kept under "crc32c.NAME". Doubles in the
+// metadata are stored as C99 hex floats so a resumed run restores them exactly; every field
+// is parsed as exactly one number or token of its format, within its range.
 #include "runtime/Checkpoint.h"
 
 #include "runtime/FileUtil.h"
@@ -29,7 +32,8 @@ namespace nnc {
 
 namespace {
 
-constexpr const char *kFormat = "nnc-checkpoint-1";
+constexpr const char *kFormat = "nnc-checkpoint-2";
+constexpr const char *kCrcPrefix = "crc32c.";
 constexpr const char *kPrefix = "ckpt-epoch-";
 constexpr const char *kSuffix = ".safetensors";
 /// Largest `latest` pointer file (it holds one file name).
@@ -116,31 +120,9 @@ std::vector<std::string> listDir(const std::string &dir) {
   return names;
 }
 
-Status makeDirs(const std::string &dir) {
-  std::string cur;
-  size_t i = 0;
-  while (i <= dir.size()) {
-    size_t slash = dir.find('/', i);
-    if (slash == std::string::npos) slash = dir.size();
-    cur = dir.substr(0, slash);
-    i = slash + 1;
-    if (cur.empty()) continue;
-    struct stat st;
-    if (::stat(cur.c_str(), &st) == 0) {
-      if (!S_ISDIR(st.st_mode))
-        return Error{"cannot create checkpoint directory '" + dir + "': '" + cur +
-                     "' is not a directory"};
-      continue;
-    }
-    if (::mkdir(cur.c_str(), 0777) != 0 && errno != EEXIST)
-      return Error{"cannot create checkpoint directory '" + dir + "': " + std::strerror(errno)};
-  }
-  return okStatus();
-}
-
 } // namespace
 
-std::string sourceHash(std::string_view text) {
+std::string textHash(std::string_view text) {
   uint64_t h = 14695981039346656037ull;
   for (unsigned char c : text) {
     h ^= c;
@@ -149,6 +131,13 @@ std::string sourceHash(std::string_view text) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "fnv1a64:%016" PRIx64, h);
   return buf;
+}
+
+std::string graphHash(const Graph &g) {
+  Graph anonymous = g;
+  anonymous.file.clear();
+  for (Node &n : anonymous.nodes) n.loc = SourceLoc{};
+  return textHash(printGraph(anonymous));
 }
 
 std::string checkpointFileName(int64_t epoch, int64_t step) {
@@ -176,6 +165,17 @@ SafetensorsMetadata checkpointMetadata(const CheckpointInfo &info) {
   m["partial_loss_sum"] = hexDouble(info.partialLossSum);
   m["partial_count"] = std::to_string(info.partialCount);
   m["history"] = info.history;
+  m["data"] = info.data;
+  m["epochs"] = std::to_string(info.epochs);
+  m["lr"] = info.lr ? hexDouble(*info.lr) : "";
+  m["shuffle"] = info.shuffle ? "true" : "false";
+  m["validation_split"] = info.validationSplit ? hexDouble(*info.validationSplit) : "";
+  m["partial_seconds"] = hexDouble(info.partialSeconds);
+  std::string metrics;
+  for (const std::string &name : info.metrics) metrics += (metrics.empty() ? "" : ",") + name;
+  m["metrics"] = metrics;
+  m["partial_correct"] = std::to_string(info.partialCorrect);
+  m["partial_compared"] = std::to_string(info.partialCompared);
   return m;
 }
 
@@ -231,6 +231,54 @@ private:
   std::string errors_;
 };
 
+/// An optional number field: "" (unset) or a finite number that `inRange` accepts; `what`
+/// names the range in the message.
+std::optional<double> readOptionalNumber(MetadataReader &r, const char *key,
+                                         bool (*inRange)(double), const char *what) {
+  std::optional<std::string> s = r.text(key);
+  if (!s || s->empty()) return std::nullopt;
+  std::optional<double> v = parseFinite(*s);
+  if (v && inRange(*v)) return v;
+  r.problem(key, "is " + quoted(*s) + ", expected \"\" or " + what);
+  return std::nullopt;
+}
+
+/// Reads the run's configuration fields into `info`, recording a message per bad field.
+void readConfig(MetadataReader &r, CheckpointInfo &info) {
+  std::optional<std::string> data = r.text("data"), shuffle = r.text("shuffle"),
+                             seconds = r.text("partial_seconds");
+  std::optional<uint64_t> epochs = r.whole("epochs", 1, kMaxCheckpointEpoch);
+  info.lr = readOptionalNumber(
+      r, "lr", [](double v) { return v > 0 && v <= 1e6; }, "a number above 0 and at most 1e6");
+  info.validationSplit = readOptionalNumber(
+      r, "validation_split", [](double v) { return v > 0 && v < 1; },
+      "a fraction above 0 and below 1");
+  if (data && data->empty()) r.problem("data", "is empty");
+  if (data) info.data = *data;
+  if (epochs) info.epochs = int64_t(*epochs);
+  if (shuffle && *shuffle != "true" && *shuffle != "false")
+    r.problem("shuffle", "is " + quoted(*shuffle) + ", expected \"true\" or \"false\"");
+  if (shuffle) info.shuffle = *shuffle == "true";
+  const uint64_t anyI64 = uint64_t(std::numeric_limits<int64_t>::max());
+  std::optional<uint64_t> correct = r.whole("partial_correct", 0, anyI64),
+                          compared = r.whole("partial_compared", 0, anyI64);
+  if (correct && compared && *correct > *compared)
+    r.problem("partial_correct", "is " + std::to_string(*correct) + ", more than the " +
+                                     std::to_string(*compared) + " predictions compared");
+  if (correct) info.partialCorrect = int64_t(*correct);
+  if (compared) info.partialCompared = int64_t(*compared);
+  if (std::optional<std::string> metrics = r.text("metrics")) {
+    if (!metrics->empty() && *metrics != "accuracy")
+      r.problem("metrics", "is " + quoted(*metrics) + ", expected \"\" or \"accuracy\"");
+    else if (!metrics->empty())
+      info.metrics = {*metrics};
+  }
+  std::optional<double> s = seconds ? parseFinite(*seconds) : std::nullopt;
+  if (seconds && (!s || *s < 0))
+    r.problem("partial_seconds", "is " + quoted(*seconds) + ", expected a finite number >= 0");
+  if (s) info.partialSeconds = *s;
+}
+
 /// Checks the fields that must agree with each other (all individually valid).
 void checkAgreement(const CheckpointInfo &info, MetadataReader &r, const std::string &what) {
   if (uint64_t(info.partialCount) != uint64_t(info.step) * uint64_t(info.batch))
@@ -240,6 +288,10 @@ void checkAgreement(const CheckpointInfo &info, MetadataReader &r, const std::st
                                    std::to_string(info.step * info.batch) + " examples");
   if (info.step == 0 && info.partialLossSum != 0)
     r.problem("partial_loss_sum", "is not 0 at the start of an epoch (\"step\" is 0)");
+  if (info.step == 0 && info.partialCompared != 0)
+    r.problem("partial_compared", "is not 0 at the start of an epoch (\"step\" is 0)");
+  if (info.step == 0 && info.partialSeconds != 0)
+    r.problem("partial_seconds", "is not 0 at the start of an epoch (\"step\" is 0)");
   if (info.globalStep < info.epoch + info.step)
     r.problem("global_step", "is " + std::to_string(info.globalStep) + ", fewer than the " +
                                  std::to_string(info.epoch) + " epochs and " +
@@ -259,9 +311,15 @@ void checkAgreement(const CheckpointInfo &info, MetadataReader &r, const std::st
 
 Result<CheckpointInfo> parseCheckpointMetadata(const SafetensorsMetadata &m,
                                                const std::string &what) {
-  if (!isCheckpointMetadata(m))
+  if (!isCheckpointMetadata(m)) {
+    auto f = m.find("format");
+    if (f != m.end() && f->second.rfind("nnc-checkpoint-", 0) == 0)
+      return Error{what + ": a checkpoint of another nnc version (metadata \"format\" is " +
+                   quoted(f->second) + ", this nnc reads \"" + kFormat +
+                   "\"); predict and eval still take it as plain weights"};
     return Error{what + ": not an nnc training checkpoint (metadata \"format\" is not \"" +
                  kFormat + "\")"};
+  }
   MetadataReader r(m, what);
   CheckpointInfo info;
   const uint64_t anyU64 = std::numeric_limits<uint64_t>::max();
@@ -286,6 +344,7 @@ Result<CheckpointInfo> parseCheckpointMetadata(const SafetensorsMetadata &m,
   std::optional<double> lossSum = sum ? parseFinite(*sum) : std::nullopt;
   if (sum && !lossSum)
     r.problem("partial_loss_sum", "is " + quoted(*sum) + ", expected a finite number");
+  readConfig(r, info);
   if (!r.errors().empty()) return Error{r.errors()};
   info.modelName = *model;
   info.modelHash = *hash;
@@ -305,10 +364,17 @@ Result<CheckpointInfo> parseCheckpointMetadata(const SafetensorsMetadata &m,
 }
 
 std::string historyCsv(const std::vector<EpochRecord> &history) {
-  std::string out = "epoch,loss,val_loss,seconds\n";
+  bool accuracy = std::any_of(history.begin(), history.end(),
+                              [](const EpochRecord &r) { return r.accuracy.has_value(); });
+  std::string out = accuracy ? "epoch,loss,val_loss,seconds,accuracy,val_accuracy\n"
+                             : "epoch,loss,val_loss,seconds\n";
+  auto optional = [](std::optional<double> v) {
+    return v ? fmt::format("{:.9g}", *v) : std::string();
+  };
   for (const EpochRecord &r : history) {
-    std::string val = r.valLoss ? fmt::format("{:.9g}", *r.valLoss) : "";
-    out += fmt::format("{},{:.9g},{},{:.3f}\n", r.epoch, r.loss, val, r.seconds);
+    out += fmt::format("{},{:.9g},{},{:.3f}", r.epoch, r.loss, optional(r.valLoss), r.seconds);
+    if (accuracy) out += "," + optional(r.accuracy) + "," + optional(r.valAccuracy);
+    out += "\n";
   }
   return out;
 }
@@ -327,7 +393,8 @@ std::vector<std::string> csvFields(const std::string &line) {
   }
 }
 
-/// Parses the four fields of one history row; returns what is wrong with them, if anything.
+/// Parses the four (or six, with accuracies) fields of one history row; returns what is wrong with
+/// them, if anything.
 std::optional<std::string> parseHistoryRow(const std::vector<std::string> &f, int64_t previous,
                                            EpochRecord &r) {
   std::optional<uint64_t> epoch = parseWhole(f[0], 1, kMaxCheckpointEpoch);
@@ -349,6 +416,15 @@ std::optional<std::string> parseHistoryRow(const std::vector<std::string> &f, in
   std::optional<double> seconds = parseFinite(f[3]);
   if (!seconds || *seconds < 0) return "seconds " + quoted(f[3]) + " is not a finite number >= 0";
   r.seconds = *seconds;
+  const char *names[] = {"accuracy", "val_accuracy"};
+  std::optional<double> *accuracies[] = {&r.accuracy, &r.valAccuracy};
+  for (size_t k = 4; k < f.size(); ++k) {
+    if (f[k].empty()) continue;
+    std::optional<double> a = parseFinite(f[k]);
+    if (!a || *a < 0 || *a > 1)
+      return std::string(names[k - 4]) + " " + quoted(f[k]) + " is not a number from 0 to 1";
+    *accuracies[k - 4] = a;
+  }
   return std::nullopt;
 }
 
@@ -365,7 +441,8 @@ Result<std::vector<EpochRecord>> parseHistoryCsv(const std::string &text, const 
     if (line.empty() || (lineNo == 1 && line.rfind("epoch,", 0) == 0)) continue;
     std::string where = what + ": line " + std::to_string(lineNo);
     std::vector<std::string> f = csvFields(line);
-    if (f.size() != 4) return Error{where + " is not 'epoch,loss,val_loss,seconds'"};
+    if (f.size() != 4 && f.size() != 6)
+      return Error{where + " is not 'epoch,loss,val_loss,seconds'"};
     EpochRecord r;
     if (std::optional<std::string> bad = parseHistoryRow(f, out.empty() ? 0 : out.back().epoch, r))
       return Error{where + ": " + *bad};
@@ -386,47 +463,92 @@ std::vector<std::string> listCheckpoints(const std::string &dir) {
   return out;
 }
 
+namespace {
+
+/// The bytes of a tensor as a safetensors file stores it: F64 doubles, or F32 floats.
+std::string storedBytes(const TensorD &t, bool f64) {
+  if (f64) return std::string(reinterpret_cast<const char *>(t.data.data()), t.data.size() * 8);
+  std::vector<float> narrow(t.data.begin(), t.data.end());
+  return std::string(reinterpret_cast<const char *>(narrow.data()), narrow.size() * 4);
+}
+
+std::string crcText(uint32_t crc) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%08" PRIx32, crc);
+  return buf;
+}
+
+/// Checks every tensor against its "crc32c.NAME" metadata field (and that no field names a
+/// tensor the file lacks); the error names the tensor.
+Status checkCrcs(const SafetensorsD &file, const std::string &path) {
+  for (const auto &[name, t] : file.tensors) {
+    auto it = file.metadata.find(kCrcPrefix + name);
+    if (it == file.metadata.end())
+      return Error{path + ": tensor '" + name + "' has no CRC32C (metadata \"" + kCrcPrefix + name +
+                   "\" is missing)"};
+    auto dtype = file.dtypes.find(name);
+    bool f64 = dtype != file.dtypes.end() && dtype->second == "F64";
+    std::string actual = crcText(crc32c(storedBytes(t, f64)));
+    if (it->second != actual)
+      return Error{path + ": tensor '" + name + "' is corrupt: its bytes have CRC32C " + actual +
+                   ", the checkpoint recorded " + quoted(it->second)};
+  }
+  for (auto it = file.metadata.lower_bound(kCrcPrefix);
+       it != file.metadata.end() && it->first.rfind(kCrcPrefix, 0) == 0; ++it)
+    if (!file.tensors.count(it->first.substr(std::strlen(kCrcPrefix))))
+      return Error{path + ": metadata \"" + it->first + "\" names a tensor the file does not hold"};
+  return okStatus();
+}
+
+} // namespace
+
+bool holdsCheckpoints(const std::string &dir) {
+  struct stat st;
+  return !listCheckpoints(dir).empty() || ::lstat(joinPath(dir, "latest").c_str(), &st) == 0;
+}
+
+void pruneCheckpoints(const std::string &dir, int keep) {
+  Result<std::string> latest = latestCheckpointPath(dir);
+  if (!latest) return;
+  int64_t le = 0, ls = 0;
+  std::string latestName = latest->substr(latest->find_last_of('/') + 1);
+  parseFileName(latestName, le, ls);
+  std::vector<std::string> older;
+  for (const std::string &f : listCheckpoints(dir)) {
+    int64_t e = 0, st = 0;
+    parseFileName(f, e, st);
+    if (std::make_pair(e, st) < std::make_pair(le, ls)) older.push_back(f);
+  }
+  int64_t excess = int64_t(older.size()) - std::max(keep - 1, 0);
+  for (int64_t i = 0; i < excess; ++i) std::remove(joinPath(dir, older[size_t(i)]).c_str());
+}
+
 Result<std::string> saveCheckpoint(const std::string &dir, const TensorMapD &tensors,
                                    const CheckpointInfo &info, bool f64, int keep) {
-  if (Status s = makeDirs(dir); !s) return Error{s.error()};
+  if (Status s = createDirectories(dir); !s) return Error{s.error()};
   for (const std::string &name : listDir(dir))
     if (isStaleTemporary(name)) std::remove(joinPath(dir, name).c_str());
 
   std::string name = checkpointFileName(info.epoch, info.step);
   std::string path = joinPath(dir, name);
-  // Removes checkpoints after this one and all but the newest `limit` before it (never the
-  // one `latest` names: it is the newest before this one until the pointer moves).
-  auto prune = [&](int64_t limit) {
-    std::vector<std::string> older;
-    for (const std::string &f : listCheckpoints(dir)) {
-      int64_t e, st;
-      parseFileName(f, e, st);
-      if (f == name) continue;
-      if (std::make_pair(e, st) > std::make_pair(info.epoch, info.step))
-        std::remove(joinPath(dir, f).c_str());
-      else
-        older.push_back(f);
-    }
-    int64_t excess = int64_t(older.size()) - limit;
-    for (int64_t i = 0; i < excess; ++i) std::remove(joinPath(dir, older[size_t(i)]).c_str());
-  };
-  // Pruning before the write too bounds the files left by runs killed before their last prune.
-  prune(std::max(keep - 1, 1));
+  SafetensorsMetadata metadata = checkpointMetadata(info);
+  for (const auto &[tensor, t] : tensors)
+    metadata[kCrcPrefix + tensor] = crcText(crc32c(storedBytes(t, f64)));
   Status written = okStatus();
   if (f64) {
-    written = writeSafetensorsD(path, tensors, checkpointMetadata(info));
+    written = writeSafetensorsD(path, tensors, metadata);
   } else {
     TensorMap narrow;
-    for (const auto &[name, t] : tensors) {
-      Tensor &n = narrow[name];
+    for (const auto &[tensor, t] : tensors) {
+      Tensor &n = narrow[tensor];
       n.shape = t.shape;
       n.data.assign(t.data.begin(), t.data.end());
     }
-    written = writeSafetensors(path, narrow, checkpointMetadata(info));
+    written = writeSafetensors(path, narrow, metadata);
   }
   if (!written) return Error{written.error()};
   if (Status s = writeFileAtomic(joinPath(dir, "latest"), name + "\n"); !s) return Error{s.error()};
-  prune(std::max(keep - 1, 0));
+  pruneCheckpoints(dir, keep);
   return path;
 }
 
@@ -445,6 +567,7 @@ Result<std::string> latestCheckpointPath(const std::string &dir) {
 Result<Checkpoint> checkpointFrom(SafetensorsD file, const std::string &path) {
   Result<CheckpointInfo> info = parseCheckpointMetadata(file.metadata, path);
   if (!info) return Error{info.error()};
+  if (Status s = checkCrcs(file, path); !s) return Error{s.error()};
   if (Status s = checkFinite(file.tensors, path); !s) return Error{s.error()};
   Checkpoint c;
   c.path = path;
@@ -515,9 +638,10 @@ Status checkSameModel(const Checkpoint &c, const std::string &modelName,
                       const std::string &modelHash, const std::string &modelFile) {
   if (c.info.modelHash == modelHash) return okStatus();
   return Error{"checkpoint '" + c.path + "' was written by model '" + c.info.modelName +
-               "' (source " + c.info.modelHash + "), not by model '" + modelName + "' of '" +
-               modelFile + "' (source " + modelHash +
-               "); use another --checkpoint directory or drop --resume"};
+               "' (graph " + c.info.modelHash + "), not by model '" + modelName + "' of '" +
+               modelFile + "' (graph " + modelHash +
+               "): its layers, shapes or parameter names differ; start a new run with --new "
+               "(or another --checkpoint directory)"};
 }
 
 } // namespace nnc

@@ -1,13 +1,15 @@
-// Training checkpoints: one safetensors file per save (weights and optimizer state as tensors,
-// training position and model identity in "__metadata__"), named ckpt-epoch-EEEE.safetensors
-// (or ckpt-epoch-EEEE-step-SSSSSS.safetensors when saved inside an epoch), plus a `latest`
-// pointer file holding the newest file's name. Both are written atomically and in that order;
-// older files beyond the newest `keep` are removed before and after the write (so runs killed
-// before their last prune never pile up files), and a crash at any point leaves either `latest`
-// naming a complete checkpoint or (killed before the first pointer) a complete checkpoint that
-// loading finds without it. Loading is strict: every metadata field is range-checked, weights
-// must be finite, and the tensors must be exactly the model's parameters and optimizer state.
-// The loss history the checkpoints carry is also what `nnc train --csv` writes.
+// Training checkpoints: one safetensors file per save (weights and optimizer state as tensors;
+// training position, the run's configuration, model identity and a CRC32C of every tensor's
+// bytes in "__metadata__", so the files stay plain safetensors), named
+// ckpt-epoch-EEEE.safetensors (or ckpt-epoch-EEEE-step-SSSSSS.safetensors when saved inside an
+// epoch), plus a `latest` pointer file holding the newest file's name. Both are written
+// atomically and in that order, and older files are pruned only after both are durable, so a
+// crash at any point leaves either `latest` naming a complete checkpoint or (killed before the
+// first pointer) a complete checkpoint that loading finds without it. Files at or after the
+// one `latest` names are never removed. Loading is strict: every metadata field is
+// range-checked, every tensor's CRC32C must match, weights must be finite, and the tensors
+// must be exactly the model's parameters and optimizer state. The loss history the
+// checkpoints carry is also what `nnc train --csv` writes.
 #pragma once
 
 #include "frontend/Diagnostics.h"
@@ -34,20 +36,30 @@ struct EpochRecord {
   double loss = 0;
   std::optional<double> valLoss;
   double seconds = 0;
+  std::optional<double> accuracy, valAccuracy; // with metrics=accuracy
 };
 
-/// The curve as CSV with the header "epoch,loss,val_loss,seconds".
+/// The curve as CSV with the header "epoch,loss,val_loss,seconds", and ",accuracy,val_accuracy"
+/// when an epoch has an accuracy.
 std::string historyCsv(const std::vector<EpochRecord> &history);
-/// Parses historyCsv() text (the header line is optional): epochs whole numbers from 1 and
-/// increasing, losses finite, seconds finite and not negative; `what` names it in errors.
+/// Parses historyCsv() text (the header line is optional; rows of 4 or 6 fields): epochs whole
+/// numbers from 1 and increasing, losses finite, seconds finite and not negative, accuracies
+/// empty or in [0, 1]; `what` names it in errors.
 Result<std::vector<EpochRecord>> parseHistoryCsv(const std::string &text, const std::string &what);
 
-/// Where training stands when a checkpoint is written, and which model wrote it.
+/// Where training stands when a checkpoint is written, which model wrote it, and the run's
+/// configuration (what `nnc train --resume` continues with).
 struct CheckpointInfo {
   std::string modelName;
-  std::string modelHash;  // sourceHash() of the model's .nn text
-  std::string optimizer;  // "adam", "sgd", ...
-  int64_t epoch = 0;      // completed epochs
+  std::string modelHash;    // graphHash() of the model's typed graph
+  std::string optimizer;    // "adam", "sgd", ...
+  std::string data;         // the dataset as --data names it
+  int64_t epochs = 1;       // epochs the run trains in total
+  std::optional<double> lr; // unset: the optimizer's Keras default
+  bool shuffle = true;
+  std::optional<double> validationSplit; // unset: validate on the test split
+  std::vector<std::string> metrics;      // "accuracy", ...
+  int64_t epoch = 0;                     // completed epochs
   int64_t step = 0;       // completed steps of epoch `epoch + 1` (0 at an epoch boundary)
   int64_t globalStep = 0; // completed steps since training started
   uint64_t seed = 0;
@@ -55,7 +67,9 @@ struct CheckpointInfo {
   std::string rngState;      // shuffle generator state at the start of epoch `epoch + 1`
   double partialLossSum = 0; // sum of loss * examples over the `step` steps already done
   int64_t partialCount = 0;  // examples in those steps
-  std::string history;       // the finished epochs' curve, "epoch,loss,val_loss,seconds" lines
+  double partialSeconds = 0; // time those steps took
+  int64_t partialCorrect = 0, partialCompared = 0; // their accuracy counts (metrics=accuracy)
+  std::string history; // the finished epochs' curve, "epoch,loss,val_loss,seconds" lines
 };
 
 /// A checkpoint read back from disk.
@@ -68,8 +82,12 @@ struct Checkpoint {
   std::string note;
 };
 
-/// A stable hash of a model's source text ("fnv1a64:" and 16 hex digits).
-std::string sourceHash(std::string_view text);
+/// A stable hash of `text` ("fnv1a64:" and 16 hex digits).
+std::string textHash(std::string_view text);
+/// The model's identity: textHash of its typed graph as printed without file names and source
+/// positions (names, ops, shapes, attributes, parameter names, outputs, loss), so comments and
+/// formatting of the .nn file do not change it, and the train statement does not either.
+std::string graphHash(const Graph &g);
 
 /// "ckpt-epoch-0003.safetensors", or "ckpt-epoch-0003-step-000017.safetensors" when step > 0.
 std::string checkpointFileName(int64_t epoch, int64_t step);
@@ -84,17 +102,24 @@ bool isCheckpointMetadata(const SafetensorsMetadata &m);
 Result<CheckpointInfo> parseCheckpointMetadata(const SafetensorsMetadata &m,
                                                const std::string &what);
 
-/// Writes a checkpoint into `dir` (created if missing), points `latest` at it, and removes
-/// other checkpoints except the newest `keep` at or before this one; files of a later
-/// position (left by an abandoned run) are removed too. Tensors are stored as F64 when `f64`
-/// (a double-precision backend), else as F32. Returns the path written.
+/// Writes a checkpoint into `dir` (created if missing) with the CRC32C of every tensor, points
+/// `latest` at it, and only then prunes (pruneCheckpoints). Tensors are stored as F64 when
+/// `f64` (a double-precision backend), else as F32. Returns the path written.
 Result<std::string> saveCheckpoint(const std::string &dir, const TensorMapD &tensors,
                                    const CheckpointInfo &info, bool f64, int keep = 3);
+
+/// Removes the checkpoints before the one `dir/latest` names except the newest `keep - 1` of
+/// them; nothing when there is no `latest`. Never removes that file or later ones.
+void pruneCheckpoints(const std::string &dir, int keep);
+
+/// True when `dir` holds a checkpoint file or a `latest` pointer (an earlier run's work).
+bool holdsCheckpoints(const std::string &dir);
 
 /// The path `dir/latest` points to; errors when there is none.
 Result<std::string> latestCheckpointPath(const std::string &dir);
 
-/// Validates an already read safetensors file as a checkpoint (metadata, finite values).
+/// Validates an already read safetensors file as a checkpoint (metadata, each tensor's CRC32C,
+/// finite values).
 Result<Checkpoint> checkpointFrom(SafetensorsD file, const std::string &path);
 /// Reads and validates one checkpoint file.
 Result<Checkpoint> readCheckpoint(const std::string &path);

@@ -7,6 +7,7 @@
 // leaves the old target untouched.
 #include "runtime/FileUtil.h"
 
+#include <array>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -15,6 +16,7 @@
 #include <fcntl.h>
 #include <fstream>
 #include <new>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <vector>
@@ -53,6 +55,7 @@ mode_t currentUmask() {
 /// What a non-regular file is, for "'PATH' is a FIFO (named pipe), not a regular file".
 const char *fileKind(mode_t mode) {
   if (S_ISDIR(mode)) return "a directory";
+  if (S_ISREG(mode)) return "a file";
   if (S_ISCHR(mode)) return "a character device";
   if (S_ISBLK(mode)) return "a block device";
   if (S_ISFIFO(mode)) return "a FIFO (named pipe)";
@@ -81,7 +84,67 @@ void removeStaleTemporaries(const std::string &dir, const std::string &base) {
   for (const std::string &name : stale) ::unlink(((dir == "/" ? "" : dir) + "/" + name).c_str());
 }
 
+/// Why nothing can be created in directory `dir` ("" if something can): missing, not a
+/// directory, or not writable.
+std::string notWritableDirectory(const std::string &dir) {
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0) return "directory '" + dir + "': " + errnoText();
+  if (!S_ISDIR(st.st_mode)) return "'" + dir + "' is " + fileKind(st.st_mode) + ", not a directory";
+  if (::access(dir.c_str(), W_OK | X_OK) != 0)
+    return "directory '" + dir + "' is not writable: " + errnoText();
+  return "";
+}
+
 } // namespace
+
+Status createDirectories(const std::string &dir) {
+  std::string cur;
+  size_t i = 0;
+  while (i <= dir.size()) {
+    size_t slash = dir.find('/', i);
+    if (slash == std::string::npos) slash = dir.size();
+    cur = dir.substr(0, slash);
+    i = slash + 1;
+    if (cur.empty()) continue;
+    struct stat st;
+    if (::stat(cur.c_str(), &st) == 0) {
+      if (!S_ISDIR(st.st_mode))
+        return Error{"cannot create directory '" + dir + "': '" + cur + "' is not a directory"};
+      continue;
+    }
+    if (::mkdir(cur.c_str(), 0777) != 0 && errno != EEXIST)
+      return Error{"cannot create directory '" + dir + "': " + std::strerror(errno)};
+  }
+  return okStatus();
+}
+
+Status checkWritableFile(const std::string &path) {
+  if (path.empty() || path.back() == '/')
+    return Error{"cannot write '" + path + "': not a file name"};
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    return Error{"cannot write '" + path + "': it is a directory"};
+  if (std::string why = notWritableDirectory(dirName(path)); !why.empty())
+    return Error{"cannot write '" + path + "': " + why};
+  return okStatus();
+}
+
+Status checkCreatableDirectory(const std::string &dir) {
+  if (dir.empty()) return Error{"cannot use '' as a directory: the name is empty"};
+  std::string existing = dir;
+  while (existing.size() > 1 && existing.back() == '/') existing.pop_back();
+  struct stat st;
+  while (::stat(existing.c_str(), &st) != 0) {
+    if (errno != ENOENT && errno != ENOTDIR)
+      return Error{"cannot create '" + dir + "': " + errnoText()};
+    std::string parent = dirName(existing);
+    if (parent == existing) break;
+    existing = parent;
+  }
+  if (std::string why = notWritableDirectory(existing); !why.empty())
+    return Error{"cannot create or write '" + dir + "': " + why};
+  return okStatus();
+}
 
 Result<ByteSource> ByteSource::openFile(const std::string &path) {
   struct stat st;
@@ -226,6 +289,66 @@ Status writeFileAtomic(const std::string &path, std::string_view bytes) {
   if (rc != 0) return fail("close failed");
   if (::rename(tmp.c_str(), path.c_str()) != 0) return fail("rename failed");
   return fsyncDirectory(dir);
+}
+
+} // namespace nnc
+
+namespace nnc {
+
+uint32_t crc32c(std::string_view bytes, uint32_t crc) {
+  static const std::array<uint32_t, 256> table = [] {
+    std::array<uint32_t, 256> t{};
+    for (uint32_t i = 0; i < 256; ++i) {
+      uint32_t c = i;
+      for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ 0x82f63b78u : c >> 1; // reflected
+      t[i] = c;
+    }
+    return t;
+  }();
+  crc = ~crc;
+  for (unsigned char b : bytes) crc = table[(crc ^ b) & 0xff] ^ (crc >> 8);
+  return ~crc;
+}
+
+Result<DirectoryLock> DirectoryLock::acquire(const std::string &dir) {
+  DirectoryLock lock;
+  lock.path_ = (dir.empty() || dir.back() == '/' ? dir : dir + "/") + ".lock";
+  lock.fd_ = ::open(lock.path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (lock.fd_ < 0)
+    return Error{"cannot lock '" + dir + "': cannot open '" + lock.path_ + "': " + errnoText()};
+  if (::flock(lock.fd_, LOCK_EX | LOCK_NB) == 0) return lock;
+  if (errno != EWOULDBLOCK) return Error{"cannot lock '" + dir + "': " + errnoText()};
+  char buf[32] = {};
+  ssize_t n = ::pread(lock.fd_, buf, sizeof buf - 1, 0);
+  std::string pid = n > 0 ? std::string(buf, size_t(n)) : "";
+  while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
+  return Error{"'" + dir + "' is in use by another process (PID " +
+               (pid.empty() ? std::string("not yet written") : pid) + ")"};
+}
+
+Status DirectoryLock::claim() {
+  std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, pid.data(), pid.size(), 0) != ssize_t(pid.size()))
+    return Error{"cannot write '" + path_ + "': " + errnoText()};
+  return okStatus();
+}
+
+DirectoryLock::DirectoryLock(DirectoryLock &&other) noexcept
+    : fd_(other.fd_), path_(std::move(other.path_)) {
+  other.fd_ = -1;
+}
+
+DirectoryLock &DirectoryLock::operator=(DirectoryLock &&other) noexcept {
+  if (this == &other) return *this;
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = other.fd_;
+  path_ = std::move(other.path_);
+  other.fd_ = -1;
+  return *this;
+}
+
+DirectoryLock::~DirectoryLock() {
+  if (fd_ >= 0) ::close(fd_); // closing the only descriptor releases the flock
 }
 
 } // namespace nnc

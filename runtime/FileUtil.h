@@ -54,6 +54,43 @@ Result<std::string> readFileBytes(const std::string &path, uint64_t maxBytes, co
 /// Temporaries left by earlier writers of `path` that were killed are removed first.
 Status writeFileAtomic(const std::string &path, std::string_view bytes);
 
+/// Creates directory `dir` and its missing parents (like mkdir -p).
+Status createDirectories(const std::string &dir);
+
+/// Checks, creating nothing, that a file can be written at `path`: its directory exists and
+/// is writable, and `path` is not a directory. Errors say which part is wrong.
+Status checkWritableFile(const std::string &path);
+
+/// Checks, creating nothing, that directory `dir` exists and is writable or can be created:
+/// its nearest existing ancestor is a writable directory.
+Status checkCreatableDirectory(const std::string &dir);
+
+/// The CRC32C (Castagnoli, as iSCSI and ext4 use) of `bytes`, continuing from `crc` (0 to
+/// start); crc32c("123456789") is 0xe3069283.
+uint32_t crc32c(std::string_view bytes, uint32_t crc = 0);
+
+/// An exclusive advisory lock (flock) on DIR/.lock, which holds the owner's process id once
+/// claimed; released when the lock is destroyed or the process ends (even by SIGKILL).
+class DirectoryLock {
+public:
+  /// Locks `dir` (which must exist) without waiting; when another process holds the lock the
+  /// error names it: "'DIR' is in use by another process (PID 1234)".
+  static Result<DirectoryLock> acquire(const std::string &dir);
+  /// Writes this process's id into the lock file, for the message a later contender gets.
+  Status claim();
+
+  DirectoryLock(DirectoryLock &&other) noexcept;
+  DirectoryLock &operator=(DirectoryLock &&other) noexcept;
+  DirectoryLock(const DirectoryLock &) = delete;
+  DirectoryLock &operator=(const DirectoryLock &) = delete;
+  ~DirectoryLock();
+
+private:
+  DirectoryLock() = default;
+  int fd_ = -1;
+  std::string path_;
+};
+
 /// Flushes the directory entry list of `dir` to disk (after a rename or create inside it).
 Status fsyncDirectory(const std::string &dir);
 

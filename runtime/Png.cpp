@@ -354,9 +354,14 @@ Status writeReconstructionGrid(const std::string &path, const std::vector<float>
   return writePngGray(path, static_cast<uint32_t>(width), static_cast<uint32_t>(height), px);
 }
 
-Status writeCurvePlot(const std::string &path, const std::vector<CurveSeries> &series) {
+namespace {
+
+/// Draws one 800x500 panel of curves (axes, ticks, `ylabel`, legend) at height `oy` of `c`;
+/// false when no value is finite.
+bool drawCurvePanel(Canvas &c, int oy, const std::vector<CurveSeries> &series,
+                    const std::string &ylabel) {
   const int W = 800, H = 500, left = 90, right = 20, top = 20, bottom = 70;
-  const int px0 = left, px1 = W - right, py0 = top, py1 = H - bottom;
+  const int px0 = left, px1 = W - right, py0 = oy + top, py1 = oy + H - bottom;
   static const Rgb palette[] = {kTrain,        kValidation,     {44, 160, 44},
                                 {214, 39, 40}, {148, 103, 189}, {140, 86, 75}};
   double lo = INFINITY, hi = -INFINITY, emax = 1;
@@ -366,8 +371,7 @@ Status writeCurvePlot(const std::string &path, const std::vector<CurveSeries> &s
         lo = std::min(lo, s.values[i]), hi = std::max(hi, s.values[i]);
         emax = std::max(emax, s.epochs[i]);
       }
-  if (!std::isfinite(lo))
-    return Error{"cannot write '" + path + "': no finite loss values to plot"};
+  if (!std::isfinite(lo)) return false;
   if (hi - lo < 1e-12 * std::max(1.0, std::fabs(hi))) {
     double pad = std::fabs(hi) > 0 ? std::fabs(hi) * 0.1 : 1.0;
     lo -= pad, hi += pad;
@@ -389,7 +393,6 @@ Status writeCurvePlot(const std::string &path, const std::vector<CurveSeries> &s
     return py1 - static_cast<int>(std::lround((v - lo) / (hi - lo) * (py1 - py0)));
   };
 
-  Canvas c(W, H, kWhite);
   const int fs = 2;
   double ystep = niceStep(hi - lo, 6);
   for (double t = std::ceil(lo / ystep) * ystep; t <= hi + ystep * 1e-9; t += ystep) {
@@ -409,8 +412,8 @@ Status writeCurvePlot(const std::string &path, const std::vector<CurveSeries> &s
     c.text(x - Canvas::textWidth(label, fs) / 2, py1 + 12, label, kBlack, fs);
   }
   c.rect(px0, py0, px1 - px0 + 1, py1 - py0 + 1, kBlack);
-  c.text((px0 + px1 - Canvas::textWidth("epoch", fs)) / 2, H - 26, "epoch", kBlack, fs);
-  c.textUp(12, (py0 + py1 + Canvas::textWidth("loss", fs)) / 2, "loss", kBlack, fs);
+  c.text((px0 + px1 - Canvas::textWidth("epoch", fs)) / 2, oy + H - 26, "epoch", kBlack, fs);
+  c.textUp(12, (py0 + py1 + Canvas::textWidth(ylabel, fs)) / 2, ylabel, kBlack, fs);
 
   auto color = [&](size_t i) { return palette[i % (sizeof palette / sizeof palette[0])]; };
   for (size_t k = 0; k < series.size(); ++k) {
@@ -458,7 +461,16 @@ Status writeCurvePlot(const std::string &path, const std::vector<CurveSeries> &s
     c.fill(lx + 19, y - 3, 7, 7, color(i));
     c.text(lx + 46, y - 7, series[i].name, kBlack, fs);
   }
-  return writePngRgb(path, W, H, c.pixels());
+  return true;
+}
+
+} // namespace
+
+Status writeCurvePlot(const std::string &path, const std::vector<CurveSeries> &series) {
+  Canvas c(800, 500, kWhite);
+  if (!drawCurvePanel(c, 0, series, "loss"))
+    return Error{"cannot write '" + path + "': no finite loss values to plot"};
+  return writePngRgb(path, 800, 500, c.pixels());
 }
 
 Status writeLossPlot(const std::string &path, const std::vector<double> &train,
@@ -468,6 +480,30 @@ Status writeLossPlot(const std::string &path, const std::vector<double> &train,
   for (CurveSeries &s : series)
     for (size_t i = 0; i < s.values.size(); ++i) s.epochs.push_back(double(i + 1));
   return writeCurvePlot(path, series);
+}
+
+} // namespace nnc
+
+namespace nnc {
+
+Status writeTrainingPlot(const std::string &path, const std::vector<double> &train,
+                         const std::vector<double> &validation,
+                         const std::vector<double> &trainAccuracy,
+                         const std::vector<double> &validationAccuracy) {
+  if (trainAccuracy.empty()) return writeLossPlot(path, train, validation);
+  auto curves = [](const std::vector<double> &t, const std::vector<double> &v) {
+    std::vector<CurveSeries> series = {{"train", {}, t}};
+    if (!v.empty()) series.push_back({"validation", {}, v});
+    for (CurveSeries &s : series)
+      for (size_t i = 0; i < s.values.size(); ++i) s.epochs.push_back(double(i + 1));
+    return series;
+  };
+  Canvas c(800, 1000, kWhite);
+  if (!drawCurvePanel(c, 0, curves(train, validation), "loss"))
+    return Error{"cannot write '" + path + "': no finite loss values to plot"};
+  if (!drawCurvePanel(c, 500, curves(trainAccuracy, validationAccuracy), "accuracy"))
+    return Error{"cannot write '" + path + "': no finite accuracy values to plot"};
+  return writePngRgb(path, 800, 1000, c.pixels());
 }
 
 } // namespace nnc

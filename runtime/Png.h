@@ -61,4 +61,11 @@ Status writeCurvePlot(const std::string &path, const std::vector<CurveSeries> &s
 Status writeLossPlot(const std::string &path, const std::vector<double> &train,
                      const std::vector<double> &validation);
 
+/// writeLossPlot, with a second 800x500 panel below of the accuracy per epoch when
+/// `trainAccuracy` is not empty (`validationAccuracy` may be empty).
+Status writeTrainingPlot(const std::string &path, const std::vector<double> &train,
+                         const std::vector<double> &validation,
+                         const std::vector<double> &trainAccuracy,
+                         const std::vector<double> &validationAccuracy);
+
 } // namespace nnc

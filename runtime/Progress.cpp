@@ -62,24 +62,30 @@ static std::string counts(int64_t done, int64_t steps) {
 }
 
 std::string Progress::epochLine(int64_t steps, int64_t timedSteps, double elapsed, double loss,
-                                std::optional<double> valLoss, bool bar) {
+                                std::optional<double> valLoss, bool bar,
+                                std::optional<double> accuracy, std::optional<double> valAccuracy) {
   std::string line = counts(steps, steps);
   if (bar) line += " " + progressBar(steps, steps);
   line += " - " + formatSeconds(elapsed) + " " +
           formatPerStep(timedSteps > 0 ? elapsed / double(timedSteps) : 0);
   line += lossText("loss", loss);
+  if (accuracy) line += lossText("accuracy", *accuracy);
   if (valLoss) line += lossText("val_loss", *valLoss);
+  if (valAccuracy) line += lossText("val_accuracy", *valAccuracy);
   return line;
 }
 
-std::string Progress::liveLine(int64_t done, int64_t steps, double eta, double loss) {
+std::string Progress::liveLine(int64_t done, int64_t steps, double eta, double loss,
+                               std::optional<double> accuracy) {
   return counts(done, steps) + " " + progressBar(done, steps) + " - ETA: " + formatSeconds(eta) +
-         lossText("loss", loss);
+         lossText("loss", loss) + (accuracy ? lossText("accuracy", *accuracy) : "");
 }
 
-void Progress::beginEpoch(int64_t epoch, int64_t epochs, int64_t steps, int64_t firstStep) {
+void Progress::beginEpoch(int64_t epoch, int64_t epochs, int64_t steps, int64_t firstStep,
+                          double priorSeconds) {
   steps_ = steps;
   firstStep_ = firstStep;
+  priorSeconds_ = priorSeconds;
   lastDraw_ = -1;
   lastWidth_ = 0;
   drawn_ = false;
@@ -87,13 +93,13 @@ void Progress::beginEpoch(int64_t epoch, int64_t epochs, int64_t steps, int64_t 
   out_.flush();
 }
 
-void Progress::step(int64_t done, double elapsed, double loss) {
+void Progress::step(int64_t done, double elapsed, double loss, std::optional<double> accuracy) {
   if (!interactive_) return;
   if (done < steps_ && lastDraw_ >= 0 && elapsed - lastDraw_ < 0.1) return;
   lastDraw_ = elapsed;
   int64_t timed = done - firstStep_;
   double eta = timed > 0 ? elapsed / double(timed) * double(steps_ - done) : 0;
-  std::string line = liveLine(done, steps_, eta, loss);
+  std::string line = liveLine(done, steps_, eta, loss, accuracy);
   size_t width = line.size();
   if (width < lastWidth_) line += std::string(lastWidth_ - width, ' ');
   lastWidth_ = width;
@@ -102,8 +108,11 @@ void Progress::step(int64_t done, double elapsed, double loss) {
   drawn_ = true;
 }
 
-void Progress::endEpoch(double elapsed, double loss, std::optional<double> valLoss) {
-  std::string line = epochLine(steps_, steps_ - firstStep_, elapsed, loss, valLoss, interactive_);
+void Progress::endEpoch(double elapsed, double loss, std::optional<double> valLoss,
+                        std::optional<double> accuracy, std::optional<double> valAccuracy) {
+  // A resumed epoch reports all its steps in their whole time, the part before the resume too.
+  std::string line = epochLine(steps_, steps_, priorSeconds_ + elapsed, loss, valLoss, interactive_,
+                               accuracy, valAccuracy);
   if (interactive_) {
     if (line.size() < lastWidth_) line += std::string(lastWidth_ - line.size(), ' ');
     out_ << "\r";

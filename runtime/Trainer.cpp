@@ -9,6 +9,7 @@
 #include "runtime/Interpreter.h"
 #include "runtime/Progress.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cinttypes>
 #include <cmath>
@@ -107,18 +108,76 @@ TensorMap InputBinding::batch(const DataView &v, const uint32_t *idx, int64_t n)
   return m;
 }
 
-Result<double> validationLoss(Backend &b, const InputBinding &in, const DataView &v,
-                              int64_t batch) {
+Result<Accuracy> Accuracy::of(const Graph &g) {
+  if (g.loss == kNoValue) return Error{"metrics=accuracy needs a loss statement"};
+  const Node &loss = g[g.loss];
+  Accuracy a;
+  switch (loss.op) {
+  case OpKind::CategoricalCrossentropy:
+  case OpKind::CategoricalCrossentropyLogits:
+    a.categorical = true;
+    break;
+  case OpKind::BinaryCrossentropy:
+    break;
+  case OpKind::BinaryCrossentropyLogits:
+    a.threshold = 0;
+    break;
+  default:
+    return Error{"metrics=accuracy needs a crossentropy loss (categorical_crossentropy or "
+                 "binary_crossentropy), not " +
+                 std::string(opName(loss.op))};
+  }
+  if (loss.inputs.size() < 2) return Error{"metrics=accuracy: the loss has no target"};
+  const Node &target = g[loss.inputs[1]];
+  if (target.op != OpKind::Input)
+    return Error{"metrics=accuracy compares with the loss's target, which must be an input; '" +
+                 target.name + "' is computed"};
+  a.pred = g[loss.inputs[0]].name;
+  a.target = target.name;
+  return a;
+}
+
+void Accuracy::count(const TensorMap &outputs, const TensorMap &inputs, int64_t n, int64_t &correct,
+                     int64_t &compared) const {
+  const std::vector<float> &p = outputs.at(pred).data, &t = inputs.at(target).data;
+  size_t per = n > 0 ? p.size() / size_t(n) : 0;
+  for (size_t i = 0; i < size_t(n) && per > 0; ++i) {
+    const float *pi = p.data() + i * per, *ti = t.data() + i * per;
+    if (categorical) {
+      correct += std::max_element(pi, pi + per) - pi == std::max_element(ti, ti + per) - ti;
+      ++compared;
+      continue;
+    }
+    for (size_t k = 0; k < per; ++k) correct += (pi[k] > threshold) == (ti[k] > 0.5f);
+    compared += int64_t(per);
+  }
+}
+
+Result<Evaluation> evaluateView(Backend &b, const InputBinding &in, const DataView &v,
+                                int64_t batch, const Accuracy *acc) {
   std::vector<uint32_t> idx(size_t(v.count));
   std::iota(idx.begin(), idx.end(), 0u);
   double sum = 0;
+  int64_t correct = 0, compared = 0;
   for (int64_t s = 0; s < v.count; s += batch) {
     int64_t n = std::min(batch, v.count - s);
-    Result<double> l = b.evaluate(in.batch(v, idx.data() + s, n), n, nullptr);
+    TensorMap inputs = in.batch(v, idx.data() + s, n), outputs;
+    Result<double> l = b.evaluate(inputs, n, acc ? &outputs : nullptr);
     if (!l) return Error{l.error()};
     sum += *l * double(n);
+    if (acc) acc->count(outputs, inputs, n, correct, compared);
   }
-  return v.count > 0 ? sum / double(v.count) : 0.0;
+  Evaluation e;
+  e.loss = v.count > 0 ? sum / double(v.count) : 0.0;
+  if (acc && compared > 0) e.accuracy = double(correct) / double(compared);
+  return e;
+}
+
+Result<double> validationLoss(Backend &b, const InputBinding &in, const DataView &v,
+                              int64_t batch) {
+  Result<Evaluation> e = evaluateView(b, in, v, batch, nullptr);
+  if (!e) return Error{e.error()};
+  return e->loss;
 }
 
 TensorMapD backendState(const Backend &b, bool *f64) {
@@ -183,6 +242,13 @@ struct Run {
   int64_t globalStep = 0;
   double lossSum = 0; // loss * examples over this epoch's completed steps
   int64_t lossCount = 0;
+  double partialSeconds = 0;         // time of this epoch's steps done before a resume, plus since
+  int64_t correct = 0, compared = 0; // this epoch's accuracy counts (metrics=accuracy)
+
+  std::optional<double> runningAccuracy() const {
+    if (!o.accuracy || compared == 0) return std::nullopt;
+    return double(correct) / double(compared);
+  }
 
   std::string keepNote() const {
     return out.lastCheckpoint.empty()
@@ -207,6 +273,15 @@ struct Run {
     info.modelName = o.modelName;
     info.modelHash = o.modelHash;
     info.optimizer = o.optimizer;
+    info.data = o.data;
+    info.epochs = o.epochs;
+    info.lr = o.lr;
+    info.shuffle = o.shuffle;
+    info.validationSplit = o.validationSplit;
+    info.partialSeconds = step ? partialSeconds : 0;
+    info.partialCorrect = step ? correct : 0;
+    info.partialCompared = step ? compared : 0;
+    if (o.accuracy) info.metrics = {"accuracy"};
     info.epoch = epoch;
     info.step = step;
     info.globalStep = globalStep;
@@ -224,7 +299,8 @@ struct Run {
   }
 
   Status resume(int64_t steps) {
-    Result<Checkpoint> c = loadLatestCheckpoint(o.checkpointDir);
+    Result<Checkpoint> c =
+        o.resumeFrom ? Result<Checkpoint>(*o.resumeFrom) : loadLatestCheckpoint(o.checkpointDir);
     if (!c) return Error{c.error()};
     if (Status s = checkSameModel(*c, o.modelName, o.modelHash, o.modelFile); !s) return s;
     const CheckpointInfo &info = c->info;
@@ -255,11 +331,18 @@ struct Run {
     globalStep = info.globalStep;
     lossSum = info.partialLossSum;
     lossCount = info.partialCount;
+    partialSeconds = info.partialSeconds;
+    correct = info.partialCorrect;
+    compared = info.partialCompared;
     out.history = h.take();
     out.lastCheckpoint = c->path;
     out.resumedEpoch = epoch;
     out.resumedStep = step;
-    if (o.log && !c->note.empty()) *o.log << "note: " << c->note << "\n";
+    pruneCheckpoints(o.checkpointDir, o.keep); // what a run killed before its prune left
+    if (o.warnings && !c->note.empty()) {
+      if (o.log) o.log->flush();
+      *o.warnings << "note: " << c->note << "\n";
+    }
     if (o.log)
       *o.log << "Resuming from " << c->path << " (epoch " << epoch
              << (step ? ", step " + std::to_string(step) : std::string()) << ")\n";
@@ -316,13 +399,26 @@ Result<TrainOutcome> trainModel(const Graph &g, Backend &b, const DataSplit &dat
     ShuffleRng rng = r.epochRng;
     std::iota(order.begin(), order.end(), 0u);
     if (o.shuffle) rng.shuffle(order);
-    if (o.log) progress.beginEpoch(r.epoch + 1, o.epochs, steps, r.step);
+    if (o.log) progress.beginEpoch(r.epoch + 1, o.epochs, steps, r.step, r.partialSeconds);
     Clock::time_point start = Clock::now();
+    const double before = r.partialSeconds; // this epoch's time before a resume
 
     while (r.step < steps) {
       int64_t first = r.step * o.batch;
       int64_t n = std::min(o.batch, r.train.count - first);
-      Result<double> loss = b.trainStep(r.in.batch(r.train, order.data() + first, n), n);
+      TensorMap inputs = r.in.batch(r.train, order.data() + first, n);
+      if (o.accuracy) {
+        // The step's own predictions (before its update), as Keras scores training batches.
+        TensorMap outputs;
+        Result<double> before = b.evaluate(inputs, n, &outputs);
+        if (!before) {
+          if (o.log) progress.abandon();
+          return Error{"training stopped at " + r.where(steps) + ": " + before.error() + "; " +
+                       r.keepNote()};
+        }
+        o.accuracy->count(outputs, inputs, n, r.correct, r.compared);
+      }
+      Result<double> loss = b.trainStep(inputs, n);
       if (!loss || !std::isfinite(*loss)) {
         if (o.log) progress.abandon();
         std::string what =
@@ -333,35 +429,43 @@ Result<TrainOutcome> trainModel(const Graph &g, Backend &b, const DataSplit &dat
       r.lossCount += n;
       ++r.step;
       ++r.globalStep;
-      if (o.log) progress.step(r.step, since(start), r.lossSum / double(r.lossCount));
+      if (o.log)
+        progress.step(r.step, since(start), r.lossSum / double(r.lossCount), r.runningAccuracy());
       if (o.stop && o.stop->load() && r.step < steps) {
         if (o.log) progress.abandon();
+        r.partialSeconds = before + since(start);
         if (Status s = r.checkpoint(); !s) return Error{s.error()};
         r.out.interrupted = true;
         return r.out;
       }
     }
 
-    std::optional<double> val;
+    std::optional<double> val, valAccuracy;
     if (r.val.count > 0) {
-      Result<double> v = validationLoss(b, r.in, r.val, o.batch);
-      if (!v || !std::isfinite(*v)) {
+      Result<Evaluation> v =
+          evaluateView(b, r.in, r.val, o.batch, o.accuracy ? &*o.accuracy : nullptr);
+      if (!v || !std::isfinite(v->loss)) {
         if (o.log) progress.abandon();
         std::string what =
-            !v ? v.error() : "the validation loss is not finite (" + lossValueText(*v) + ")";
+            !v ? v.error() : "the validation loss is not finite (" + lossValueText(v->loss) + ")";
         return Error{"training stopped after epoch " + std::to_string(r.epoch + 1) + ": " + what +
                      "; " + r.keepNote()};
       }
-      val = *v;
+      val = v->loss;
+      valAccuracy = v->accuracy;
     }
     double epochLoss = r.lossSum / double(r.lossCount);
-    double seconds = since(start);
-    if (o.log) progress.endEpoch(seconds, epochLoss, val);
-    r.out.history.push_back({r.epoch + 1, epochLoss, val, seconds});
+    double seconds = before + since(start);
+    std::optional<double> accuracy = r.runningAccuracy();
+    if (o.log) progress.endEpoch(since(start), epochLoss, val, accuracy, valAccuracy);
+    r.out.history.push_back({r.epoch + 1, epochLoss, val, seconds, accuracy, valAccuracy});
     ++r.epoch;
     r.step = 0;
     r.lossSum = 0;
     r.lossCount = 0;
+    r.partialSeconds = 0;
+    r.correct = 0;
+    r.compared = 0;
     r.epochRng = rng;
     if (Status s = r.checkpoint(); !s) return Error{s.error()};
     if (Status s = r.writeCsv(); !s) return Error{s.error()};

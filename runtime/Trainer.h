@@ -59,22 +59,42 @@ struct InputBinding {
   TensorMap batch(const DataView &v, const uint32_t *idx, int64_t n) const;
 };
 
+/// How `metrics=accuracy` scores a batch: the loss's prediction (a model output) against its
+/// target (a model input), by argmax for categorical crossentropy and by the side of a
+/// threshold (0.5, or 0 for logits) of each value for binary crossentropy.
+struct Accuracy {
+  std::string pred, target; // value names
+  bool categorical = false;
+  double threshold = 0.5;
+
+  /// The accuracy of forward graph `g`'s loss (before decompose); errors say why there is none.
+  static Result<Accuracy> of(const Graph &g);
+  /// Adds the correct predictions and the predictions compared in one batch of n examples.
+  void count(const TensorMap &outputs, const TensorMap &inputs, int64_t n, int64_t &correct,
+             int64_t &compared) const;
+};
+
 /// Options of one training run (the command line's, after the train statement's defaults).
 struct TrainOptions {
   std::string modelName, modelHash, modelFile; // identity stored in checkpoints
+  std::string data;                            // the dataset's name, stored in checkpoints
   std::string optimizer = "adam";
+  std::optional<double> lr; // as the run gives it (unset: the optimizer's default)
   int64_t epochs = 1, batch = 32;
   bool shuffle = true;
   uint64_t seed = 0;
   /// Fraction of the training split held out (its tail) for validation; unset: the test split.
   std::optional<double> validationSplit;
+  std::optional<Accuracy> accuracy;        // metrics=accuracy; pred must be one of g's outputs
   std::string checkpointDir;               // "" writes no checkpoints
   bool resume = false;                     // continue from checkpointDir's latest checkpoint
+  const Checkpoint *resumeFrom = nullptr;  // with resume: that checkpoint, already read
   int keep = 3;                            // checkpoints kept
   std::string csvPath;                     // "" writes no curve
   const std::atomic<bool> *stop = nullptr; // set (by SIGINT): checkpoint after this step, return
-  std::ostream *log = nullptr;             // progress output (nullptr: silent)
-  bool interactive = false;                // live progress bar
+  std::ostream *log = nullptr;             // progress output, like Keras's stdout (nullptr: silent)
+  std::ostream *warnings = nullptr;        // notes, like Keras's stderr (nullptr: none)
+  bool interactive = false;                // live progress bar (log is a terminal)
 };
 
 /// What a run did.
@@ -93,6 +113,15 @@ Status setBackendState(Backend &b, const TensorMapD &t);
 
 /// Mean loss over the examples of `v` in batches of `batch` (weighted by batch size).
 Result<double> validationLoss(Backend &b, const InputBinding &in, const DataView &v, int64_t batch);
+
+/// Loss and (with an accuracy) the accuracy over the examples of `v`.
+struct Evaluation {
+  double loss = 0;
+  std::optional<double> accuracy;
+};
+/// Evaluates `v` in batches of `batch`: the mean loss, and the accuracy when `acc` is given.
+Result<Evaluation> evaluateView(Backend &b, const InputBinding &in, const DataView &v,
+                                int64_t batch, const Accuracy *acc);
 
 /// Trains `b` (already holding initial weights) on `data`. A non-finite loss, a backend error
 /// (e.g. from check-numerics) or a non-finite weight stops training with an error naming the

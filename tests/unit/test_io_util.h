@@ -5,12 +5,15 @@
 // the pages the child shared with this (large) test process between fork and exec.
 #pragma once
 
+#include <doctest/doctest.h>
+
 #include <chrono>
 #include <csignal>
 #include <cstdint>
 #include <fcntl.h>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <string>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
@@ -108,6 +111,22 @@ inline ChildRun runNncChild(const std::vector<std::string> &args, const std::str
   ::ptrace(PTRACE_SETOPTIONS, pid, nullptr, PTRACE_O_TRACEEXIT | PTRACE_O_EXITKILL);
   ::ptrace(PTRACE_CONT, pid, nullptr, nullptr);
   return waitChild(pid, start, limitSeconds, r);
+}
+
+/// Runs nnc with `args` (its output to `errPath`) and checks that it refused them at once:
+/// exit code 1 within a second, the output holding `message`. Returns the run.
+inline ChildRun expectRefusedAtOnce(const std::vector<std::string> &args,
+                                    const std::string &errPath, const std::string &message,
+                                    double limitSeconds = 60) {
+  ChildRun r = runNncChild(args, errPath, limitSeconds);
+  std::ifstream in(errPath);
+  std::string output((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  INFO(output);
+  CHECK_FALSE(r.timedOut);
+  CHECK(r.code == 1);
+  CHECK(output.find(message) != std::string::npos);
+  CHECK(r.seconds < 1.0);
+  return r;
 }
 
 } // namespace nnc::test

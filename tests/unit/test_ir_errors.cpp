@@ -258,7 +258,7 @@ TEST_CASE("an unknown keyword lists the arguments, with the Keras spellings") {
                  "dilation (or dilation_rate), activation, use_bias, name\n");
   std::string out = errorsOf(kHead + "y = relu(x)\ntrain epoch=3\n");
   CHECK(out.find("note: train settings are: optimizer, lr (or learning_rate), epochs, batch (or "
-                 "batch_size), shuffle, seed\n") != std::string::npos);
+                 "batch_size), shuffle, seed, metrics\n") != std::string::npos);
 }
 
 TEST_CASE("Keras spellings give the same graph as nnc's own") {

@@ -321,7 +321,7 @@ TEST_CASE("nnc train --no-fuse takes the same steps as fused training") {
   auto train = [&](const std::string &name, const std::string &flags) {
     std::string cmd = std::string(NNC_BINARY) + " train " + d + "/small.nn --data " + d +
                       " --checkpoint " + d + "/" + name + " --csv " + d + "/" + name +
-                      ".csv --time-passes " + flags + " >/dev/null 2>" + d + "/" + name + ".err";
+                      ".csv --time-passes " + flags + " >" + d + "/" + name + ".err 2>&1";
     int rc = std::system(cmd.c_str());
     std::ifstream err(d + "/" + name + ".err");
     std::string log((std::istreambuf_iterator<char>(err)), std::istreambuf_iterator<char>());

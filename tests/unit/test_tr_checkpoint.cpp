@@ -6,6 +6,7 @@
 // loadable latest checkpoint whose contents match its metadata.
 #include "TestUtil.h"
 #include "runtime/Checkpoint.h"
+#include "runtime/FileUtil.h"
 
 #include <doctest/doctest.h>
 
@@ -17,6 +18,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <limits>
 #include <random>
 #include <sys/wait.h>
@@ -41,7 +43,7 @@ TensorMapD tensorsFor(int64_t epoch, int64_t elements) {
 CheckpointInfo infoFor(int64_t epoch, int64_t step = 0) {
   CheckpointInfo i;
   i.modelName = "tiny";
-  i.modelHash = sourceHash("model tiny\n");
+  i.modelHash = textHash("model tiny\n");
   i.optimizer = "adam";
   i.epoch = epoch;
   i.step = step;
@@ -51,17 +53,97 @@ CheckpointInfo infoFor(int64_t epoch, int64_t step = 0) {
   i.rngState = "splitmix64:00000000000000ff";
   i.partialLossSum = step ? 0.1 + double(step) : 0;
   i.partialCount = step * 32;
+  i.partialSeconds = step ? 0.5 + double(step) : 0;
+  i.data = "mnist";
+  i.epochs = 10;
+  i.lr = 0.01;
+  i.validationSplit = 0.25;
   for (int64_t e = 1; e <= epoch; ++e) i.history += std::to_string(e) + ",0.5,0.4,1.000\n";
   return i;
 }
 
+/// `m` with the CRC32C of each of `t`'s tensors as F64 bytes, as saveCheckpoint writes them.
+SafetensorsMetadata withCrcs(SafetensorsMetadata m, const TensorMapD &t) {
+  for (const auto &[name, tensor] : t) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "%08x",
+                  crc32c(std::string_view(reinterpret_cast<const char *>(tensor.data.data()),
+                                          tensor.data.size() * sizeof(double))));
+    m["crc32c." + name] = buf;
+  }
+  return m;
+}
+
+/// The byte offset in the file of tensor `name`'s data.
+uint64_t dataOffset(const std::string &bytes, const std::string &name) {
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = n << 8 | uint8_t(bytes[size_t(i)]);
+  std::string header = bytes.substr(8, size_t(n));
+  size_t at = header.find("\"" + name + "\":");
+  size_t offsets = header.find("\"data_offsets\":[", at);
+  return 8 + n + std::stoull(header.substr(offsets + 16));
+}
+
 } // namespace
+
+TEST_CASE("test_tr CRC32C matches the standard check value") {
+  CHECK(crc32c("123456789") == 0xe3069283u);
+  CHECK(crc32c("") == 0u);
+  CHECK(crc32c("56789", crc32c("1234")) == 0xe3069283u);
+}
+
+TEST_CASE("test_tr a flipped bit in any tensor's data is refused naming the tensor") {
+  test::TempDir tmp("test_tr_crc_");
+  for (bool f64 : {false, true}) {
+    CAPTURE(f64);
+    Result<std::string> path =
+        saveCheckpoint(tmp.path.string(), tensorsFor(2, 64), infoFor(2), f64);
+    REQUIRE_MESSAGE(path.ok(), path.error());
+    std::string good;
+    {
+      std::ifstream in(*path, std::ios::binary);
+      good.assign(std::istreambuf_iterator<char>(in), {});
+    }
+    // Still plain safetensors: the CRCs are metadata strings.
+    Result<SafetensorsD> plain = readSafetensorsD(*path);
+    REQUIRE(plain.ok());
+    CHECK(plain->metadata.at("crc32c.dense.bias").size() == 8);
+    for (const char *tensor : {"dense.bias", "dense.kernel"})
+      for (int bit : {0, 13, 62}) {
+        CAPTURE(tensor);
+        CAPTURE(bit);
+        std::string bad = good;
+        uint64_t at = dataOffset(bad, tensor) + uint64_t(bit / 8);
+        bad[size_t(at)] = char(bad[size_t(at)] ^ (1 << (bit % 8)));
+        std::ofstream(*path, std::ios::binary) << bad;
+        Result<Checkpoint> c = readCheckpoint(*path);
+        REQUIRE_FALSE(c.ok());
+        CHECK(c.error().rfind(
+                  *path + ": tensor '" + tensor + "' is corrupt: its bytes have CRC32C ", 0) == 0);
+      }
+    std::ofstream(*path, std::ios::binary) << good;
+    CHECK(readCheckpoint(*path).ok());
+  }
+  // A missing CRC, or one for a tensor the file lacks, is refused too.
+  TensorMapD t = tensorsFor(1, 8);
+  std::string path = (tmp.path / "hand.safetensors").string();
+  SafetensorsMetadata m = withCrcs(checkpointMetadata(infoFor(1)), t);
+  m.erase("crc32c.dense.kernel");
+  REQUIRE(writeSafetensorsD(path, t, m).ok());
+  CHECK(readCheckpoint(path).error() == path + ": tensor 'dense.kernel' has no CRC32C (metadata "
+                                               "\"crc32c.dense.kernel\" is missing)");
+  m = withCrcs(checkpointMetadata(infoFor(1)), t);
+  m["crc32c.gone"] = "00000000";
+  REQUIRE(writeSafetensorsD(path, t, m).ok());
+  CHECK(readCheckpoint(path).error() ==
+        path + ": metadata \"crc32c.gone\" names a tensor the file does not hold");
+}
 
 TEST_CASE("test_tr checkpoint file names and source hash") {
   CHECK(checkpointFileName(3, 0) == "ckpt-epoch-0003.safetensors");
   CHECK(checkpointFileName(3, 17) == "ckpt-epoch-0003-step-000017.safetensors");
-  CHECK(sourceHash("") == "fnv1a64:cbf29ce484222325");
-  CHECK(sourceHash("model a\n") != sourceHash("model b\n"));
+  CHECK(textHash("") == "fnv1a64:cbf29ce484222325");
+  CHECK(textHash("model a\n") != textHash("model b\n"));
 }
 
 TEST_CASE("test_tr checkpoint round trip keeps metadata and values exactly") {
@@ -95,7 +177,7 @@ TEST_CASE("test_tr checkpoint round trip keeps metadata and values exactly") {
   CHECK(c->tensors.at("dense.bias").data[0] == double(0.1f));
 }
 
-TEST_CASE("test_tr checkpoints keep the newest three and drop abandoned later ones") {
+TEST_CASE("test_tr checkpoints keep the newest three and never remove latest or later ones") {
   test::TempDir tmp("test_tr_prune_");
   fs::path d = tmp.path;
   for (int64_t e = 1; e <= 5; ++e)
@@ -106,12 +188,20 @@ TEST_CASE("test_tr checkpoints keep the newest three and drop abandoned later on
   REQUIRE(saveCheckpoint(d.string(), tensorsFor(5, 8), infoFor(5, 7), false).ok());
   CHECK(listCheckpoints(d.string()).back() == "ckpt-epoch-0005-step-000007.safetensors");
   CHECK(listCheckpoints(d.string()).size() == 3);
-  // A fresh run writing epoch 1 again removes the previous run's later files.
+  // A save of an earlier position (a run restarted by hand) removes nothing at or after it.
   REQUIRE(saveCheckpoint(d.string(), tensorsFor(1, 8), infoFor(1), false).ok());
-  CHECK(listCheckpoints(d.string()) == std::vector<std::string>{"ckpt-epoch-0001.safetensors"});
+  CHECK(listCheckpoints(d.string()) == std::vector<std::string>{"ckpt-epoch-0001.safetensors",
+                                                                "ckpt-epoch-0004.safetensors",
+                                                                "ckpt-epoch-0005.safetensors",
+                                                                "ckpt-epoch-0005-step-000007."
+                                                                "safetensors"});
   Result<Checkpoint> c = loadLatestCheckpoint(d.string());
   REQUIRE(c.ok());
   CHECK(c->info.epoch == 1);
+  // Without a `latest` pointer nothing is pruned.
+  fs::remove(d / "latest");
+  pruneCheckpoints(d.string(), 1);
+  CHECK(listCheckpoints(d.string()).size() == 4);
 }
 
 TEST_CASE("test_tr a checkpoint of another model is refused naming both") {
@@ -120,14 +210,14 @@ TEST_CASE("test_tr a checkpoint of another model is refused naming both") {
   REQUIRE(saveCheckpoint(d.string(), tensorsFor(1, 8), infoFor(1), false).ok());
   Result<Checkpoint> c = loadLatestCheckpoint(d.string());
   REQUIRE(c.ok());
-  CHECK(checkSameModel(*c, "tiny", sourceHash("model tiny\n"), "tiny.nn").ok());
-  std::string other = sourceHash("model big\n");
+  CHECK(checkSameModel(*c, "tiny", textHash("model tiny\n"), "tiny.nn").ok());
+  std::string other = textHash("model big\n");
   Status s = checkSameModel(*c, "big", other, "big.nn");
   REQUIRE_FALSE(s.ok());
   CHECK(s.error().find("'tiny'") != std::string::npos);
   CHECK(s.error().find("'big'") != std::string::npos);
   CHECK(s.error().find(other) != std::string::npos);
-  CHECK(s.error().find(sourceHash("model tiny\n")) != std::string::npos);
+  CHECK(s.error().find(textHash("model tiny\n")) != std::string::npos);
 }
 
 TEST_CASE("test_tr missing or broken checkpoints are errors, not crashes") {
@@ -242,6 +332,26 @@ TEST_CASE("test_tr every bad checkpoint metadata field is refused with its name"
        "metadata \"history\" has 1 rows, expected one per finished "
        "epoch (1 to 2)"},
       {"history", "1,0.5,0.4,1.000\n3,0.5,0.4,1.000\n", "metadata \"history\" has 2 rows"},
+      // The run's configuration, which --resume continues with.
+      {"data", "", "metadata \"data\" is empty"},
+      {"data", nullptr, "metadata \"data\" is missing"},
+      {"epochs", "0", "metadata \"epochs\" is \"0\", " + whole + "1 to 1000000000"},
+      {"lr", "0", "metadata \"lr\" is \"0\", expected \"\" or a number above 0 and at most 1e6"},
+      {"lr", "2e6", "metadata \"lr\" is \"2e6\""},
+      {"lr", "nan", "metadata \"lr\" is \"nan\""},
+      {"lr", nullptr, "metadata \"lr\" is missing"},
+      {"shuffle", "yes", "metadata \"shuffle\" is \"yes\", expected \"true\" or \"false\""},
+      {"validation_split", "1",
+       "metadata \"validation_split\" is \"1\", expected \"\" or a "
+       "fraction above 0 and below 1"},
+      {"validation_split", "0", "metadata \"validation_split\" is \"0\""},
+      {"partial_seconds", "-1", "metadata \"partial_seconds\" is \"-1\", expected a finite number"},
+      {"partial_seconds", "inf", "metadata \"partial_seconds\" is \"inf\""},
+      {"metrics", "f1", "metadata \"metrics\" is \"f1\", expected \"\" or \"accuracy\""},
+      {"metrics", nullptr, "metadata \"metrics\" is missing"},
+      {"partial_correct", "161",
+       "metadata \"partial_correct\" is 161, more than the 0 predictions compared"},
+      {"partial_compared", "-1", "metadata \"partial_compared\" is \"-1\""},
   };
   SafetensorsMetadata good = checkpointMetadata(infoFor(2, 5));
   REQUIRE(parseCheckpointMetadata(good, "f.safetensors").ok());
@@ -265,10 +375,36 @@ TEST_CASE("test_tr every bad checkpoint metadata field is refused with its name"
   REQUIRE_FALSE(b.ok());
   CHECK(b.error() == "f.safetensors: metadata \"partial_loss_sum\" is not 0 at the start of an "
                      "epoch (\"step\" is 0)");
+  boundary = checkpointMetadata(infoFor(2));
+  boundary["partial_seconds"] = "0x1p-2";
+  CHECK(parseCheckpointMetadata(boundary, "f.safetensors").error() ==
+        "f.safetensors: metadata \"partial_seconds\" is not 0 at the start of an epoch (\"step\" "
+        "is 0)");
   SafetensorsMetadata other = good;
-  other["format"] = "nnc-checkpoint-2";
+  other["format"] = "nnc-checkpoint-3";
+  CHECK(parseCheckpointMetadata(other, "f").error() ==
+        "f: a checkpoint of another nnc version (metadata \"format\" is \"nnc-checkpoint-3\", "
+        "this nnc reads \"nnc-checkpoint-2\"); predict and eval still take it as plain weights");
+  other["format"] = "keras";
   CHECK(parseCheckpointMetadata(other, "f").error().find("not an nnc training checkpoint") !=
         std::string::npos);
+  // Unset optional settings round trip as unset.
+  CheckpointInfo unset = infoFor(2, 5);
+  unset.lr.reset();
+  unset.validationSplit.reset();
+  unset.shuffle = false;
+  Result<CheckpointInfo> u = parseCheckpointMetadata(checkpointMetadata(unset), "f");
+  REQUIRE_MESSAGE(u.ok(), u.error());
+  CHECK(!u->lr);
+  CHECK(!u->validationSplit);
+  CHECK(!u->shuffle);
+  Result<CheckpointInfo> set = parseCheckpointMetadata(good, "f");
+  REQUIRE(set.ok());
+  CHECK(set->lr == 0.01);
+  CHECK(set->validationSplit == 0.25);
+  CHECK(set->data == "mnist");
+  CHECK(set->epochs == 10);
+  CHECK(set->partialSeconds == 5.5);
 }
 
 TEST_CASE("test_tr history CSV rows are checked: whole increasing epochs, finite values") {
@@ -294,7 +430,8 @@ TEST_CASE("test_tr history CSV rows are checked: whole increasing epochs, finite
   };
   // Found by fuzz_history: "%.3f" of 2.1e301 seconds overflowed a 160-byte line buffer, so a
   // history that was read could not be written and read again.
-  std::vector<EpochRecord> huge = {{1, 0.5, std::nullopt, 2.1e301}, {2, -1e300, 1e-300, 0}};
+  std::vector<EpochRecord> huge = {{1, 0.5, std::nullopt, 2.1e301, {}, {}},
+                                   {2, -1e300, 1e-300, 0, {}, {}}};
   Result<std::vector<EpochRecord>> back = parseHistoryCsv(historyCsv(huge), "h.csv");
   REQUIRE_MESSAGE(back.ok(), back.error());
   REQUIRE(back->size() == 2);
@@ -314,7 +451,7 @@ TEST_CASE("test_tr a checkpoint holding a NaN or infinity is refused naming the 
   t["dense.bias"].data[2] = std::numeric_limits<double>::infinity();
   // saveCheckpoint is not the guard (the trainer checks before saving): write it directly.
   std::string path = (tmp.path / checkpointFileName(1, 0)).string();
-  REQUIRE(writeSafetensorsD(path, t, checkpointMetadata(infoFor(1))).ok());
+  REQUIRE(writeSafetensorsD(path, t, withCrcs(checkpointMetadata(infoFor(1)), t)).ok());
   Result<Checkpoint> c = readCheckpoint(path);
   REQUIRE_FALSE(c.ok());
   CHECK(c.error() == path + ": tensor 'dense.bias' holds +infinity at index 2 of 4; weights "

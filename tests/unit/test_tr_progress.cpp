@@ -34,6 +34,52 @@ TEST_CASE("test_tr progress bar and lines") {
         "  7/235 [..............................] - ETA: 1:01 - loss: 0.5000");
 }
 
+TEST_CASE("test_tr accuracy follows its loss in the lines, as Keras prints it") {
+  CHECK(Progress::epochLine(235, 235, 1.645, 0.31, 0.42, false, 0.90123, 0.88744) ==
+        "235/235 - 2s 7ms/step - loss: 0.3100 - accuracy: 0.9012 - val_loss: 0.4200 - "
+        "val_accuracy: 0.8874");
+  CHECK(Progress::liveLine(7, 235, 61, 0.5, 0.25) ==
+        "  7/235 [..............................] - ETA: 1:01 - loss: 0.5000 - accuracy: 0.2500");
+}
+
+TEST_CASE("test_tr accuracy counts argmax hits (categorical) and values on the right side") {
+  TensorMap out, in;
+  out["y"] = {{3, 3}, {0.1f, 0.7f, 0.2f, 0.5f, 0.4f, 0.1f, 0.3f, 0.3f, 0.4f}};
+  in["t"] = {{3, 3}, {0, 1, 0, 0, 1, 0, 0, 0, 1}};
+  Accuracy cat{"y", "t", true, 0.5};
+  int64_t correct = 0, compared = 0;
+  cat.count(out, in, 3, correct, compared);
+  CHECK(correct == 2);
+  CHECK(compared == 3);
+  Accuracy bin{"y", "t", false, 0.5};
+  correct = compared = 0;
+  bin.count(out, in, 3, correct, compared);
+  // predictions > 0.5: only 0.7; targets > 0.5 at 1, 4, 8: hits at 0, 1, 2, 3, 5, 6, 7 = 7 of 9
+  CHECK(correct == 7);
+  CHECK(compared == 9);
+  Accuracy logits{"y", "t", false, 0.0};
+  correct = compared = 0;
+  logits.count(out, in, 3, correct, compared); // every prediction > 0: hits at the 3 ones
+  CHECK(correct == 3);
+}
+
+TEST_CASE("test_tr loss curve CSV keeps accuracies in two more columns") {
+  std::vector<EpochRecord> h = {{1, 0.5, 0.25, 1.5, 0.75, 0.5},
+                                {2, 0.125, std::nullopt, 2.0, 1.0, {}}};
+  std::string csv = historyCsv(h);
+  CHECK(csv == "epoch,loss,val_loss,seconds,accuracy,val_accuracy\n1,0.5,0.25,1.500,0.75,0.5\n"
+               "2,0.125,,2.000,1,\n");
+  Result<std::vector<EpochRecord>> back = parseHistoryCsv(csv, "h.csv");
+  REQUIRE_MESSAGE(back.ok(), back.error());
+  CHECK((*back)[0].accuracy == 0.75);
+  CHECK((*back)[0].valAccuracy == 0.5);
+  CHECK((*back)[1].accuracy == 1.0);
+  CHECK(!(*back)[1].valAccuracy);
+  Result<std::vector<EpochRecord>> bad = parseHistoryCsv("1,0.5,,1,1.5,\n", "h.csv");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error() == "h.csv: line 1: accuracy \"1.5\" is not a number from 0 to 1");
+}
+
 TEST_CASE("test_tr progress writes one plain line per epoch when not a terminal") {
   std::ostringstream out;
   Progress p(out, false);
@@ -95,7 +141,7 @@ TEST_CASE("test_tr shuffle generator is deterministic, unbiased in range, and re
 }
 
 TEST_CASE("test_tr loss curve CSV round trip") {
-  std::vector<EpochRecord> h = {{1, 0.5, 0.25, 1.5}, {2, 0.125, std::nullopt, 2.0}};
+  std::vector<EpochRecord> h = {{1, 0.5, 0.25, 1.5, {}, {}}, {2, 0.125, std::nullopt, 2.0, {}, {}}};
   std::string csv = historyCsv(h);
   CHECK(csv == "epoch,loss,val_loss,seconds\n1,0.5,0.25,1.500\n2,0.125,,2.000\n");
   Result<std::vector<EpochRecord>> back = parseHistoryCsv(csv, "h.csv");

@@ -1,0 +1,3 @@
+// Allowed: ir/ may use frontend/.
+#pragma once
+#include "frontend/Up.h"

@@ -1,0 +1,31 @@
+# The folder contract of DESIGN.md: a folder uses only the folders below it in this order
+#   support, frontend, ir, passes, codegen, runtime, tools
+# (tests, fuzz and bench may use them all). Every #include "FOLDER/..." in ROOT's C++ files
+# is checked against it; each violation is printed as FILE:LINE and the check fails.
+# Usage: cmake -DROOT=<source dir> -P check_layering.cmake
+set(floors support frontend ir passes codegen runtime tools)
+set(violations 0)
+foreach(floor IN LISTS floors)
+  list(FIND floors ${floor} rank)
+  file(GLOB_RECURSE files ${ROOT}/${floor}/*.h ${ROOT}/${floor}/*.cpp ${ROOT}/${floor}/*.def)
+  foreach(file IN LISTS files)
+    file(STRINGS ${file} lines)
+    set(lineno 0)
+    foreach(line IN LISTS lines)
+      math(EXPR lineno "${lineno} + 1")
+      if(line MATCHES "^[ \t]*#[ \t]*include[ \t]*\"([a-z]+)/")
+        list(FIND floors ${CMAKE_MATCH_1} used)
+        if(used GREATER rank)
+          file(RELATIVE_PATH rel ${ROOT} ${file})
+          message("${rel}:${lineno}: error: ${floor}/ includes ${CMAKE_MATCH_1}/, a folder above it: ${line}")
+          math(EXPR violations "${violations} + 1")
+        endif()
+      endif()
+    endforeach()
+  endforeach()
+endforeach()
+if(violations GREATER 0)
+  message(FATAL_ERROR "${violations} includes break the folder contract (DESIGN.md: a folder uses only folders below it)")
+endif()
+list(JOIN floors " < " order)
+message("folder contract kept: ${order}")
