@@ -6,8 +6,8 @@
 Each seed goes to CORPUS_DIR/NAME/seed-*: safetensors files, checkpoint metadata (as the
 NUL-separated pairs fuzz_checkpoint reads), IDX image and label files (raw and gzip),
 loss-history CSVs, PNG images of every colour type, and .npy files and .npz archives (stored and
-deflated). Only the standard library is used,
-and the output is the same on every run (gzip timestamps are fixed).
+deflated). Besides the standard library it uses python3-xxhash (checkpoints keep each tensor's
+XXH3-64 hash), and the output is the same on every run (gzip and zip timestamps are fixed).
 """
 import gzip
 import json
@@ -18,28 +18,20 @@ import zipfile
 import io
 import zlib
 
-
-def crc32c(data):
-    """CRC32C (Castagnoli, reflected polynomial 0x82f63b78), as nnc's checkpoints store it."""
-    crc = 0xffffffff
-    for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0x82f63b78 if crc & 1 else crc >> 1
-    return crc ^ 0xffffffff
+import xxhash
 
 
-def safetensors(tensors, metadata=None, dtype="F32", crcs=False):
+def safetensors(tensors, metadata=None, dtype="F32", hashes=False):
     """A safetensors file: tensors maps name -> (shape, values); header padded to 8. With
-    `crcs`, the metadata gets each tensor's "crc32c.NAME", as a checkpoint has."""
+    `hashes`, the metadata gets each tensor's "xxh3.NAME", as a checkpoint has."""
     header, data = {}, b""
     fmt = "<f" if dtype == "F32" else "<d"
     metadata = dict(metadata) if metadata else metadata
     for name in sorted(tensors):
         shape, values = tensors[name]
         blob = b"".join(struct.pack(fmt, v) for v in values)
-        if crcs:
-            metadata["crc32c." + name] = f"{crc32c(blob):08x}"
+        if hashes:
+            metadata["xxh3." + name] = xxhash.xxh3_64_hexdigest(blob)
         header[name] = {"dtype": dtype, "shape": shape,
                         "data_offsets": [len(data), len(data) + len(blob)]}
         data += blob
@@ -133,7 +125,7 @@ def seeds():
     yield "safetensors", "huge-empty", safetensors({"e": ([1 << 62, 0], [])})
     yield "safetensors", "checkpoint", safetensors(
         {"dense.kernel": ([2, 4], kernel), "dense.kernel.m": ([2, 4], [0.0] * 8)},
-        checkpoint_metadata(2, 0), "F64", crcs=True)
+        checkpoint_metadata(2, 0), "F64", hashes=True)
 
     yield "checkpoint", "boundary", pairs(checkpoint_metadata(2, 0))
     yield "checkpoint", "mid-epoch", pairs(checkpoint_metadata(3, 5, 16, 2.75, accuracy=True))

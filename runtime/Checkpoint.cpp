@@ -5,10 +5,10 @@
 // (or with one naming a removed file) the reader takes the newest file that loads completely:
 // files only get their final name by a rename after their fsync. Leftover temporaries of
 // killed writers (".ckpt-*.tmp-*", ".latest.tmp-*") are removed on save; the run directory's
-// lock (see FileUtil.h) keeps a second writer out. Each tensor's CRC32C is computed over its
-// bytes as stored (F32 or F64, little-endian) and kept under "crc32c.NAME". Doubles in the
-// metadata are stored as C99 hex floats so a resumed run restores them exactly; every field
-// is parsed as exactly one number or token of its format, within its range.
+// lock (see FileUtil.h) keeps a second writer out. Each tensor's XXH3-64 hash is computed over
+// its bytes as stored (F32 or F64, little-endian) and kept under "xxh3.NAME" (16 hex digits).
+// Doubles in the metadata are stored as C99 hex floats so a resumed run restores them exactly;
+// every field is parsed as exactly one number or token of its format, within its range.
 #include "runtime/Checkpoint.h"
 
 #include "runtime/FileUtil.h"
@@ -33,7 +33,7 @@ namespace nnc {
 namespace {
 
 constexpr const char *kFormat = "nnc-checkpoint-2";
-constexpr const char *kCrcPrefix = "crc32c.";
+constexpr const char *kHashPrefix = "xxh3.";
 constexpr const char *kPrefix = "ckpt-epoch-";
 constexpr const char *kSuffix = ".safetensors";
 /// Largest `latest` pointer file (it holds one file name).
@@ -472,35 +472,40 @@ std::string storedBytes(const TensorD &t, bool f64) {
   return std::string(reinterpret_cast<const char *>(narrow.data()), narrow.size() * 4);
 }
 
-std::string crcText(uint32_t crc) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%08" PRIx32, crc);
+std::string hashText(uint64_t hash) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "%016" PRIx64, hash);
   return buf;
 }
 
-/// Checks every tensor against its "crc32c.NAME" metadata field (and that no field names a
+/// Checks every tensor against its "xxh3.NAME" metadata field (and that no field names a
 /// tensor the file lacks); the error names the tensor.
-Status checkCrcs(const SafetensorsD &file, const std::string &path) {
+Status checkHashes(const SafetensorsD &file, const std::string &path) {
   for (const auto &[name, t] : file.tensors) {
-    auto it = file.metadata.find(kCrcPrefix + name);
+    auto it = file.metadata.find(kHashPrefix + name);
     if (it == file.metadata.end())
-      return Error{path + ": tensor '" + name + "' has no CRC32C (metadata \"" + kCrcPrefix + name +
+      return Error{path + ": tensor '" + name + "' has no hash (metadata \"" + kHashPrefix + name +
                    "\" is missing)"};
     auto dtype = file.dtypes.find(name);
     bool f64 = dtype != file.dtypes.end() && dtype->second == "F64";
-    std::string actual = crcText(crc32c(storedBytes(t, f64)));
+    std::string actual = hashText(contentHash(storedBytes(t, f64)));
     if (it->second != actual)
-      return Error{path + ": tensor '" + name + "' is corrupt: its bytes have CRC32C " + actual +
-                   ", the checkpoint recorded " + quoted(it->second)};
+      return Error{path + ": tensor '" + name + "' is corrupt: its bytes hash to " + actual +
+                   " (XXH3-64), the checkpoint recorded " + quoted(it->second)};
   }
-  for (auto it = file.metadata.lower_bound(kCrcPrefix);
-       it != file.metadata.end() && it->first.rfind(kCrcPrefix, 0) == 0; ++it)
-    if (!file.tensors.count(it->first.substr(std::strlen(kCrcPrefix))))
+  for (auto it = file.metadata.lower_bound(kHashPrefix);
+       it != file.metadata.end() && it->first.rfind(kHashPrefix, 0) == 0; ++it)
+    if (!file.tensors.count(it->first.substr(std::strlen(kHashPrefix))))
       return Error{path + ": metadata \"" + it->first + "\" names a tensor the file does not hold"};
   return okStatus();
 }
 
 } // namespace
+
+void addTensorHashes(SafetensorsMetadata &metadata, const TensorMapD &tensors, bool f64) {
+  for (const auto &[name, t] : tensors)
+    metadata[kHashPrefix + name] = hashText(contentHash(storedBytes(t, f64)));
+}
 
 bool holdsCheckpoints(const std::string &dir) {
   struct stat st;
@@ -532,8 +537,7 @@ Result<std::string> saveCheckpoint(const std::string &dir, const TensorMapD &ten
   std::string name = checkpointFileName(info.epoch, info.step);
   std::string path = joinPath(dir, name);
   SafetensorsMetadata metadata = checkpointMetadata(info);
-  for (const auto &[tensor, t] : tensors)
-    metadata[kCrcPrefix + tensor] = crcText(crc32c(storedBytes(t, f64)));
+  addTensorHashes(metadata, tensors, f64);
   Status written = okStatus();
   if (f64) {
     written = writeSafetensorsD(path, tensors, metadata);
@@ -567,7 +571,7 @@ Result<std::string> latestCheckpointPath(const std::string &dir) {
 Result<Checkpoint> checkpointFrom(SafetensorsD file, const std::string &path) {
   Result<CheckpointInfo> info = parseCheckpointMetadata(file.metadata, path);
   if (!info) return Error{info.error()};
-  if (Status s = checkCrcs(file, path); !s) return Error{s.error()};
+  if (Status s = checkHashes(file, path); !s) return Error{s.error()};
   if (Status s = checkFinite(file.tensors, path); !s) return Error{s.error()};
   Checkpoint c;
   c.path = path;

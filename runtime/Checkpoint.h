@@ -1,5 +1,5 @@
 // Training checkpoints: one safetensors file per save (weights and optimizer state as tensors;
-// training position, the run's configuration, model identity and a CRC32C of every tensor's
+// training position, the run's configuration, model identity and an XXH3-64 hash of every tensor's
 // bytes in "__metadata__", so the files stay plain safetensors), named
 // ckpt-epoch-EEEE.safetensors (or ckpt-epoch-EEEE-step-SSSSSS.safetensors when saved inside an
 // epoch), plus a `latest` pointer file holding the newest file's name. Both are written
@@ -7,7 +7,7 @@
 // crash at any point leaves either `latest` naming a complete checkpoint or (killed before the
 // first pointer) a complete checkpoint that loading finds without it. Files at or after the
 // one `latest` names are never removed. Loading is strict: every metadata field is
-// range-checked, every tensor's CRC32C must match, weights must be finite, and the tensors
+// range-checked, every tensor's hash must match, weights must be finite, and the tensors
 // must be exactly the model's parameters and optimizer state. The loss history the
 // checkpoints carry is also what `nnc train --csv` writes.
 #pragma once
@@ -102,7 +102,11 @@ bool isCheckpointMetadata(const SafetensorsMetadata &m);
 Result<CheckpointInfo> parseCheckpointMetadata(const SafetensorsMetadata &m,
                                                const std::string &what);
 
-/// Writes a checkpoint into `dir` (created if missing) with the CRC32C of every tensor, points
+/// Records in `metadata` the XXH3-64 hash of each tensor's bytes as a checkpoint stores them
+/// (F64 when `f64`, else F32), under "xxh3.NAME".
+void addTensorHashes(SafetensorsMetadata &metadata, const TensorMapD &tensors, bool f64);
+
+/// Writes a checkpoint into `dir` (created if missing) with the hash of every tensor, points
 /// `latest` at it, and only then prunes (pruneCheckpoints). Tensors are stored as F64 when
 /// `f64` (a double-precision backend), else as F32. Returns the path written.
 Result<std::string> saveCheckpoint(const std::string &dir, const TensorMapD &tensors,
@@ -118,7 +122,7 @@ bool holdsCheckpoints(const std::string &dir);
 /// The path `dir/latest` points to; errors when there is none.
 Result<std::string> latestCheckpointPath(const std::string &dir);
 
-/// Validates an already read safetensors file as a checkpoint (metadata, each tensor's CRC32C,
+/// Validates an already read safetensors file as a checkpoint (metadata, each tensor's hash,
 /// finite values).
 Result<Checkpoint> checkpointFrom(SafetensorsD file, const std::string &path);
 /// Reads and validates one checkpoint file.

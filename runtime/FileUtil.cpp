@@ -7,6 +7,8 @@
 // leaves the old target untouched.
 #include "runtime/FileUtil.h"
 
+#include <xxhash.h>
+
 #include <array>
 #include <cerrno>
 #include <cstdio>
@@ -295,19 +297,8 @@ Status writeFileAtomic(const std::string &path, std::string_view bytes) {
 
 namespace nnc {
 
-uint32_t crc32c(std::string_view bytes, uint32_t crc) {
-  static const std::array<uint32_t, 256> table = [] {
-    std::array<uint32_t, 256> t{};
-    for (uint32_t i = 0; i < 256; ++i) {
-      uint32_t c = i;
-      for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ 0x82f63b78u : c >> 1; // reflected
-      t[i] = c;
-    }
-    return t;
-  }();
-  crc = ~crc;
-  for (unsigned char b : bytes) crc = table[(crc ^ b) & 0xff] ^ (crc >> 8);
-  return ~crc;
+uint64_t contentHash(std::string_view bytes) {
+  return XXH3_64bits(bytes.data(), bytes.size());
 }
 
 Result<DirectoryLock> DirectoryLock::acquire(const std::string &dir) {

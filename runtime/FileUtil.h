@@ -65,9 +65,9 @@ Status checkWritableFile(const std::string &path);
 /// its nearest existing ancestor is a writable directory.
 Status checkCreatableDirectory(const std::string &dir);
 
-/// The CRC32C (Castagnoli, as iSCSI and ext4 use) of `bytes`, continuing from `crc` (0 to
-/// start); crc32c("123456789") is 0xe3069283.
-uint32_t crc32c(std::string_view bytes, uint32_t crc = 0);
+/// The XXH3 64-bit hash of `bytes` (xxHash's, seed 0): checkpoints keep it per tensor so a
+/// changed bit is found; contentHash("") is 0x2d06800538d394c2.
+uint64_t contentHash(std::string_view bytes);
 
 /// An exclusive advisory lock (flock) on DIR/.lock, which holds the owner's process id once
 /// claimed; released when the lock is destroyed or the process ends (even by SIGKILL).

@@ -9,7 +9,7 @@ from the first one of the save to the end of the process, the run is repeated fr
 starting directory with strace's `-e inject=SYSCALL:signal=KILL:when=K` (K: that call's
 number among the calls of its kind), so the kernel kills it exactly there. After each kill
 `latest` must exist and name an existing checkpoint, and `nnc predict --weights DIR` must load
-it (every CRC32C and metadata field checked) without falling back to another file.
+it (every tensor hash and metadata field checked) without falling back to another file.
 Exits 77 (skipped) without strace or where it cannot trace.
 """
 import os

@@ -9,6 +9,7 @@
 #include "runtime/FileUtil.h"
 
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 
@@ -62,15 +63,9 @@ CheckpointInfo infoFor(int64_t epoch, int64_t step = 0) {
   return i;
 }
 
-/// `m` with the CRC32C of each of `t`'s tensors as F64 bytes, as saveCheckpoint writes them.
-SafetensorsMetadata withCrcs(SafetensorsMetadata m, const TensorMapD &t) {
-  for (const auto &[name, tensor] : t) {
-    char buf[16];
-    std::snprintf(buf, sizeof buf, "%08x",
-                  crc32c(std::string_view(reinterpret_cast<const char *>(tensor.data.data()),
-                                          tensor.data.size() * sizeof(double))));
-    m["crc32c." + name] = buf;
-  }
+/// `m` with the hash of each of `t`'s tensors as F64 bytes, as saveCheckpoint writes them.
+SafetensorsMetadata withHashes(SafetensorsMetadata m, const TensorMapD &t) {
+  addTensorHashes(m, t, true);
   return m;
 }
 
@@ -86,14 +81,17 @@ uint64_t dataOffset(const std::string &bytes, const std::string &name) {
 
 } // namespace
 
-TEST_CASE("test_tr CRC32C matches the standard check value") {
-  CHECK(crc32c("123456789") == 0xe3069283u);
-  CHECK(crc32c("") == 0u);
-  CHECK(crc32c("56789", crc32c("1234")) == 0xe3069283u);
+TEST_CASE("test_tr the tensor hash is XXH3-64, as xxHash publishes it") {
+  CHECK(contentHash("") == 0x2d06800538d394c2ull);
+  CHECK(contentHash("a") != contentHash("b"));
+  SafetensorsMetadata m;
+  addTensorHashes(m, {{"w", TensorD{{1}, {1.0}}}}, true);
+  CHECK(m.at("xxh3.w") ==
+        fmt::format("{:016x}", contentHash(std::string("\0\0\0\0\0\0\xf0\x3f", 8))));
 }
 
 TEST_CASE("test_tr a flipped bit in any tensor's data is refused naming the tensor") {
-  test::TempDir tmp("test_tr_crc_");
+  test::TempDir tmp("test_tr_hash_");
   for (bool f64 : {false, true}) {
     CAPTURE(f64);
     Result<std::string> path =
@@ -104,10 +102,10 @@ TEST_CASE("test_tr a flipped bit in any tensor's data is refused naming the tens
       std::ifstream in(*path, std::ios::binary);
       good.assign(std::istreambuf_iterator<char>(in), {});
     }
-    // Still plain safetensors: the CRCs are metadata strings.
+    // Still plain safetensors: the hashes are metadata strings.
     Result<SafetensorsD> plain = readSafetensorsD(*path);
     REQUIRE(plain.ok());
-    CHECK(plain->metadata.at("crc32c.dense.bias").size() == 8);
+    CHECK(plain->metadata.at("xxh3.dense.bias").size() == 16);
     for (const char *tensor : {"dense.bias", "dense.kernel"})
       for (int bit : {0, 13, 62}) {
         CAPTURE(tensor);
@@ -118,25 +116,25 @@ TEST_CASE("test_tr a flipped bit in any tensor's data is refused naming the tens
         std::ofstream(*path, std::ios::binary) << bad;
         Result<Checkpoint> c = readCheckpoint(*path);
         REQUIRE_FALSE(c.ok());
-        CHECK(c.error().rfind(
-                  *path + ": tensor '" + tensor + "' is corrupt: its bytes have CRC32C ", 0) == 0);
+        CHECK(c.error().rfind(*path + ": tensor '" + tensor + "' is corrupt: its bytes hash to ",
+                              0) == 0);
       }
     std::ofstream(*path, std::ios::binary) << good;
     CHECK(readCheckpoint(*path).ok());
   }
-  // A missing CRC, or one for a tensor the file lacks, is refused too.
+  // A missing hash, or one for a tensor the file lacks, is refused too.
   TensorMapD t = tensorsFor(1, 8);
   std::string path = (tmp.path / "hand.safetensors").string();
-  SafetensorsMetadata m = withCrcs(checkpointMetadata(infoFor(1)), t);
-  m.erase("crc32c.dense.kernel");
+  SafetensorsMetadata m = withHashes(checkpointMetadata(infoFor(1)), t);
+  m.erase("xxh3.dense.kernel");
   REQUIRE(writeSafetensorsD(path, t, m).ok());
-  CHECK(readCheckpoint(path).error() == path + ": tensor 'dense.kernel' has no CRC32C (metadata "
-                                               "\"crc32c.dense.kernel\" is missing)");
-  m = withCrcs(checkpointMetadata(infoFor(1)), t);
-  m["crc32c.gone"] = "00000000";
+  CHECK(readCheckpoint(path).error() == path + ": tensor 'dense.kernel' has no hash (metadata "
+                                               "\"xxh3.dense.kernel\" is missing)");
+  m = withHashes(checkpointMetadata(infoFor(1)), t);
+  m["xxh3.gone"] = "0000000000000000";
   REQUIRE(writeSafetensorsD(path, t, m).ok());
   CHECK(readCheckpoint(path).error() ==
-        path + ": metadata \"crc32c.gone\" names a tensor the file does not hold");
+        path + ": metadata \"xxh3.gone\" names a tensor the file does not hold");
 }
 
 TEST_CASE("test_tr checkpoint file names and source hash") {
@@ -451,7 +449,7 @@ TEST_CASE("test_tr a checkpoint holding a NaN or infinity is refused naming the 
   t["dense.bias"].data[2] = std::numeric_limits<double>::infinity();
   // saveCheckpoint is not the guard (the trainer checks before saving): write it directly.
   std::string path = (tmp.path / checkpointFileName(1, 0)).string();
-  REQUIRE(writeSafetensorsD(path, t, withCrcs(checkpointMetadata(infoFor(1)), t)).ok());
+  REQUIRE(writeSafetensorsD(path, t, withHashes(checkpointMetadata(infoFor(1)), t)).ok());
   Result<Checkpoint> c = readCheckpoint(path);
   REQUIRE_FALSE(c.ok());
   CHECK(c.error() == path + ": tensor 'dense.bias' holds +infinity at index 2 of 4; weights "
