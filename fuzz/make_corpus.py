@@ -5,15 +5,17 @@
 
 Each seed goes to CORPUS_DIR/NAME/seed-*: safetensors files, checkpoint metadata (as the
 NUL-separated pairs fuzz_checkpoint reads), IDX image and label files (raw and gzip),
-loss-history CSVs and PNG images of every colour type. Besides the standard library it
-uses python3-xxhash (checkpoints keep each tensor's XXH3-64 hash), and the output is the
-same on every run (gzip timestamps are fixed).
+loss-history CSVs, PNG images of every colour type, and .npy files and .npz archives (stored and
+deflated). Besides the standard library it uses python3-xxhash (checkpoints keep each tensor's
+XXH3-64 hash), and the output is the same on every run (gzip and zip timestamps are fixed).
 """
 import gzip
 import json
 import os
 import struct
 import sys
+import zipfile
+import io
 import zlib
 
 import xxhash
@@ -91,6 +93,26 @@ def png(width, height, color_type, depth, rows, palette=None, trns=None, interla
     return out + chunk(b"IEND", b"")
 
 
+def npy(shape, data, major=1, descr="|u1"):
+    """A .npy file of `data` (bytes) with the header numpy writes, padded to 64 bytes."""
+    header = "{'descr': '%s', 'fortran_order': False, 'shape': %s, }" % (descr, shape)
+    size_bytes = 2 if major == 1 else 4
+    header += " " * ((-(10 + size_bytes - 2 + len(header) + 1)) % 64) + "\n"
+    length = struct.pack("<H" if major == 1 else "<I", len(header))
+    return b"\x93NUMPY" + bytes([major, 0]) + length + header.encode("latin1") + data
+
+
+def npz(members, method):
+    """A zip archive of (name, bytes) members with fixed timestamps."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        for name, data in members:
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = method
+            z.writestr(info, data)
+    return out.getvalue()
+
+
 def seeds():
     kernel = [0.25 * i - 1 for i in range(8)]
     yield "safetensors", "empty", safetensors({})
@@ -133,9 +155,18 @@ def seeds():
     yield "png", "interlaced", png(1, 1, 2, 8, [b"\x10\x20\x30"], interlace=1)
 
 
+def npz_seeds():
+    a = npy("(2, 3)", bytes(range(6)))
+    yield "npz", "npy-v1", a
+    yield "npz", "npy-v2", npy("(4,)", b"\x01\x02\x03\x04", major=2)
+    yield "npz", "stored", npz([("a.npy", a)], zipfile.ZIP_STORED)
+    yield "npz", "deflated", npz([("a.npy", a), ("b.npy", npy("(1, 1, 1)", b"\x09"))],
+                                 zipfile.ZIP_DEFLATED)
+
+
 def main():
     root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "corpus")
-    for name, seed, data in seeds():
+    for name, seed, data in list(seeds()) + list(npz_seeds()):
         os.makedirs(os.path.join(root, name), exist_ok=True)
         with open(os.path.join(root, name, "seed-" + seed), "wb") as f:
             f.write(data)

@@ -3,9 +3,13 @@
 // against the file size before the payload buffer is allocated and filled in one read. Gzip
 // data (magic 1f 8b) is inflated as a stream, member after member, into a buffer reserved
 // from the header's promise (capped by deflate's 1032:1 ratio, so a small file cannot reserve
-// much), and must inflate to exactly the promised size. Datasets are looked up by directory or by
-// name in a fixed list of places, and a miss reports every place that was tried.
+// much), and must inflate to exactly the promised size. Datasets are looked up by directory (IDX
+// files, else PNG class folders: ImageFolder.cpp) or by name in a fixed list of places (full
+// MNIST: Mnist.cpp), and a miss reports every place that was tried.
 #include "runtime/Idx.h"
+
+#include "runtime/ImageFolder.h"
+#include "runtime/Mnist.h"
 
 #include <zlib.h>
 
@@ -281,60 +285,11 @@ Result<std::vector<uint8_t>> readPayload(const ByteSource &src, IdxStream &in, c
   return out;
 }
 
-/// The four files of a split directory, or why they are not all there.
-struct SplitFiles {
-  std::string trainImages, trainLabels, testImages, testLabels;
-};
-
 std::optional<std::string> findFile(const fs::path &dir, const std::string &stem) {
   std::error_code ec;
   for (const std::string &n : {stem, stem + ".gz"})
     if (fs::is_regular_file(dir / n, ec)) return (dir / n).string();
   return std::nullopt;
-}
-
-/// Finds the four IDX files in `dir`; on a miss `why` says what is absent.
-std::optional<SplitFiles> findSplitFiles(const fs::path &dir, std::string &why) {
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) {
-    why = fs::exists(dir, ec) ? "not a directory" : "no such directory";
-    return std::nullopt;
-  }
-  static const char *stems[4] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-                                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
-  std::string found[4];
-  std::string missing;
-  for (int i = 0; i < 4; ++i) {
-    if (std::optional<std::string> f = findFile(dir, stems[i]))
-      found[i] = *f;
-    else
-      missing += std::string(missing.empty() ? "" : ", ") + stems[i] + "[.gz]";
-  }
-  if (!missing.empty()) {
-    why = "missing " + missing;
-    return std::nullopt;
-  }
-  return SplitFiles{found[0], found[1], found[2], found[3]};
-}
-
-Result<DataSplit> loadSplit(const SplitFiles &f, const std::string &dir,
-                            const std::string &description) {
-  DataSplit s;
-  Result<Dataset> train = readIdxDataset(f.trainImages, f.trainLabels);
-  if (!train) return Error{train.error()};
-  Result<Dataset> test = readIdxDataset(f.testImages, f.testLabels);
-  if (!test) return Error{test.error()};
-  if (train->rows != test->rows || train->cols != test->cols)
-    return Error{dir + ": the train images are " + std::to_string(train->rows) + "x" +
-                 std::to_string(train->cols) + " but the test images are " +
-                 std::to_string(test->rows) + "x" + std::to_string(test->cols)};
-  s.train = train.take();
-  s.test = test.take();
-  s.dir = dir;
-  s.description = description + " (" + std::to_string(s.train.count) + " train / " +
-                  std::to_string(s.test.count) + " test, " + std::to_string(s.train.rows) + "x" +
-                  std::to_string(s.train.cols) + ")";
-  return s;
 }
 
 /// The directory of the running executable, if /proc tells us.
@@ -367,8 +322,8 @@ Result<DataSplit> searchPlaces(const std::string &name, const std::vector<Place>
     if (std::find(seen.begin(), seen.end(), key) != seen.end()) continue;
     seen.push_back(key);
     std::string why;
-    if (std::optional<SplitFiles> files = findSplitFiles(*p.dir, why))
-      return loadSplit(*files, p.dir->string(), p.description);
+    if (std::optional<IdxSplitFiles> files = findIdxSplit(p.dir->string(), why))
+      return readIdxSplit(*files, p.dir->string(), p.description);
     searched += "\n  " + p.label + (p.label.empty() ? "" : " = ") + p.dir->string() + ": " + why;
   }
   return Error{"cannot find the dataset '" + name + "'; searched:" + searched + "\n" + howToGet};
@@ -425,18 +380,67 @@ Result<Dataset> readIdxDataset(const std::string &imagesPath, const std::string 
   return d;
 }
 
-Result<DataSplit> loadDataset(const std::string &nameOrDir) {
+std::optional<IdxSplitFiles> findIdxSplit(const std::string &dirName, std::string &why) {
+  fs::path dir(dirName);
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    why = fs::exists(dir, ec) ? "not a directory" : "no such directory";
+    return std::nullopt;
+  }
+  static const char *stems[4] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
+  std::string found[4];
+  std::string missing;
+  for (int i = 0; i < 4; ++i) {
+    if (std::optional<std::string> f = findFile(dir, stems[i]))
+      found[i] = *f;
+    else
+      missing += std::string(missing.empty() ? "" : ", ") + stems[i] + "[.gz]";
+  }
+  if (!missing.empty()) {
+    why = "missing " + missing;
+    return std::nullopt;
+  }
+  return IdxSplitFiles{found[0], found[1], found[2], found[3]};
+}
+
+Result<DataSplit> makeSplit(Dataset train, Dataset test, const std::string &dir,
+                            const std::string &description) {
+  if (train.rows != test.rows || train.cols != test.cols)
+    return Error{dir + ": the train images are " + std::to_string(train.rows) + "x" +
+                 std::to_string(train.cols) + " but the test images are " +
+                 std::to_string(test.rows) + "x" + std::to_string(test.cols)};
+  DataSplit s;
+  s.train = std::move(train);
+  s.test = std::move(test);
+  s.dir = dir;
+  s.description = description + " (" + std::to_string(s.train.count) + " train / " +
+                  std::to_string(s.test.count) + " test, " + std::to_string(s.train.rows) + "x" +
+                  std::to_string(s.train.cols) + ")";
+  return s;
+}
+
+Result<DataSplit> readIdxSplit(const IdxSplitFiles &f, const std::string &dir,
+                               const std::string &description) {
+  Result<Dataset> train = readIdxDataset(f.trainImages, f.trainLabels);
+  if (!train) return Error{train.error()};
+  Result<Dataset> test = readIdxDataset(f.testImages, f.testLabels);
+  if (!test) return Error{test.error()};
+  return makeSplit(train.take(), test.take(), dir, description);
+}
+
+Result<DataSplit> loadDataset(const std::string &nameOrDir, std::FILE *log) {
   const char *env = std::getenv("NNC_DATA");
   std::optional<fs::path> data;
   if (env && *env) data = fs::path(env);
   auto fromEnv = [&](const std::string &sub, const std::string &description) {
     if (!data) return Place{"$NNC_DATA" + sub + ": $NNC_DATA is not set", std::nullopt, ""};
-    return Place{"$NNC_DATA" + sub, sub.empty() ? *data : *data / sub.substr(1), description};
+    return Place{"$NNC_DATA" + sub, *data / sub.substr(1), description};
   };
 
-  if (nameOrDir == "mnist") {
-    std::vector<Place> places = {fromEnv("/mnist", "mnist from $NNC_DATA/mnist"),
-                                 fromEnv("", "mnist from $NNC_DATA")};
+  if (nameOrDir == "mnist") return loadFullMnist(log);
+  if (nameOrDir == "mnist-10k") {
+    std::vector<Place> places;
     const std::string bundled = "mnist, bundled 10k subset";
 #ifdef NNC_DATA_DIR
     places.push_back({"bundled", fs::path(NNC_DATA_DIR) / "mnist-10k", bundled});
@@ -445,11 +449,10 @@ Result<DataSplit> loadDataset(const std::string &nameOrDir) {
       for (const char *rel : {"../data", "../../data", "data", "../share/nnc/data"})
         places.push_back({"bundled", *exe / rel / "mnist-10k", bundled});
     }
-    return searchPlaces(
-        nameOrDir, places,
-        "to get it: put train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
-        "t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz (the MNIST files, from any "
-        "MNIST mirror) into $NNC_DATA/mnist, or pass the directory holding them");
+    return searchPlaces(nameOrDir, places,
+                        "the subset ships in nnc's source tree as data/mnist-10k; install it "
+                        "next to the nnc binary (../share/nnc/data/mnist-10k) or pass its "
+                        "directory");
   }
   if (nameOrDir == "fashion-mnist") {
     std::vector<Place> places = {
@@ -462,11 +465,15 @@ Result<DataSplit> loadDataset(const std::string &nameOrDir) {
   std::error_code ec;
   if (!fs::exists(nameOrDir, ec))
     return Error{"unknown dataset '" + nameOrDir +
-                 "': no such directory, and not one of the names mnist, fashion-mnist"};
+                 "': no such directory, and not one of the names mnist, mnist-10k, "
+                 "fashion-mnist"};
   std::string why;
-  std::optional<SplitFiles> files = findSplitFiles(nameOrDir, why);
-  if (!files) return Error{"cannot load a dataset from '" + nameOrDir + "': " + why};
-  return loadSplit(*files, nameOrDir, nameOrDir);
+  if (std::optional<IdxSplitFiles> files = findIdxSplit(nameOrDir, why))
+    return readIdxSplit(*files, nameOrDir, nameOrDir);
+  if (hasClassFolders(nameOrDir)) return readImageFolders(nameOrDir);
+  return Error{"cannot load a dataset from '" + nameOrDir + "': " + why +
+               " (a directory of IDX files), and no class folders 0..9 of PNG images "
+               "(DIR/train/3/x.png and DIR/test/3/y.png, or DIR/3/x.png)"};
 }
 
 } // namespace nnc

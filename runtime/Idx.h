@@ -1,12 +1,15 @@
 // MNIST-format datasets: IDX image files (magic 0x00000803, count x rows x cols bytes) and
 // label files (magic 0x00000801, count bytes, each 0..9), raw or gzip-compressed, read within
-// the limits below, and the lookup of a dataset by name ("mnist", "fashion-mnist") or directory.
+// the limits below, and the lookup of a dataset by name ("mnist", "mnist-10k", "fashion-mnist")
+// or by directory (of IDX files, or of PNG images in class folders: runtime/ImageFolder.h).
 #pragma once
 
 #include "frontend/Diagnostics.h"
 #include "runtime/FileUtil.h"
 
 #include <cstdint>
+#include <cstdio>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -52,11 +55,31 @@ Result<std::vector<uint8_t>> readIdxLabels(const ByteSource &src);
 /// Reads an image file and a label file (raw or .gz) and checks that their counts match.
 Result<Dataset> readIdxDataset(const std::string &imagesPath, const std::string &labelsPath);
 
-/// Loads train and test splits from a directory holding train-images-idx3-ubyte[.gz],
-/// train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz],
-/// or by name: "mnist" ($NNC_DATA/mnist, $NNC_DATA, then the bundled 10k subset) or
-/// "fashion-mnist" ($NNC_DATA/fashion-mnist, /usr/share/datasets/fashion-mnist). When
-/// nothing is found, the error lists every place searched and how to get the data.
-Result<DataSplit> loadDataset(const std::string &nameOrDir);
+/// The four IDX files of a split directory.
+struct IdxSplitFiles {
+  std::string trainImages, trainLabels, testImages, testLabels;
+};
+
+/// Finds train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz]
+/// and t10k-labels-idx1-ubyte[.gz] in `dir`; on a miss `why` says what is absent.
+std::optional<IdxSplitFiles> findIdxSplit(const std::string &dir, std::string &why);
+
+/// Reads the four files of a split found in `dir`; `description` heads DataSplit::description.
+Result<DataSplit> readIdxSplit(const IdxSplitFiles &files, const std::string &dir,
+                               const std::string &description);
+
+/// Makes a split of `train` and `test` (which must have one image size) read from `dir`, its
+/// description `description` followed by the counts and the size.
+Result<DataSplit> makeSplit(Dataset train, Dataset test, const std::string &dir,
+                            const std::string &description);
+
+/// Loads train and test splits by name or directory:
+/// - "mnist": full MNIST as Keras gets it (runtime/Mnist.h: $NNC_DATA/mnist, Keras's cache,
+///   nnc's cache, a verified download), else the bundled subset, saying so in one line on `log`;
+/// - "mnist-10k": the bundled 10k subset (data/mnist-10k), never anything else;
+/// - "fashion-mnist": $NNC_DATA/fashion-mnist, then /usr/share/datasets/fashion-mnist;
+/// - a directory holding the four IDX files, or PNG images in class folders 0..9.
+/// When nothing is found, the error lists every place searched and how to get the data.
+Result<DataSplit> loadDataset(const std::string &nameOrDir, std::FILE *log = stderr);
 
 } // namespace nnc

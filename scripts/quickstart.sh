@@ -11,8 +11,8 @@ build/nnc summary examples/autoencoder.nn
 # many epochs on full-size data before the loss leaves its plateau near 0.69).
 # nnc train never overwrites an earlier run: the quickstart starts its own afresh each time.
 rm -rf runs/quickstart
-build/nnc train examples/autoencoder.nn --data mnist --epochs 5 --optimizer adam --lr 0.005 \
+build/nnc train examples/autoencoder.nn --data mnist-10k --epochs 5 --optimizer adam --lr 0.005 \
   --checkpoint runs/quickstart --plot loss.png
-build/nnc predict examples/autoencoder.nn --weights runs/quickstart --data mnist --count 10 \
+build/nnc predict examples/autoencoder.nn --weights runs/quickstart --data mnist-10k --count 10 \
   --out recon.png
 echo "wrote recon.png (top: test digits, bottom: reconstructions) and loss.png"

@@ -1,5 +1,6 @@
-// Helpers shared by unit tests of several areas: a scratch directory that removes itself, and
-// a small MNIST-format dataset cut from the bundled digits.
+// Helpers shared by unit tests of several areas: a scratch directory that removes itself, an
+// environment variable set for one scope, and a small MNIST-format dataset cut from the bundled
+// digits.
 #pragma once
 
 #include "runtime/Idx.h"
@@ -8,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -30,10 +32,31 @@ struct TempDir {
   }
 };
 
+/// Sets (or, given nullopt, unsets) an environment variable for one scope, then restores it.
+struct ScopedEnv {
+  std::string name;
+  std::optional<std::string> old;
+  ScopedEnv(const std::string &n, const std::optional<std::string> &value) : name(n) {
+    if (const char *v = std::getenv(n.c_str())) old = v;
+    if (value)
+      setenv(n.c_str(), value->c_str(), 1);
+    else
+      unsetenv(n.c_str());
+  }
+  ScopedEnv(const ScopedEnv &) = delete;
+  ScopedEnv &operator=(const ScopedEnv &) = delete;
+  ~ScopedEnv() {
+    if (old)
+      setenv(name.c_str(), old->c_str(), 1);
+    else
+      unsetenv(name.c_str());
+  }
+};
+
 /// Writes the first `train` and `test` bundled digits as raw IDX files into `dir` (created);
 /// returns an error message, or "" on success.
 inline std::string writeSmallMnist(const std::filesystem::path &dir, int64_t train, int64_t test) {
-  Result<DataSplit> d = loadDataset("mnist");
+  Result<DataSplit> d = loadDataset("mnist-10k");
   if (!d.ok()) return d.error();
   std::filesystem::create_directories(dir);
   auto be32 = [](std::string &s, uint32_t v) {

@@ -20,26 +20,11 @@
 #include <vector>
 
 using namespace nnc;
+using nnc::test::ScopedEnv;
 using nnc::test::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
-
-/// Sets an environment variable for one scope and restores the old value afterwards.
-struct ScopedEnv {
-  std::string name;
-  std::optional<std::string> old;
-  ScopedEnv(const std::string &n, const std::string &value) : name(n) {
-    if (const char *v = std::getenv(n.c_str())) old = v;
-    setenv(n.c_str(), value.c_str(), 1);
-  }
-  ~ScopedEnv() {
-    if (old)
-      setenv(name.c_str(), old->c_str(), 1);
-    else
-      unsetenv(name.c_str());
-  }
-};
 
 void be32(std::string &s, uint32_t v) {
   for (int i = 3; i >= 0; --i) s += static_cast<char>((v >> (8 * i)) & 0xff);
@@ -214,7 +199,7 @@ TEST_CASE("io: loadDataset reads a directory and names what is missing") {
   Result<DataSplit> unknown = loadDataset("no-such-dataset");
   REQUIRE(!unknown.ok());
   CHECK(unknown.error() == "unknown dataset 'no-such-dataset': no such directory, and not one "
-                           "of the names mnist, fashion-mnist");
+                           "of the names mnist, mnist-10k, fashion-mnist");
 
   fs::create_directories(dir.path / "e");
   put(dir.path / "e" / "train-images-idx3-ubyte", images(2, 4, 4));
@@ -253,10 +238,11 @@ TEST_CASE("io: the bundled MNIST subset has 8004 train and 1996 test digits") {
   std::set<uint8_t> digits(s->test.labels.begin(), s->test.labels.end());
   CHECK(digits.size() == 10);
 
-  // With $NNC_DATA holding no MNIST, the name "mnist" falls back to the bundled subset.
-  TempDir empty;
-  ScopedEnv env("NNC_DATA", empty.path.string());
-  Result<DataSplit> named = loadDataset("mnist");
+  // The name "mnist-10k" is the bundled subset, whatever $NNC_DATA holds.
+  TempDir other;
+  writeSplit(other.path / "mnist");
+  ScopedEnv env("NNC_DATA", other.path.string());
+  Result<DataSplit> named = loadDataset("mnist-10k");
   REQUIRE_MESSAGE(named.ok(), named.error());
   CHECK(named->train.count == 8004);
   CHECK(named->description.find("bundled 10k subset") != std::string::npos);

@@ -377,8 +377,8 @@ TEST_CASE("test_tr a few hundred Adam steps on the bundled digits beat any untra
                        "y = reshape(h, shape=[28, 28, 1])\n"
                        "loss binary_crossentropy(y, x)\n"
                        "train optimizer=adam, lr=0.005, epochs=1, batch=32, seed=1\n");
-  Outcome t = runNnc(s, "train " + s / "dense.nn" + " --data mnist --checkpoint " + s / "ckpt" +
-                            " --time-passes");
+  Outcome t = runNnc(s, "train " + s / "dense.nn" + " --data mnist-10k --checkpoint " +
+                            s / "ckpt" + " --time-passes");
   REQUIRE_MESSAGE(t.code == 0, t.err);
   CHECK(t.out.find("251/251 - ") != std::string::npos);
   // --time-passes ends with where the process's time went: each part measured, little left

@@ -76,8 +76,10 @@ cl::opt<std::string> Threads("threads", cl::desc("Worker threads, 1 to 1024 (def
                              cl::value_desc("integer"), cl::sub(TrainCmd), cl::sub(PredictCmd),
                              cl::cat(driver::category()));
 cl::opt<std::string> Data("data",
-                          cl::desc("Dataset: mnist, fashion-mnist or a directory of IDX "
-                                   "files"),
+                          cl::desc("Dataset: mnist (full MNIST, found or downloaded once; "
+                                   "offline the bundled subset), mnist-10k (the bundled "
+                                   "subset), fashion-mnist, or a directory of IDX files or of "
+                                   "PNG class folders 0..9"),
                           cl::init("mnist"), cl::sub(TrainCmd), cl::sub(PredictCmd),
                           cl::cat(driver::category()));
 cl::opt<std::string> ValidationSplit("validation-split",
