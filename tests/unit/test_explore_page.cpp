@@ -1,0 +1,125 @@
+// nnc explore, run as the executable: the page is one self-contained file (no external
+// resource, a Content-Security-Policy that forbids loading any), its SVG has a node per drawn
+// layer, and its inline data holds each layer's numbers and arithmetic and each kernel's
+// layers and code; a model without a loss gets the model stages only.
+#include "TestUtil.h"
+
+#include <doctest/doctest.h>
+#include <llvm/Support/JSON.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <sys/wait.h>
+
+namespace json = llvm::json;
+
+namespace {
+
+int runNnc(const std::string &args, std::string &out) {
+  std::string cmd = std::string(NNC_BINARY) + " " + args + " 2>&1";
+  FILE *p = popen(cmd.c_str(), "r");
+  REQUIRE(p != nullptr);
+  std::array<char, 4096> buf{};
+  while (size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
+  int status = pclose(p);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+size_t countOf(const std::string &text, const std::string &what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+/// Writes the page of examples/MODEL and returns its text.
+std::string page(const std::string &model, const nnc::test::TempDir &tmp) {
+  std::string html = (tmp.path / (model + ".html")).string(), out;
+  REQUIRE(
+      runNnc(std::string("explore ") + NNC_SOURCE_DIR + "/examples/" + model + ".nn --out " + html,
+             out) == 0);
+  CHECK(out.find("wrote " + html) == 0);
+  std::ifstream in(html, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+json::Value pageData(const std::string &html) {
+  const std::string open = "<script id=\"nnc-data\" type=\"application/json\">";
+  size_t from = html.find(open);
+  REQUIRE(from != std::string::npos);
+  from += open.size();
+  size_t to = html.find("</script>", from);
+  REQUIRE(to != std::string::npos);
+  llvm::Expected<json::Value> v = json::parse(html.substr(from, to - from));
+  REQUIRE(bool(v));
+  return std::move(*v);
+}
+
+const json::Object *layerNamed(const json::Object &data, const std::string &name) {
+  for (const json::Value &l : *data.getArray("layers"))
+    if (l.getAsObject()->getString("name") == name) return l.getAsObject();
+  return nullptr;
+}
+
+} // namespace
+
+TEST_CASE("nnc explore: the autoencoder's page is self-contained and holds every stage") {
+  nnc::test::TempDir tmp("nnc_test_explore_");
+  std::string html = page("autoencoder", tmp);
+  CHECK(html.rfind("<!DOCTYPE html>", 0) == 0);
+  CHECK(html.find("default-src 'none'") != std::string::npos);
+  for (const char *external : {" src=", "<link", "url(", "@import", "https://"})
+    CHECK_MESSAGE(html.find(external) == std::string::npos, external);
+  // The only URLs are XML namespace names (SVG, XLink), which are never fetched.
+  CHECK(countOf(html, "http://") == countOf(html, "http://www.w3.org/2000/svg") +
+                                        countOf(html, "http://www.w3.org/1999/xlink"));
+  json::Value v = pageData(html);
+  const json::Object &data = *v.getAsObject();
+  CHECK(data.getInteger("params") == 3369);
+  CHECK(data.getArray("layers")->size() == 15); // the input, 13 layers, the loss
+  CHECK(countOf(html, "class=\"node\"") == 15);
+  const json::Object *conv = layerNamed(data, "conv2d");
+  REQUIRE(conv);
+  CHECK(conv->getInteger("params") == 160);
+  CHECK(conv->getString("shape") == "(None, 28, 28, 16)");
+  CHECK(conv->getInteger("line") == 11);
+  CHECK(conv->getInteger("macs") == 112896);
+  const json::Array &explain = *conv->getArray("explain");
+  REQUIRE(explain.size() == 4);
+  CHECK(explain[1].getAsString() == "params = 3 x 3 x 1 x 16 + 16 = 160");
+  const json::Object &stages = *data.getObject("stages");
+  for (const char *stage : {"tokens", "ast", "ir", "grad", "fused", "memory"})
+    CHECK_MESSAGE(!stages.getString(stage).value_or("").empty(), stage);
+  const json::Array &kernels = *data.getArray("kernels");
+  CHECK(kernels.size() == 46);
+  const json::Object &k0 = *kernels[0].getAsObject();
+  CHECK(k0.getString("name") == "k0_conv2d_relu_28x28x16");
+  CHECK((*k0.getArray("layers"))[0].getAsString() == "conv2d");
+  CHECK(k0.getString("llvm")->contains("define internal void @k0_conv2d_relu_28x28x16.body("));
+  CHECK(k0.getString("llvmOpt")->contains("define void @k0_conv2d_relu_28x28x16("));
+  CHECK(k0.getString("asm")->contains("k0_conv2d_relu_28x28x16:"));
+  CHECK(!k0.getString("asm")->contains("k1_maxpool2d"));
+}
+
+TEST_CASE("nnc explore: a model without a loss has the model stages and no kernels") {
+  nnc::test::TempDir tmp("nnc_test_explore_");
+  json::Value v = pageData(page("boxes", tmp));
+  const json::Object &data = *v.getAsObject();
+  CHECK(data.getArray("kernels")->empty());
+  CHECK(!data.getObject("stages")->getString("grad"));
+  const json::Object *dense = layerNamed(data, "dense");
+  REQUIRE(dense);
+  CHECK(dense->getString("weights") == "kernel (2, 1)");
+}
+
+TEST_CASE("nnc explore: errors of the model are its diagnostics") {
+  std::string out;
+  CHECK(runNnc(std::string("explore ") + NNC_SOURCE_DIR +
+                   "/examples/broken/kernel_too_big.nn --out /nonexistent/x.html",
+               out) == 1);
+  CHECK(out.find("kernel_too_big.nn:4:5: error: conv2d: a 5x5 kernel") != std::string::npos);
+}

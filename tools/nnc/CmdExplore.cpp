@@ -1,0 +1,51 @@
+// nnc explore FILE [--out FILE.html]: writes one self-contained HTML page of the whole
+// pipeline of one model (see Explore.h): the Graphviz graph, a panel per layer, and every
+// stage as a tab, with no network access needed to view it.
+#include "tools/nnc/Driver.h"
+#include "tools/nnc/Explore.h"
+
+#include "runtime/FileUtil.h"
+
+#include <llvm/Support/raw_ostream.h>
+
+#include <filesystem>
+
+namespace cl = llvm::cl;
+using namespace nnc;
+
+namespace {
+
+cl::SubCommand ExploreCmd("explore", "Write one self-contained HTML page of the whole pipeline "
+                                     "of a model: graph, layers, stages, kernels");
+cl::opt<std::string> ExploreFile(cl::Positional, cl::desc("<file.nn>"), cl::Required,
+                                 cl::sub(ExploreCmd), cl::cat(driver::category()));
+cl::opt<std::string> ExploreOut("out",
+                                cl::desc("The HTML file to write (default: MODEL.html, after the "
+                                         ".nn file's name, in the current directory)"),
+                                cl::sub(ExploreCmd), cl::cat(driver::category()));
+
+int runExplore() {
+  std::string source;
+  if (!driver::readFile(ExploreFile, source, "model files")) return 1;
+  std::string svg;
+  Result<llvm::json::Object> data = driver::exploreData(ExploreFile, source, svg);
+  if (!data) {
+    llvm::errs() << data.error();
+    return 1;
+  }
+  std::string out = ExploreOut.empty()
+                        ? std::filesystem::path(ExploreFile.getValue()).stem().string() + ".html"
+                        : ExploreOut.getValue();
+  std::string page = driver::explorePage(*data, svg);
+  if (Status s = writeFileAtomic(out, page); !s) {
+    llvm::errs() << "nnc: error: " << s.error() << "\n";
+    return 1;
+  }
+  llvm::outs() << "wrote " << out << " (" << byteSizeText(page.size())
+               << "): open it in a browser\n";
+  return 0;
+}
+
+const bool registered = driver::registerCommand(ExploreCmd, runExplore);
+
+} // namespace
