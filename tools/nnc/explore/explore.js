@@ -52,7 +52,7 @@
     for (const line of (stages.grad || stages.ir).split("\n")) {
       const m = /# --- (forward|backward|update) ---/.exec(line);
       if (m) at = m[1];
-      else if (lineLayer(line)) sections[at].push(line.trim());
+      else if (lineLayer(line)) sections[at].push(line.trim().replace(/\s{2,}#/, "  #"));
     }
   }
 

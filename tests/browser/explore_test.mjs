@@ -1,0 +1,153 @@
+// Headless-browser test of `nnc explore` (ctest browser.explore): for each lecture autoencoder,
+// writes the page, opens it in Debian's chromium through puppeteer-core with every network
+// request blocked (any request other than the page file itself fails the test), and checks:
+// the graph has exactly the nodes and edges of `nnc dot`, each layer's outgoing edges carry the
+// output shape `nnc summary` prints for it, a click on the first conv layer shows its 160
+// parameters and the kernel it was fused into (as `nnc dump --emit=llvm` names it) with that
+// kernel's code, and every stage tab opens with the selected layer's lines marked. Saves a
+// laptop-sized screenshot per model into the output directory.
+// Usage: node explore_test.mjs NNC SOURCE_DIR OUT_DIR [CHROMIUM]
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+
+let puppeteer;
+try {
+  puppeteer = (await import("puppeteer-core")).default;
+} catch {
+  console.log("SKIP: puppeteer-core is not installed (run: npm ci --prefix tests/browser)");
+  process.exit(77);
+}
+
+const [nnc, src, out, chromium = "/usr/bin/chromium"] = process.argv.slice(2);
+if (!fs.existsSync(chromium)) {
+  console.log(`SKIP: no browser at ${chromium} (Debian package chromium)`);
+  process.exit(77);
+}
+fs.mkdirSync(out, { recursive: true });
+const failures = [];
+const check = (ok, what) => {
+  if (!ok) failures.push(what);
+  console.log(`${ok ? "ok  " : "FAIL"} ${what}`);
+};
+const run = (...args) => execFileSync(nnc, args, { cwd: src, encoding: "utf8", maxBuffer: 1 << 28 });
+
+/// The node ids, labels and edges of `nnc dot`'s DOT text.
+function parseDot(text) {
+  const nodes = new Map(), edges = new Map();
+  for (const line of text.split("\n")) {
+    let m = /^\s*(v\d+) -> (v\d+) \[label="([^"]*)"\];$/.exec(line);
+    if (m) { edges.set(`${m[1]}->${m[2]}`, m[3]); continue; }
+    m = /^\s*(v\d+) \[label="([^"]*)"/.exec(line);
+    if (m) nodes.set(m[1], m[2].split("\\n")[0]);
+  }
+  return { nodes, edges };
+}
+
+/// Layer name -> output shape as f32[N,...], from the summary table's rows.
+function summaryShapes(text) {
+  const shapes = new Map();
+  for (const line of text.split("\n")) {
+    const m = /^ (\S+) \([A-Za-z0-9]+\)\s+\[?\(None((?:, \d+)*)\)\]?/.exec(line);
+    if (m) shapes.set(m[1], `f32[N${m[2].replace(/, /g, ",")}]`);
+  }
+  return shapes;
+}
+
+async function testModel(browser, model) {
+  const html = path.join(out, `${model}.html`);
+  run("explore", `examples/${model}.nn`, "--out", html);
+  const dot = parseDot(run("dot", `examples/${model}.nn`));
+  const shapes = summaryShapes(run("summary", `examples/${model}.nn`));
+  const llvm = run("dump", `examples/${model}.nn`, "--emit=llvm");
+  const page = await browser.newPage();
+  await page.setViewport({ width: 1440, height: 900, deviceScaleFactor: 1 });
+  const pageUrl = pathToFileURL(html).href;
+  const blocked = [], errors = [];
+  await page.setBypassCSP(true); // so that a reference the page should not have is requested, and caught
+  await page.setRequestInterception(true);
+  page.on("request", (req) => {
+    if (req.url() === pageUrl) return req.continue();
+    blocked.push(req.url());
+    return req.abort();
+  });
+  page.on("pageerror", (e) => errors.push(String(e)));
+  page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
+  await page.goto(pageUrl, { waitUntil: "load" });
+
+  const graph = await page.$$eval("#graph g.node", (gs) => gs.map((g) => ({
+    id: g.querySelector("title").textContent, label: g.querySelector("text").textContent })));
+  const svgEdges = await page.$$eval("#graph g.edge", (gs) => gs.map((g) => ({
+    ends: g.querySelector("title").textContent, label: g.querySelector("text").textContent })));
+  check(graph.length === dot.nodes.size && graph.every((n) => dot.nodes.get(n.id) === n.label),
+    `${model}: one graph node per layer, as in nnc dot (${graph.length} nodes)`);
+  check(svgEdges.length === dot.edges.size && svgEdges.every((e) => dot.edges.get(e.ends) === e.label),
+    `${model}: the edges of nnc dot with their shape labels (${svgEdges.length} edges)`);
+  let shaped = 0;
+  for (const n of graph) {
+    const layer = n.label.split(" ")[0];
+    for (const e of svgEdges.filter((e) => e.ends.startsWith(`${n.id}->`))) {
+      check(e.label === shapes.get(layer), `${model}: edge out of ${layer} labelled ${e.label}, summary says ${shapes.get(layer)}`);
+      shaped++;
+    }
+  }
+  check(shaped === svgEdges.length, `${model}: every edge starts at a layer of the summary`);
+
+  const conv = graph.find((n) => n.label === "conv2d (Conv2D)");
+  await page.click(`#graph g.node[data-layer="${conv.id}"]`);
+  await page.click('#tabs button[data-tab="layer"]');
+  const facts = await page.$$eval("#layer-panel table.facts tr", (rows) =>
+    Object.fromEntries(rows.map((r) => [r.cells[0].textContent, r.cells[1].textContent])));
+  check(facts.parameters === "160", `${model}: conv2d panel shows 160 parameters (${facts.parameters})`);
+  const panelText = await page.$eval("#layer-panel", (p) => p.innerText);
+  check(panelText.includes("params = 3 x 3 x 1 x 16 + 16 = 160"), `${model}: conv2d panel shows the parameter arithmetic`);
+  const forward = await page.$$eval("#layer-panel li.kernel", (ls) => ls.map((l) => l.dataset.kernel));
+  const fusedInto = forward.find((k) => /^k\d+_conv2d_relu_/.test(k));
+  check(fusedInto && llvm.includes(`define void @${fusedInto}(`),
+    `${model}: conv2d panel names the kernel it fused into (${fusedInto}), as nnc dump --emit=llvm does`);
+  await page.click(`#layer-panel li.kernel[data-kernel="${fusedInto}"] summary`);
+  await page.waitForSelector(`#layer-panel li.kernel[data-kernel="${fusedInto}"] pre`, { timeout: 5000 });
+  const ir = await page.$eval(`#layer-panel li.kernel[data-kernel="${fusedInto}"] pre`, (p) => p.textContent);
+  check(ir.includes(`define void @${fusedInto}(`), `${model}: the kernel's LLVM IR opens under it`);
+  const marked = await page.$$eval(`#layer-panel li.kernel[data-kernel="${fusedInto}"] pre .hl`, (s) => s.length);
+  check(marked > 0, `${model}: the IR lines using conv2d's tensors are marked (${marked})`);
+  await page.click(`#layer-panel li.kernel[data-kernel="${fusedInto}"] button[data-view="asm"]`);
+  const asm = await page.$eval(`#layer-panel li.kernel[data-kernel="${fusedInto}"] pre`, (p) => p.textContent);
+  check(asm.includes(`${fusedInto}:`), `${model}: its assembly opens on a click`);
+
+  const tabs = await page.$$eval("#tabs button", (bs) => bs.map((b) => b.dataset.tab));
+  for (const want of ["layer", "tokens", "ast", "ir", "grad", "fused", "memory"])
+    check(tabs.includes(want), `${model}: has the ${want} tab`);
+  for (const tab of tabs) {
+    await page.click(`#tabs button[data-tab="${tab}"]`);
+    const state = await page.$eval(`#tab-${tab}`, (s) => ({
+      visible: s.offsetParent !== null && s.getBoundingClientRect().height > 0,
+      marks: s.querySelectorAll(".hl").length, text: s.innerText.length }));
+    check(state.visible && state.text > 0, `${model}: tab ${tab} shows (${state.text} characters)`);
+    if (tab !== "profile" && tab !== "run")
+      check(state.marks > 0, `${model}: tab ${tab} marks conv2d's lines (${state.marks})`);
+    await page.screenshot({ path: path.join(out, `explore-${model}-${tab}.png`) });
+  }
+  const charted = await page.$$eval("#tab-memory rect.buf.hl", (r) => r.length);
+  check(charted > 0, `${model}: the memory chart marks conv2d's buffers (${charted})`);
+
+  await page.click('#tabs button[data-tab="layer"]');
+  await page.screenshot({ path: path.join(out, `explore-${model}.png`) });
+  check(blocked.length === 0, `${model}: no network request (${blocked.join(", ") || "none"})`);
+  check(errors.length === 0, `${model}: no script error (${errors.join("; ") || "none"})`);
+  await page.close();
+}
+
+const browser = await puppeteer.launch({
+  executablePath: chromium,
+  headless: true,
+  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+});
+try {
+  for (const model of ["autoencoder", "autoencoder_transpose"]) await testModel(browser, model);
+} finally {
+  await browser.close();
+}
+console.log(failures.length ? `${failures.length} checks failed` : "all checks passed");
+process.exit(failures.length ? 1 : 0);
