@@ -4,8 +4,9 @@
 // the graph has exactly the nodes and edges of `nnc dot`, each layer's outgoing edges carry the
 // output shape `nnc summary` prints for it, a click on the first conv layer shows its 160
 // parameters and the kernel it was fused into (as `nnc dump --emit=llvm` names it) with that
-// kernel's code, and every stage tab opens with the selected layer's lines marked. Saves a
-// laptop-sized screenshot per model into the output directory.
+// kernel's code, and every stage tab opens with the selected layer's lines marked; with --run
+// (a 2-epoch training run made first), the Training tab's chart, table and images. Saves
+// laptop-sized screenshots into the output directory.
 // Usage: node explore_test.mjs NNC SOURCE_DIR OUT_DIR [CHROMIUM]
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
@@ -55,9 +56,9 @@ function summaryShapes(text) {
   return shapes;
 }
 
-async function testModel(browser, model) {
+async function testModel(browser, model, extra) {
   const html = path.join(out, `${model}.html`);
-  run("explore", `examples/${model}.nn`, "--out", html);
+  run("explore", `examples/${model}.nn`, "--out", html, ...extra);
   const dot = parseDot(run("dot", `examples/${model}.nn`));
   const shapes = summaryShapes(run("summary", `examples/${model}.nn`));
   const llvm = run("dump", `examples/${model}.nn`, "--emit=llvm");
@@ -68,8 +69,9 @@ async function testModel(browser, model) {
   await page.setBypassCSP(true); // so that a reference the page should not have is requested, and caught
   await page.setRequestInterception(true);
   page.on("request", (req) => {
-    if (req.url() === pageUrl) return req.continue();
-    blocked.push(req.url());
+    // The page itself, and its inline data: images (no network), are the only loads allowed.
+    if (req.url() === pageUrl || req.url().startsWith("data:")) return req.continue();
+    blocked.push(req.url().slice(0, 100));
     return req.abort();
   });
   page.on("pageerror", (e) => errors.push(String(e)));
@@ -132,6 +134,7 @@ async function testModel(browser, model) {
   const charted = await page.$$eval("#tab-memory rect.buf.hl", (r) => r.length);
   check(charted > 0, `${model}: the memory chart marks conv2d's buffers (${charted})`);
 
+  if (tabs.includes("run")) await checkRun(page, model);
   await page.click('#tabs button[data-tab="layer"]');
   await page.screenshot({ path: path.join(out, `explore-${model}.png`) });
   check(blocked.length === 0, `${model}: no network request (${blocked.join(", ") || "none"})`);
@@ -139,13 +142,40 @@ async function testModel(browser, model) {
   await page.close();
 }
 
+/// The Training tab of a page written with --run: uPlot's chart with a value on hover, a table
+/// row per epoch, the reconstructions and the first layer's filters decoded as images.
+async function checkRun(page, model) {
+  await page.click('#tabs button[data-tab="run"]');
+  await page.waitForSelector("#loss-chart .u-over", { timeout: 5000 });
+  const rows = await page.$$eval("#history-table tr", (r) => r.length - 1);
+  check(rows === 2, `${model}: the history table has a row per epoch (${rows})`);
+  const over = await page.$("#loss-chart .u-over");
+  const box = await over.boundingBox();
+  await page.mouse.move(box.x + box.width - 2, box.y + box.height / 2);
+  const legend = await page.$$eval("#loss-chart .u-legend .u-value", (v) => v.map((e) => e.textContent));
+  check(legend.length >= 2 && legend.every((v) => v !== "--" && v !== ""), `${model}: hovering the loss chart shows the epoch's values (${legend.join(", ")})`);
+  const images = await page.$$eval("#run-panel img", (is) => is.map((i) => ({ id: i.id, w: i.naturalWidth, h: i.naturalHeight })));
+  const recon = images.find((i) => i.id === "reconstructions");
+  check(recon && recon.w === 10 * 28 + 9 * 2 && recon.h === 2 * 28 + 2, `${model}: 10 reconstructions under their test images (${recon && `${recon.w}x${recon.h}`})`);
+  const filters = images.filter((i) => i.id !== "reconstructions");
+  check(filters.length === 16 && filters.every((f) => f.w === 3 && f.h === 3), `${model}: conv2d's 16 filters as 3x3 images (${filters.length})`);
+  await page.screenshot({ path: path.join(out, `explore-${model}-run-hover.png`) });
+}
+
+// A short training run for --run: 2 epochs on the bundled digits (a few seconds).
+const runDir = path.join(out, "run");
+fs.rmSync(runDir, { recursive: true, force: true });
+run("train", "examples/autoencoder.nn", "--epochs", "2", "--data", "mnist", "--optimizer", "adam",
+  "--lr", "0.005", "--checkpoint", runDir);
+
 const browser = await puppeteer.launch({
   executablePath: chromium,
   headless: true,
   args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
 });
 try {
-  for (const model of ["autoencoder", "autoencoder_transpose"]) await testModel(browser, model);
+  await testModel(browser, "autoencoder", ["--run", runDir]);
+  await testModel(browser, "autoencoder_transpose", []);
 } finally {
   await browser.close();
 }

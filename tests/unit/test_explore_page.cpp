@@ -116,6 +116,49 @@ TEST_CASE("nnc explore: a model without a loss has the model stages and no kerne
   CHECK(dense->getString("weights") == "kernel (2, 1)");
 }
 
+TEST_CASE("nnc explore --run: the checkpoint's curve, reconstructions and first filters") {
+  nnc::test::TempDir tmp("nnc_test_explore_");
+  std::string data = (tmp.path / "data").string(), run = (tmp.path / "run").string(), out;
+  REQUIRE(nnc::test::writeSmallMnist(data, 256, 16).empty());
+  std::string model = std::string(NNC_SOURCE_DIR) + "/examples/autoencoder.nn";
+  REQUIRE(
+      runNnc("train " + model + " --epochs 2 --batch 64 --data " + data + " --checkpoint " + run,
+             out) == 0);
+  std::string html = (tmp.path / "page.html").string();
+  out.clear();
+  REQUIRE_MESSAGE(
+      runNnc("explore " + model + " --run " + run + " --data " + data + " --out " + html, out) == 0,
+      out);
+  std::ifstream in(html, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  CHECK(ss.str().find("uPlot 1.6.32 (npm uplot@1.6.32), inlined under its licence") !=
+        std::string::npos);
+  json::Value v = pageData(ss.str());
+  const json::Object &r = *v.getAsObject()->getObject("run");
+  CHECK(r.getInteger("epoch") == 2);
+  CHECK(r.getString("optimizer") == "adadelta");
+  const json::Object &history = *r.getObject("history");
+  CHECK(history.getArray("epoch")->size() == 2);
+  CHECK(history.getArray("val_loss")->size() == 2);
+  const json::Object &filters = *r.getObject("filters");
+  CHECK(filters.getString("layer") == "conv2d");
+  CHECK(filters.getArray("images")->size() == 16);
+  const json::Object &recon = *r.getObject("reconstructions");
+  CHECK(recon.getInteger("count") == 10);
+  CHECK(recon.getString("image")->starts_with("data:image/png;base64,iVBORw0KGgo"));
+
+  out.clear();
+  CHECK(runNnc(std::string("explore ") + NNC_SOURCE_DIR +
+                   "/examples/autoencoder_transpose.nn --run " + run + " --out " + html,
+               out) == 1);
+  CHECK(out.find("nnc: error: --run " + run + ": checkpoint '") == 0);
+  CHECK(out.find("was written by model 'autoencoder'") != std::string::npos);
+  out.clear();
+  CHECK(runNnc("explore " + model + " --run " + (tmp.path / "none").string(), out) == 1);
+  CHECK(out.find("nnc: error: --run ") == 0);
+}
+
 TEST_CASE("nnc explore: errors of the model are its diagnostics") {
   std::string out;
   CHECK(runNnc(std::string("explore ") + NNC_SOURCE_DIR +

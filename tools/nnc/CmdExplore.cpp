@@ -1,5 +1,5 @@
-// nnc explore FILE [--out FILE.html]: writes one self-contained HTML page of the whole
-// pipeline of one model (see Explore.h): the Graphviz graph, a panel per layer, and every
+// nnc explore FILE [--run DIR [--data D]] [--out FILE.html]: writes one self-contained HTML page of
+// the whole pipeline of one model (see Explore.h): the Graphviz graph, a panel per layer, and every
 // stage as a tab, with no network access needed to view it.
 #include "tools/nnc/Driver.h"
 #include "tools/nnc/Explore.h"
@@ -24,6 +24,17 @@ cl::opt<std::string> ExploreOut("out",
                                          ".nn file's name, in the current directory)"),
                                 cl::sub(ExploreCmd), cl::cat(driver::category()));
 
+cl::opt<std::string> ExploreRunDir("run",
+                                   cl::desc("A checkpoint directory of `nnc train --checkpoint "
+                                            "DIR`: add its loss curves, reconstructions and the "
+                                            "first layer's filters"),
+                                   cl::sub(ExploreCmd), cl::cat(driver::category()));
+cl::opt<std::string> ExploreData("data",
+                                 cl::desc("Dataset of the reconstructions with --run (mnist, "
+                                          "fashion-mnist or a directory of IDX files)"),
+                                 cl::init("mnist"), cl::sub(ExploreCmd),
+                                 cl::cat(driver::category()));
+
 int runExplore() {
   std::string source;
   if (!driver::readFile(ExploreFile, source, "model files")) return 1;
@@ -32,6 +43,15 @@ int runExplore() {
   if (!data) {
     llvm::errs() << data.error();
     return 1;
+  }
+  if (!ExploreRunDir.empty()) {
+    Result<llvm::json::Object> run =
+        driver::exploreRun(ExploreFile, source, ExploreRunDir, ExploreData);
+    if (!run) {
+      llvm::errs() << "nnc: error: --run " << ExploreRunDir << ": " << run.error() << "\n";
+      return 1;
+    }
+    (*data)["run"] = run.take();
   }
   std::string out = ExploreOut.empty()
                         ? std::filesystem::path(ExploreFile.getValue()).stem().string() + ".html"

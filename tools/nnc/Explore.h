@@ -19,6 +19,11 @@ namespace nnc::driver {
 Result<llvm::json::Object> exploreData(const std::string &file, const std::string &source,
                                        std::string &svg);
 
+/// The training run of checkpoint directory `dir` (written by `nnc train --checkpoint`): its
+/// loss history, reconstructions of `data`'s first test images, the first layer's filters.
+Result<llvm::json::Object> exploreRun(const std::string &file, const std::string &source,
+                                      const std::string &dir, const std::string &data);
+
 /// The whole page: `data` as inline JSON, `svg` inline, and every style and script inlined.
 std::string explorePage(const llvm::json::Object &data, const std::string &svg);
 

@@ -1,5 +1,6 @@
 // The page of `nnc explore`: tools/nnc/explore/page.html with its placeholders replaced by
-// the inlined style, scripts, the Graphviz SVG and the data as JSON. JSON inside a <script>
+// the inlined style, scripts (uPlot, vendored under tools/nnc/explore/vendor/, when there is a
+// run to chart), the Graphviz SVG and the data as JSON. JSON inside a <script>
 // element must not contain "</" (it would end the element), so every "</" is written as the
 // equivalent JSON escape "<\/".
 #include "tools/nnc/Explore.h"
@@ -59,7 +60,15 @@ std::string explorePage(const llvm::json::Object &data, const std::string &svg) 
   std::string page = kAsset_page_html;
   fill(page, "@@TITLE@@", escapeHtml(title));
   fill(page, "@@STYLE@@", kAsset_explore_css);
-  fill(page, "@@VENDOR@@", "");
+  std::string vendor;
+  if (data.get("run"))
+    vendor =
+        std::string("<style>\n") + kAsset_vendor_uplot_1_6_32_uPlot_min_css +
+        "</style>\n<script>\n/* uPlot 1.6.32 (npm uplot@1.6.32), inlined under its licence:\n" +
+        kAsset_vendor_uplot_1_6_32_LICENSE + "*/\n" + kAsset_vendor_uplot_1_6_32_uPlot_iife_min_js +
+        "\n</script>\n";
+  vendor += std::string("<script>\n") + kAsset_run_js + "</script>\n";
+  fill(page, "@@VENDOR@@", vendor);
   fill(page, "@@SCRIPT@@", kAsset_explore_js);
   fill(page, "@@SVG@@", svgStart == std::string::npos ? svg : svg.substr(svgStart));
   fill(page, "@@DATA@@", json);

@@ -241,7 +241,7 @@
     highlight(memory.pre, (s) => mentionsLayer(s, l.name));
     for (const r of memory.querySelectorAll("rect.buf")) r.classList.toggle("hl", valueLayer.get(r.dataset.value) === l.name);
   });
-  for (const extra of window.nncExtraTabs || []) addTab(extra.id, extra.title, extra.body(data, { el, svgEl, human, commas, linesPre, highlight }), extra.onSelect);
+  for (const extra of (window.nncExtraTabs || []).filter((t) => t.when(data))) addTab(extra.id, extra.title, extra.body(data, { el, svgEl, human, commas, linesPre, highlight }), extra.onSelect);
 
   // The graph.
   const nodes = new Map();
