@@ -5,7 +5,8 @@
 // output shape `nnc summary` prints for it, a click on the first conv layer shows its 160
 // parameters and the kernel it was fused into (as `nnc dump --emit=llvm` names it) with that
 // kernel's code, and every stage tab opens with the selected layer's lines marked; with --run
-// (a 2-epoch training run made first), the Training tab's chart, table and images. Saves
+// (a 2-epoch training run made first), the Training tab's chart, table and images; with
+// --profile, the Profile tab's row per kernel and its links to layers. Saves
 // laptop-sized screenshots into the output directory.
 // Usage: node explore_test.mjs NNC SOURCE_DIR OUT_DIR [CHROMIUM]
 import { execFileSync } from "node:child_process";
@@ -108,6 +109,10 @@ async function testModel(browser, model, extra) {
   const fusedInto = forward.find((k) => /^k\d+_conv2d_relu_/.test(k));
   check(fusedInto && llvm.includes(`define void @${fusedInto}(`),
     `${model}: conv2d panel names the kernel it fused into (${fusedInto}), as nnc dump --emit=llvm does`);
+  if (extra.includes("--profile")) {
+    const timed = await page.$eval(`#layer-panel li.kernel[data-kernel="${fusedInto}"]`, (l) => l.querySelector(".timing")?.textContent || "");
+    check(/ms per step, [\d.]+ GFLOP\/s/.test(timed), `${model}: with --profile the kernel shows its time (${timed.trim()})`);
+  }
   await page.click(`#layer-panel li.kernel[data-kernel="${fusedInto}"] summary`);
   await page.waitForSelector(`#layer-panel li.kernel[data-kernel="${fusedInto}"] pre`, { timeout: 5000 });
   const ir = await page.$eval(`#layer-panel li.kernel[data-kernel="${fusedInto}"] pre`, (p) => p.textContent);
@@ -135,6 +140,8 @@ async function testModel(browser, model, extra) {
   check(charted > 0, `${model}: the memory chart marks conv2d's buffers (${charted})`);
 
   if (tabs.includes("run")) await checkRun(page, model);
+  if (tabs.includes("profile")) await checkProfile(page, model, llvm);
+  await page.click(`#graph g.node[data-layer="${conv.id}"]`);
   await page.click('#tabs button[data-tab="layer"]');
   await page.screenshot({ path: path.join(out, `explore-${model}.png`) });
   check(blocked.length === 0, `${model}: no network request (${blocked.join(", ") || "none"})`);
@@ -162,6 +169,23 @@ async function checkRun(page, model) {
   await page.screenshot({ path: path.join(out, `explore-${model}-run-hover.png`) });
 }
 
+/// The Profile tab of a page written with --profile: a row per kernel of nnc dump --emit=llvm
+/// with a time and a bar, conv2d's rows marked, and a layer link that selects its layer.
+async function checkProfile(page, model, llvm) {
+  await page.click('#tabs button[data-tab="profile"]');
+  const rows = await page.$$eval("#profile-kernels tr.kernel-row", (r) => r.map((e) => ({
+    name: e.dataset.kernel, ms: parseFloat(e.cells[0].textContent), bar: e.querySelector(".bar").getBoundingClientRect().width, hl: e.classList.contains("hl") })));
+  const defined = [...llvm.matchAll(/^define void @(\S+)\(/gm)].map((m) => m[1]);
+  check(rows.length === defined.length && defined.every((k) => rows.some((r) => r.name === k)),
+    `${model}: the profile has a row for each of the ${defined.length} kernels`);
+  check(rows.every((r) => r.ms >= 0 && r.bar >= 1) && rows.some((r) => r.ms > 0), `${model}: each kernel has a time and a bar`);
+  check(rows.filter((r) => r.hl).length >= 2, `${model}: the profile marks conv2d's kernels (${rows.filter((r) => r.hl).length})`);
+  await page.click('#profile-kernels a.layer-link[data-layer-name="conv2d_1"]');
+  const now = await page.$eval("#graph g.node.selected text", (t) => t.textContent);
+  check(now === "conv2d_1 (Conv2D)", `${model}: a kernel's layer link selects the layer in the graph (${now})`);
+  await page.screenshot({ path: path.join(out, `explore-${model}-profile-conv2d_1.png`) });
+}
+
 // A short training run for --run: 2 epochs on the bundled digits (a few seconds).
 const runDir = path.join(out, "run");
 fs.rmSync(runDir, { recursive: true, force: true });
@@ -174,7 +198,7 @@ const browser = await puppeteer.launch({
   args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
 });
 try {
-  await testModel(browser, "autoencoder", ["--run", runDir]);
+  await testModel(browser, "autoencoder", ["--run", runDir, "--profile"]);
   await testModel(browser, "autoencoder_transpose", []);
 } finally {
   await browser.close();

@@ -159,6 +159,44 @@ TEST_CASE("nnc explore --run: the checkpoint's curve, reconstructions and first 
   CHECK(out.find("nnc: error: --run ") == 0);
 }
 
+TEST_CASE("nnc explore --profile: a time, FLOPs and layers per kernel") {
+  nnc::test::TempDir tmp("nnc_test_explore_");
+  std::string html = (tmp.path / "page.html").string(), out;
+  std::string model = std::string(NNC_SOURCE_DIR) + "/examples/autoencoder_transpose.nn";
+  REQUIRE(runNnc("explore " + model + " --profile --steps 2 --out " + html, out) == 0);
+  std::ifstream in(html, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  json::Value v = pageData(ss.str());
+  const json::Object &data = *v.getAsObject();
+  const json::Object &p = *data.getObject("profile");
+  CHECK(p.getInteger("steps") == 2);
+  CHECK(p.getInteger("batch") == 256);
+  CHECK(*p.getNumber("stepSeconds") > 0);
+  const json::Array &rows = *p.getArray("kernels"), &kernels = *data.getArray("kernels");
+  REQUIRE(rows.size() == kernels.size());
+  double seconds = 0, flops = 0;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const json::Object &r = *rows[i].getAsObject();
+    CHECK(r.getString("name") == kernels[i].getAsObject()->getString("name"));
+    CHECK(!r.getArray("layers")->empty());
+    CHECK(*r.getNumber("seconds") >= 0);
+    seconds += *r.getNumber("seconds");
+    flops += *r.getNumber("flops");
+  }
+  CHECK(seconds > 0);
+  CHECK(seconds <= *p.getNumber("stepSeconds") * 1.01);
+  CHECK(flops == doctest::Approx(*p.getNumber("stepFlops")).epsilon(1e-9));
+  out.clear();
+  CHECK(runNnc("explore " + model + " --profile --steps 0", out) == 2);
+  CHECK(out == "nnc: error: --steps: expected a whole number from 1 to 1000, found 0\n");
+  out.clear();
+  CHECK(runNnc(std::string("explore ") + NNC_SOURCE_DIR + "/examples/boxes.nn --profile --out " +
+                   html,
+               out) == 1);
+  CHECK(out == "nnc: error: --profile: the model has no loss statement: nothing to train\n");
+}
+
 TEST_CASE("nnc explore: errors of the model are its diagnostics") {
   std::string out;
   CHECK(runNnc(std::string("explore ") + NNC_SOURCE_DIR +

@@ -1,6 +1,6 @@
-// nnc explore FILE [--run DIR [--data D]] [--out FILE.html]: writes one self-contained HTML page of
-// the whole pipeline of one model (see Explore.h): the Graphviz graph, a panel per layer, and every
-// stage as a tab, with no network access needed to view it.
+// nnc explore FILE [--run DIR [--data D]] [--profile [--steps N]] [--out FILE.html]: writes one
+// self-contained HTML page of the whole pipeline of one model (see Explore.h): the Graphviz graph,
+// a panel per layer, and every stage as a tab, with no network access needed to view it.
 #include "tools/nnc/Driver.h"
 #include "tools/nnc/Explore.h"
 
@@ -35,7 +35,19 @@ cl::opt<std::string> ExploreData("data",
                                  cl::init("mnist"), cl::sub(ExploreCmd),
                                  cl::cat(driver::category()));
 
+cl::opt<bool> ExploreProfile("profile",
+                             cl::desc("Time a few training steps: each kernel's time and "
+                                      "GFLOP/s, linked to its layers"),
+                             cl::sub(ExploreCmd), cl::cat(driver::category()));
+cl::opt<int> ExploreSteps("steps", cl::desc("Timed training steps of --profile (1 to 1000)"),
+                          cl::init(5), cl::sub(ExploreCmd), cl::cat(driver::category()));
+
 int runExplore() {
+  if (ExploreSteps < 1 || ExploreSteps > 1000) {
+    llvm::errs() << "nnc: error: --steps: expected a whole number from 1 to 1000, found "
+                 << ExploreSteps << "\n";
+    return 2;
+  }
   std::string source;
   if (!driver::readFile(ExploreFile, source, "model files")) return 1;
   std::string svg;
@@ -52,6 +64,14 @@ int runExplore() {
       return 1;
     }
     (*data)["run"] = run.take();
+  }
+  if (ExploreProfile) {
+    Result<llvm::json::Object> profile = driver::exploreProfile(ExploreFile, source, ExploreSteps);
+    if (!profile) {
+      llvm::errs() << "nnc: error: --profile: " << profile.error() << "\n";
+      return 1;
+    }
+    (*data)["profile"] = profile.take();
   }
   std::string out = ExploreOut.empty()
                         ? std::filesystem::path(ExploreFile.getValue()).stem().string() + ".html"

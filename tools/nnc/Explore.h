@@ -24,6 +24,11 @@ Result<llvm::json::Object> exploreData(const std::string &file, const std::strin
 Result<llvm::json::Object> exploreRun(const std::string &file, const std::string &source,
                                       const std::string &dir, const std::string &data);
 
+/// A few timed training steps (after one warm-up step) of the JIT-compiled training graph on
+/// random inputs: per step, the wall time and each kernel's time, FLOPs and layers.
+Result<llvm::json::Object> exploreProfile(const std::string &file, const std::string &source,
+                                          int steps);
+
 /// The whole page: `data` as inline JSON, `svg` inline, and every style and script inlined.
 std::string explorePage(const llvm::json::Object &data, const std::string &svg);
 

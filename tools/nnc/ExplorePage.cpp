@@ -67,7 +67,7 @@ std::string explorePage(const llvm::json::Object &data, const std::string &svg) 
         "</style>\n<script>\n/* uPlot 1.6.32 (npm uplot@1.6.32), inlined under its licence:\n" +
         kAsset_vendor_uplot_1_6_32_LICENSE + "*/\n" + kAsset_vendor_uplot_1_6_32_uPlot_iife_min_js +
         "\n</script>\n";
-  vendor += std::string("<script>\n") + kAsset_run_js + "</script>\n";
+  vendor += std::string("<script>\n") + kAsset_run_js + kAsset_profile_js + "</script>\n";
   fill(page, "@@VENDOR@@", vendor);
   fill(page, "@@SCRIPT@@", kAsset_explore_js);
   fill(page, "@@SVG@@", svgStart == std::string::npos ? svg : svg.substr(svgStart));

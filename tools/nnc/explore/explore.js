@@ -9,6 +9,11 @@
   const layers = data.layers;
   const layerById = new Map(layers.map((l) => [l.id, l]));
   const kernels = data.kernels;
+  const profiled = new Map(((data.profile || {}).kernels || []).map((k) => [k.name, k]));
+  const timing = (name) => {
+    const k = profiled.get(name);
+    return k ? el("span", { class: "timing", text: ` ${(k.seconds * 1e3).toFixed(3)} ms per step, ${k.gflops.toFixed(2)} GFLOP/s` }) : null;
+  };
 
   const el = (tag, attrs, ...children) => {
     const e = document.createElement(tag);
@@ -167,7 +172,7 @@
     const list = el("ul", { class: "kernels" });
     for (const k of mine)
       list.append(el("li", { class: "kernel", "data-kernel": k.name },
-        el("span", { class: "kname", text: k.name }), ` (${k.role}): `, el("span", { class: "mono", text: k.members.join(" ") }), codeBlock(k, l)));
+        el("span", { class: "kname", text: k.name }), ` (${k.role}):`, timing(k.name), " ", el("span", { class: "mono", text: k.members.join(" ") }), codeBlock(k, l)));
     parts.push(...section("kernels", mine.length ? list : el("p", { class: "empty", text: stages.fused ? "none" : "no loss statement: nothing is compiled" })));
     if (stages.fused) {
       const notes = stages.fused.split("\n").filter((s) => !s.startsWith("kernel ") && mentionsLayer(s, l.name));
