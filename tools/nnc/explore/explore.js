@@ -91,7 +91,7 @@
   const bodies = document.getElementById("tab-bodies");
   const addTab = (id, title, body, onSelect) => {
     const button = el("button", { role: "tab", "data-tab": id, "aria-selected": "false", text: title });
-    const section = el("div", { class: "tab-body", id: `tab-${id}`, role: "tabpanel" }, body);
+    const section = el("div", { class: "tab-body", id: `tab-${id}`, role: "tabpanel", "data-title": title }, body);
     button.addEventListener("click", () => showTab(id));
     nav.append(button);
     bodies.append(section);
