@@ -188,6 +188,10 @@ async function checkProfile(page, tag, llvm) {
   await page.click('#profile-kernels a.layer-link[data-layer-name="conv2d_1"]');
   const now = await page.$eval("#graph g.node.selected text", (t) => t.textContent);
   check(now === "conv2d_1 (Conv2D)", `${tag}: a kernel's layer link selects the layer in the graph (${now})`);
+  await page.$eval('#graph g.node[data-layer="v0"]', (g) => g.focus());
+  await page.keyboard.press("Enter");
+  const keyed = await page.$eval("#graph g.node.selected text", (t) => t.textContent);
+  check(keyed.endsWith("(InputLayer)"), `${tag}: Enter on a focused graph node selects it (${keyed})`);
   await page.screenshot({ path: path.join(out, `explore-${tag}-profile-conv2d_1.png`) });
 }
 

@@ -254,7 +254,10 @@
     const id = g.querySelector("title").textContent.trim();
     g.dataset.layer = id;
     nodes.set(id, g);
+    g.setAttribute("tabindex", "0");
+    g.setAttribute("role", "button");
     g.addEventListener("click", () => select(id));
+    g.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); select(id); } });
   }
   const edges = [...document.querySelectorAll("#graph g.edge")].map((g) => ({ g, ends: g.querySelector("title").textContent.split("->") }));
   const select = (id) => {
@@ -262,6 +265,11 @@
     if (!l) return;
     selected = l;
     for (const [nid, g] of nodes) g.classList.toggle("selected", nid === id);
+    const pane = document.getElementById("graph-pane"), node = nodes.get(id);
+    if (node) {
+      const p = pane.getBoundingClientRect(), n = node.getBoundingClientRect();
+      if (n.top < p.top || n.bottom > p.bottom) pane.scrollTop += n.top - p.top - p.height / 3;
+    }
     for (const e of edges) e.g.classList.toggle("selected", e.ends.includes(id));
     for (const t of tabs) if (t.onSelect) t.onSelect(l);
     document.getElementById("model-facts").textContent = `${data.file} · ${data.paramsText} parameters · ${layers.length} nodes · ${kernels.length} kernels · selected: ${l.name}`;
