@@ -105,6 +105,27 @@ TEST_CASE("nnc explore: the autoencoder's page is self-contained and holds every
   CHECK(!k0.getString("asm")->contains("k1_maxpool2d"));
 }
 
+TEST_CASE("nnc explore: a kernel whose body is shared shows that body with its own wrapper") {
+  nnc::test::TempDir tmp("nnc_test_explore_");
+  std::string model = (tmp.path / "chain.nn").string(), html = (tmp.path / "chain.html").string();
+  std::ofstream(model) << "model chain\ninput x: [8]\nh = dense(x, units=8, activation=relu)\n"
+                          "h = dense(h, units=8, activation=relu)\ny = dense(h, units=8)\n"
+                          "output y\nloss mse(y, x)\n";
+  std::string out;
+  REQUIRE(runNnc("explore " + model + " --out " + html, out) == 0);
+  std::ifstream in(html, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  json::Value v = pageData(ss.str());
+  const json::Object &k1 = *(*v.getAsObject()->getArray("kernels"))[1].getAsObject();
+  CHECK(k1.getString("name") == "k1_dense_relu_8");
+  CHECK(k1.getString("body") == "k0_dense_relu_8.body");
+  CHECK(k1.getString("llvm")->contains("define internal void @k0_dense_relu_8.body("));
+  CHECK(k1.getString("llvm")->contains("define void @k1_dense_relu_8("));
+  CHECK(!k1.getString("llvm")->contains("@k2_"));
+  CHECK(k1.getString("asm")->contains("k1_dense_relu_8:"));
+}
+
 TEST_CASE("nnc explore: a model without a loss has the model stages and no kernels") {
   nnc::test::TempDir tmp("nnc_test_explore_");
   json::Value v = pageData(page("boxes", tmp));

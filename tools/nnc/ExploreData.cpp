@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 #include <llvm/Support/raw_ostream.h>
 
+#include <algorithm>
 #include <set>
 #include <sstream>
 
@@ -42,30 +43,40 @@ json::Array toArray(const std::vector<std::string> &items) {
   return out;
 }
 
-/// The text of the functions of `m` named `name` or `name.SUFFIX` (a kernel and its body).
-std::string functionsOf(const llvm::Module &m, const std::string &name) {
+/// The functions of a kernel: its wrapper and the body it calls (its own, or the identical
+/// body of an earlier kernel it shares).
+std::vector<std::string> kernelFunctions(const KernelInfo &k) {
+  std::vector<std::string> names = {k.name};
+  if (!k.body.empty() && k.body != k.name) names.push_back(k.body);
+  return names;
+}
+
+bool isOneOf(llvm::StringRef name, const std::vector<std::string> &names) {
+  return std::find(names.begin(), names.end(), name.str()) != names.end();
+}
+
+/// The text of the functions of `m` named in `names` (a kernel's body, then its wrapper).
+std::string functionsOf(const llvm::Module &m, const std::vector<std::string> &names) {
   std::string out;
   llvm::raw_string_ostream os(out);
   for (const llvm::Function &f : m) {
-    llvm::StringRef n = f.getName();
-    if (f.isDeclaration() || !(n == name || n.starts_with(name + "."))) continue;
+    if (f.isDeclaration() || !isOneOf(f.getName(), names)) continue;
     f.print(os);
     os << "\n";
   }
   return out;
 }
 
-/// The assembly of the functions named `name` or `name.SUFFIX`: from each one's
-/// ".type F,@function" line to its ".size F" line.
-std::string assemblyOf(const std::string &assembly, const std::string &name) {
+/// The assembly of the functions named in `names`: from each one's ".type F,@function" line to
+/// its ".size F" line (a body inlined into its wrapper has no code of its own).
+std::string assemblyOf(const std::string &assembly, const std::vector<std::string> &names) {
   std::istringstream in(assembly);
   std::string line, out, current;
   while (std::getline(in, line)) {
-    if (current.empty() && line.rfind("\t.type\t", 0) == 0) {
+    if (current.empty() && line.rfind("\t.type\t", 0) == 0 &&
+        line.find(",@function") != std::string::npos) {
       std::string f = line.substr(7, line.find(',') - 7);
-      if (line.find(",@function") != std::string::npos &&
-          (f == name || f.rfind(name + ".", 0) == 0))
-        current = f;
+      if (isOneOf(f, names)) current = f;
     }
     if (current.empty()) continue;
     out += line + "\n";
@@ -117,7 +128,7 @@ Result<json::Array> kernelsJson(const Graph &t) {
   llvm::Module &m = *code->shards.front().module; // one shard: every kernel
   (*jit)->prepare(m);
   std::vector<std::string> before;
-  for (const KernelInfo &k : code->kernels) before.push_back(functionsOf(m, k.name));
+  for (const KernelInfo &k : code->kernels) before.push_back(functionsOf(m, kernelFunctions(k)));
   (*jit)->optimize(m);
   Result<std::string> assembly = (*jit)->assembly(m);
   if (!assembly) return Error{assembly.error()};
@@ -140,8 +151,9 @@ Result<json::Array> kernelsJson(const Graph &t) {
                                {"flopsPerExample", k.flopsPerExample},
                                {"flopsFixed", k.flopsFixed},
                                {"llvm", before[i]},
-                               {"llvmOpt", functionsOf(m, k.name)},
-                               {"asm", assemblyOf(*assembly, k.name)}});
+                               {"body", k.body},
+                               {"llvmOpt", functionsOf(m, kernelFunctions(k))},
+                               {"asm", assemblyOf(*assembly, kernelFunctions(k))}});
   }
   return out;
 }

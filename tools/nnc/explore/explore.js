@@ -139,7 +139,9 @@
       b.addEventListener("click", () => show(key));
       buttons.append(b);
     }
-    const details = el("details", { class: "kernel-code" }, el("summary", { text: "loops: LLVM IR, after O3, assembly" }), buttons, holder);
+    const shared = kernel.body && kernel.body !== `${kernel.name}.body`
+      ? ` (its loops are ${kernel.body}, shared with an identical kernel: compiled once)` : "";
+    const details = el("details", { class: "kernel-code" }, el("summary", { text: `loops: LLVM IR, after O3, assembly${shared}` }), buttons, holder);
     details.addEventListener("toggle", () => { if (details.open && !holder.firstChild) show("llvm"); });
     return details;
   };
