@@ -180,6 +180,33 @@ TEST_CASE("nnc explore --run: the checkpoint's curve, reconstructions and first 
   CHECK(out.find("nnc: error: --run ") == 0);
 }
 
+TEST_CASE("nnc explore --run: a classifier's accuracy curves, and no reconstructions") {
+  nnc::test::TempDir tmp("nnc_test_explore_");
+  std::string data = (tmp.path / "data").string(), run = (tmp.path / "run").string(), out;
+  REQUIRE(nnc::test::writeSmallMnist(data, 128, 16).empty());
+  std::string model = std::string(NNC_SOURCE_DIR) + "/examples/mnist_cnn.nn";
+  REQUIRE(runNnc("train " + model + " --epochs 1 --data " + data + " --checkpoint " + run, out) ==
+          0);
+  std::string html = (tmp.path / "page.html").string();
+  out.clear();
+  REQUIRE_MESSAGE(
+      runNnc("explore " + model + " --run " + run + " --data " + data + " --out " + html, out) == 0,
+      out);
+  std::ifstream in(html, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  json::Value v = pageData(ss.str());
+  const json::Object &r = *v.getAsObject()->getObject("run");
+  const json::Object &history = *r.getObject("history");
+  REQUIRE(history.getArray("accuracy"));
+  CHECK(history.getArray("accuracy")->size() == 1);
+  double accuracy = *(*history.getArray("val_accuracy"))[0].getAsNumber();
+  CHECK(accuracy >= 0);
+  CHECK(accuracy <= 1);
+  CHECK(r.getObject("reconstructions")->empty()); // 10 class scores are not an image
+  CHECK(r.getObject("filters")->getArray("images")->size() == 8);
+}
+
 TEST_CASE("nnc explore --profile: a time, FLOPs and layers per kernel") {
   nnc::test::TempDir tmp("nnc_test_explore_");
   std::string html = (tmp.path / "page.html").string(), out;

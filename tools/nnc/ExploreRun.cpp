@@ -1,9 +1,9 @@
 // The training run of `nnc explore --run DIR`: the latest checkpoint of a directory written by
 // `nnc train --checkpoint DIR` (refused if another model wrote it), its loss history (the
-// checkpoint carries every finished epoch), the model's reconstructions (or outputs) of the
-// first test images, computed by the JIT from the checkpoint's weights, and the first
-// convolution's or dense layer's learned filters, each normalised to its own range. Pictures
-// are PNGs inlined as data: URLs.
+// checkpoint carries every finished epoch, with the accuracy when the model has that metric), the
+// model's reconstructions (or outputs) of the first test images, computed by the JIT from the
+// checkpoint's weights, and the first convolution's or dense layer's learned filters, each
+// normalised to its own range. Pictures are PNGs inlined as data: URLs.
 #include "tools/nnc/Explore.h"
 
 #include "passes/Pipeline.h"
@@ -33,17 +33,27 @@ uint8_t grey(double v) {
 }
 
 json::Object historyJson(const std::vector<EpochRecord> &history) {
-  json::Array epochs, loss, valLoss, seconds;
+  json::Array epochs, loss, valLoss, seconds, accuracy, valAccuracy;
+  auto orNull = [](const std::optional<double> &v) { return v ? json::Value(*v) : nullptr; };
+  bool metric = false;
   for (const EpochRecord &r : history) {
     epochs.push_back(r.epoch);
     loss.push_back(r.loss);
-    valLoss.push_back(r.valLoss ? json::Value(*r.valLoss) : json::Value(nullptr));
+    valLoss.push_back(orNull(r.valLoss));
     seconds.push_back(r.seconds);
+    accuracy.push_back(orNull(r.accuracy));
+    valAccuracy.push_back(orNull(r.valAccuracy));
+    metric = metric || r.accuracy || r.valAccuracy;
   }
-  return json::Object{{"epoch", std::move(epochs)},
-                      {"loss", std::move(loss)},
-                      {"val_loss", std::move(valLoss)},
-                      {"seconds", std::move(seconds)}};
+  json::Object out{{"epoch", std::move(epochs)},
+                   {"loss", std::move(loss)},
+                   {"val_loss", std::move(valLoss)},
+                   {"seconds", std::move(seconds)}};
+  if (metric) {
+    out["accuracy"] = std::move(accuracy);
+    out["val_accuracy"] = std::move(valAccuracy);
+  }
+  return out;
 }
 
 /// Largest filter image drawn (a dense layer on a large input has too many weights per unit).

@@ -1,7 +1,7 @@
-// nnc explore, the Training tab (with --run DIR): the checkpoint's loss curves drawn by uPlot
-// (hover for the values of an epoch), the epochs as a table, the model's reconstructions of
-// the first test images, and the first layer's learned filters (marked when that layer is
-// selected). Registers itself for explore.js through window.nncExtraTabs.
+// nnc explore, the Training tab (with --run DIR): the checkpoint's loss (and accuracy) curves
+// drawn by uPlot (hover for the values of an epoch), the epochs as a table, the model's
+// reconstructions of the first test images, and the first layer's learned filters (marked when
+// that layer is selected). Registers itself for explore.js through window.nncExtraTabs.
 "use strict";
 window.nncExtraTabs = window.nncExtraTabs || [];
 window.nncExtraTabs.push({
@@ -15,32 +15,35 @@ window.nncExtraTabs.push({
     wrap.append(el("p", { text: `${run.checkpoint}: ${run.epoch} epoch${run.epoch === 1 ? "" : "s"}` +
       `${run.step ? ` and ${run.step} steps` : ""} of ${run.optimizer}, batch ${run.batch}` }));
     if (run.note) wrap.append(el("p", { class: "empty", text: run.note }));
-    wrap.append(el("h3", { text: "loss per epoch" }));
-    const chartBox = el("div", { id: "loss-chart" });
-    wrap.append(chartBox);
-    const series = [{ label: "epoch" }, { label: "loss", stroke: "#2563eb", width: 2, points: { show: true, size: 6 } }];
-    const columns = [h.epoch, h.loss];
-    if (h.val_loss.some((v) => v !== null)) {
-      series.push({ label: "val_loss", stroke: "#c2410c", width: 2, points: { show: true, size: 6 } });
-      columns.push(h.val_loss);
-    }
-    let plot = null;
-    const draw = () => {
-      const width = Math.max(320, Math.min(900, chartBox.clientWidth));
-      if (!chartBox.clientWidth) return;
-      if (plot) { plot.setSize({ width, height: 280 }); return; }
-      if (typeof uPlot === "undefined") { chartBox.append(el("p", { class: "empty", text: "uPlot is missing" })); return; }
-      plot = new uPlot({ width, height: 280, series, scales: { x: { time: false } },
-        axes: [{ label: "epoch", incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] }, { label: "loss" }] }, columns, chartBox);
-      chartBox.dataset.points = String(h.epoch.length);
+    // One uPlot chart per quantity: drawn when its box first has a width (a hidden tab has none).
+    const chart = (id, title, yLabel, curves) => {
+      const box = el("div", { id });
+      wrap.append(el("h3", { text: title }), box);
+      const series = [{ label: "epoch" }], columns = [h.epoch];
+      for (const [key, stroke] of curves)
+        if (h[key] && h[key].some((v) => v !== null)) {
+          series.push({ label: key, stroke, width: 2, points: { show: true, size: 6 } });
+          columns.push(h[key]);
+        }
+      let plot = null;
+      const draw = () => {
+        if (!box.clientWidth) return;
+        const width = Math.max(320, Math.min(900, box.clientWidth));
+        if (plot) { plot.setSize({ width, height: 260 }); return; }
+        if (typeof uPlot === "undefined") { box.append(el("p", { class: "empty", text: "uPlot is missing" })); return; }
+        plot = new uPlot({ width, height: 260, series, scales: { x: { time: false } },
+          axes: [{ label: "epoch", incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] }, { label: yLabel }] }, columns, box);
+      };
+      new ResizeObserver(draw).observe(box);
     };
-    new ResizeObserver(draw).observe(chartBox);
+    chart("loss-chart", "loss per epoch", "loss", [["loss", "#2563eb"], ["val_loss", "#c2410c"]]);
+    if (h.accuracy) chart("accuracy-chart", "accuracy per epoch", "accuracy", [["accuracy", "#2563eb"], ["val_accuracy", "#c2410c"]]);
+    const keys = ["loss", "val_loss", ...(h.accuracy ? ["accuracy", "val_accuracy"] : []), "seconds"];
     const table = el("table", { class: "grid", id: "history-table" },
-      el("tr", {}, ...["epoch", "loss", "val_loss", "seconds"].map((t) => el("th", { class: "num", text: t }))));
-    h.epoch.forEach((e, i) => table.append(el("tr", {},
-      el("td", { class: "num", text: String(e) }), el("td", { class: "num", text: h.loss[i].toFixed(4) }),
-      el("td", { class: "num", text: h.val_loss[i] === null ? "-" : h.val_loss[i].toFixed(4) }),
-      el("td", { class: "num", text: h.seconds[i].toFixed(1) }))));
+      el("tr", {}, ...["epoch", ...keys].map((t) => el("th", { class: "num", text: t }))));
+    const cell = (v, digits) => el("td", { class: "num", text: v === null ? "-" : v.toFixed(digits) });
+    h.epoch.forEach((e, i) => table.append(el("tr", {}, el("td", { class: "num", text: String(e) }),
+      ...keys.map((k) => cell(h[k][i], k === "seconds" ? 1 : 4)))));
     wrap.append(table);
     const rec = run.reconstructions;
     if (rec && rec.image) {
