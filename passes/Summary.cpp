@@ -108,7 +108,7 @@ std::string printSummary(const Graph &g, int64_t batch, bool explain) {
 
 std::string printDot(const Graph &g, int64_t batch) {
   std::string out = fmt::format("digraph \"{}\" {{\n  rankdir=TB;\n  node [shape=box, "
-                                "fontname=\"monospace\"];\n",
+                                "fontname=\"monospace\"];\n  edge [fontname=\"monospace\"];\n",
                                 g.name);
   auto id = [&](ValueId v) { return fmt::format("v{}", v); };
   for (size_t i = 0; i < g.size(); ++i) {

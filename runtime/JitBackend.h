@@ -51,6 +51,10 @@ public:
   const std::string &fusionReport() const { return fusionReport_; }
   const std::string &memoryReport() const { return memoryReport_; }
   const std::vector<KernelInfo> &kernels() const { return kernels_; }
+  /// Seconds spent in each kernel (indexed as kernels()) over every step run so far.
+  const std::vector<double> &kernelSeconds() const { return kernelSeconds_; }
+  /// FLOPs each kernel (indexed as kernels()) did over every step run so far.
+  const std::vector<double> &kernelFlops() const { return kernelFlops_; }
 
 private:
   JitBackend() = default;

@@ -8,3 +8,6 @@ SUDO=""
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends $(cat scripts/debian-packages.txt) >/dev/null
+# npm is its own package beside Debian's nodejs, while NodeSource's nodejs bundles it and
+# conflicts with Debian's: install Debian's only when there is no npm (tests/browser needs it).
+command -v npm >/dev/null || $SUDO apt-get install -y -qq --no-install-recommends npm >/dev/null

@@ -5,6 +5,7 @@
 #include "ir/Lower.h"
 #include "passes/Pipeline.h"
 #include "passes/Summary.h"
+#include "runtime/Graphviz.h"
 
 #include <llvm/ADT/StringExtras.h>
 #include <llvm/Support/raw_ostream.h>
@@ -19,7 +20,8 @@ cl::SubCommand SummaryCmd("summary", "Print the Keras-style model summary (shape
                                      "receptive fields, memory)");
 cl::SubCommand DumpCmd("dump", "Print a compiler stage: tokens, ast, ir, grad, fused, memory, "
                                "llvm, llvm-opt, asm");
-cl::SubCommand DotCmd("dot", "Print the model as a Graphviz graph with shapes on the edges");
+cl::SubCommand DotCmd("dot", "Print the model as a Graphviz graph with shapes on the edges (DOT "
+                             "text, or laid out as SVG or PNG)");
 
 cl::opt<std::string> CheckFile(cl::Positional, cl::desc("<file.nn>"), cl::Required,
                                cl::sub(CheckCmd), cl::cat(driver::category()));
@@ -32,6 +34,10 @@ cl::opt<std::string> DotFile(cl::Positional, cl::desc("<file.nn>"), cl::Required
 cl::opt<int64_t> Batch("batch", cl::desc("Print shapes for this batch size instead of N/None"),
                        cl::init(-1), cl::sub(SummaryCmd), cl::sub(DumpCmd), cl::sub(DotCmd),
                        cl::cat(driver::category()));
+cl::opt<std::string> DotFormat("format",
+                               cl::desc("dot (the DOT text), svg or png (laid out in-process by "
+                                        "Graphviz's libgvc)"),
+                               cl::init("dot"), cl::sub(DotCmd), cl::cat(driver::category()));
 cl::opt<bool> Explain("explain",
                       cl::desc("Print under each layer the arithmetic of its shape, parameters, "
                                "MACs and receptive field"),
@@ -87,11 +93,24 @@ int runSummary() {
 }
 
 int runDot() {
+  if (DotFormat != "dot" && DotFormat != "svg" && DotFormat != "png") {
+    llvm::errs() << "nnc: error: --format: expected dot, svg or png, found '" << DotFormat << "'\n";
+    return 2;
+  }
   DiagEngine diags;
   std::string src;
   std::optional<Graph> g = load(DotFile, diags, src);
   if (!g) return 1;
-  llvm::outs() << printDot(*g, Batch);
+  if (DotFormat == "dot") {
+    llvm::outs() << printDot(*g, Batch);
+    return 0;
+  }
+  Result<std::string> rendered = renderDot(printDot(*g, Batch), DotFormat);
+  if (!rendered) {
+    llvm::errs() << "nnc: error: " << rendered.error() << "\n";
+    return 1;
+  }
+  llvm::outs() << *rendered;
   return 0;
 }
 
