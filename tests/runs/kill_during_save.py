@@ -101,8 +101,12 @@ def main():
             shutil.copytree(base, work)
 
         fresh()
+        # LeakSanitizer cannot run under ptrace: in a sanitizer build, the traced runs go
+        # without leak checks (the untraced ones keep them).
+        traced_env = dict(os.environ)
+        traced_env["ASAN_OPTIONS"] = (traced_env.get("ASAN_OPTIONS", "") + ":detect_leaks=0").lstrip(":")
         trace = os.path.join(tmp, "trace")
-        r = subprocess.run(["strace", "-f", "-o", trace] + resume, cwd=work)
+        r = subprocess.run(["strace", "-f", "-o", trace] + resume, cwd=work, env=traced_env)
         if r.returncode != 0:
             print("kill_during_save: the traced resume failed")
             return 1
@@ -125,7 +129,8 @@ def main():
             nth = sum(1 for p, n, _ in traced[: i + 1] if p == pid and n == name)
             fresh()
             r = subprocess.run(["strace", "-f", "-o", os.devnull, "-e",
-                                f"inject={name}:signal=KILL:when={nth}"] + resume, cwd=work)
+                                f"inject={name}:signal=KILL:when={nth}"] + resume, cwd=work,
+                               env=traced_env)
             what = f"kill at call {i} ({line.strip()[:90]})"
             if r.returncode != -9 and r.returncode != 137:
                 # The call sequence differed in this run (it finished): checked all the same.
