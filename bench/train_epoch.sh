@@ -4,7 +4,9 @@
 # configuration on this machine: see torch_epoch.py), in the same run. Prints per model:
 # seconds per epoch of both and their ratio, PyTorch's winning configuration, nnc's GFLOP/s
 # and fraction of the CPU's peak, nnc's compile time (parse to function pointers) and peak
-# RSS; and the lecture's own Keras figures (on a GPU) as a reference line.
+# RSS, and where nnc's whole process spent its time (compile, loading the data, training
+# steps, validation, checkpoints); and the lecture's own Keras figures (on a GPU) as a
+# reference line.
 #
 # Peak FLOP/s = threads x GHz x FLOPs/cycle/core, where FLOPs/cycle is
 #   (SIMD floats: 16 with AVX-512, 8 with AVX2, 4 with SSE) x 2 (fused multiply-add, if the
@@ -66,7 +68,8 @@ t = time.perf_counter()
 subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=True)
 print(f"{(time.perf_counter() - t) * 1000:.1f}")' "$nnc" dump "$src" --emit=grad)
   NNC_DEBUG=1 /usr/bin/time -v "$nnc" train "$src" --epochs 1 --batch 256 --optimizer adadelta \
-    --data "$data" --threads "$threads" --checkpoint "$work/ckpt-$model" >"$work/$model.out" 2>&1
+    --data "$data" --threads "$threads" --checkpoint "$work/ckpt-$model" --time-passes \
+    >"$work/$model.out" 2>&1
   steps=$(grep -o '[0-9]*/[0-9]* - ' "$work/$model.out" | tail -1 | cut -d/ -f1)
   per_step=$(grep -o '[0-9.]*[mu]*s/step' "$work/$model.out" | tail -1)
   # Training time of the epoch: steps x time per step (the validation pass is not counted,
@@ -77,6 +80,11 @@ print(f"{(time.perf_counter() - t) * 1000:.1f}")' "$nnc" dump "$src" --emit=grad
   gflops=$(awk '/kernel time:/ {print $6}' "$work/$model.out")
   jit_ms=$(awk '/^  total / {print $2}' "$work/$model.out")
   rss=$(awk -F: '/Maximum resident set size/ {printf "%.0f", $2 / 1024}' "$work/$model.out")
+  # Where the whole process's time went (nnc train --time-passes: "run time:" rows in seconds).
+  whole=$(awk '/^run time:/ { on = 1; next }
+    on && /^  / { v = $(NF - 1); name = $0; sub(/^  /, "", name); sub(/ +[-0-9.]+ s$/, "", name)
+                  parts = parts (parts ? ", " : "") sprintf("%s %.2f s", name, v) }
+    END { print parts }' "$work/$model.out")
   torch_line=$(/usr/bin/python3 "$here/torch_epoch.py" --threads "$threads" --limit "$limit" "$model" 2>"$work/$model.probe")
   torch=$(echo "$torch_line" | awk '{print $2}')
   config=$(echo "$torch_line" | awk '{print $4}')
@@ -85,4 +93,5 @@ print(f"{(time.perf_counter() - t) * 1000:.1f}")' "$nnc" dump "$src" --emit=grad
     printf "%s: nnc %.2f s/epoch (%s steps, %s), PyTorch %.2f s/epoch (fastest of its configurations: %s), nnc %.1fx faster\n", m, e, s, ps, t, c, t / e
     printf "  nnc %.2f GFLOP/s = %.1f%% of %.1f GFLOP/s peak; compile %.0f ms (front end %.0f + JIT %.0f); peak RSS %s MB\n", g, 100 * g / p, p, f + j, f, j, r
   }'
+  echo "  nnc whole process: $whole"
 done
