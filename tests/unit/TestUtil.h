@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <system_error>
@@ -78,6 +79,12 @@ inline std::string writeSmallMnist(const std::filesystem::path &dir, int64_t tra
   write(d->train, train, "train");
   write(d->test, test, "t10k");
   return "";
+}
+
+/// The whole contents of the file at `p` ("" if it cannot be read).
+inline std::string slurp(const std::filesystem::path &p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 /// The names in `dir` that are temporaries of atomic writes (".NAME.tmp-XXXXXX").

@@ -15,6 +15,8 @@
 
 namespace fs = std::filesystem;
 
+using nnc::test::slurp;
+
 namespace {
 
 struct Measured {
@@ -23,13 +25,6 @@ struct Measured {
   double cpuSeconds = 0; // user + system time of the child
   int64_t peakKb = 0;    // the child's peak resident set, from VmHWM at its exit
 };
-
-std::string slurp(const fs::path &p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 /// Runs `nnc check FILE` as a traced child (output to FILE.err) and measures it.
 Measured measureCheck(const fs::path &file) {

@@ -29,15 +29,11 @@
 
 using namespace nnc;
 using nnc::test::ScopedEnv;
+using nnc::test::slurp;
 using nnc::test::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string slurp(const fs::path &p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
 void put(const fs::path &p, const std::string &bytes) {
   std::ofstream(p, std::ios::binary).write(bytes.data(), std::streamsize(bytes.size()));

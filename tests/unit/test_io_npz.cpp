@@ -17,15 +17,11 @@
 #include <map>
 
 using namespace nnc;
+using nnc::test::slurp;
 using nnc::test::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string slurp(const fs::path &p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
 /// An npy file of version 1.0 with header dict `dict` (padded to 64 bytes) and `data`.
 std::string npy(const std::string &dict, const std::string &data, int major = 1) {

@@ -7,6 +7,7 @@
 // streams as Keras uses them: progress on standard output (a live bar only on a terminal, one
 // line per epoch otherwise; --verbose: lines even on a terminal; --quiet: nothing), warnings
 // and errors on standard error.
+#include "TestCheckpoint.h"
 #include "TestUtil.h"
 #include "passes/Pipeline.h"
 #include "runtime/Checkpoint.h"
@@ -33,16 +34,10 @@
 #include <vector>
 
 using namespace nnc;
+using nnc::test::slurp;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string slurp(const fs::path &p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 struct Outcome {
   int code = -1;
@@ -112,33 +107,6 @@ int waitExit(pid_t pid) {
   int status = 0;
   ::waitpid(pid, &status, 0);
   return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-}
-
-/// The tensors of two checkpoints, bit for bit.
-void checkSameTensors(const std::string &a, const std::string &b) {
-  Result<Checkpoint> ca = readCheckpoint(a), cb = readCheckpoint(b);
-  REQUIRE_MESSAGE(ca.ok(), ca.error());
-  REQUIRE_MESSAGE(cb.ok(), cb.error());
-  REQUIRE(ca->tensors.size() == cb->tensors.size());
-  for (const auto &[name, t] : ca->tensors) {
-    INFO("tensor " << name);
-    REQUIRE(cb->tensors.count(name));
-    CHECK(std::memcmp(t.data.data(), cb->tensors.at(name).data.data(),
-                      t.data.size() * sizeof(double)) == 0);
-  }
-  CHECK(ca->info.globalStep == cb->info.globalStep);
-  // The curves too, accuracies included (an interrupted epoch keeps its counts), times aside.
-  Result<std::vector<EpochRecord>> ha = parseHistoryCsv(ca->info.history, a),
-                                   hb = parseHistoryCsv(cb->info.history, b);
-  REQUIRE(ha.ok());
-  REQUIRE(hb.ok());
-  REQUIRE(ha->size() == hb->size());
-  for (size_t i = 0; i < ha->size(); ++i) {
-    CHECK((*ha)[i].loss == (*hb)[i].loss);
-    CHECK((*ha)[i].valLoss == (*hb)[i].valLoss);
-    CHECK((*ha)[i].accuracy == (*hb)[i].accuracy);
-    CHECK((*ha)[i].valAccuracy == (*hb)[i].valAccuracy);
-  }
 }
 
 const std::string kConfig = "--data data --epochs 6 --batch 4 --optimizer sgd --lr 0.05 "
@@ -248,8 +216,8 @@ TEST_CASE("test_tr --resume alone continues the stored configuration bit-identic
     CHECK(log.find("300 train / 100 validation (held out of train), batch 4, sgd lr 0.05") !=
           std::string::npos);
     CHECK(log.find("Epoch 6/6") != std::string::npos);
-    checkSameTensors((r.dir / "full/ckpt-epoch-0006.safetensors").string(),
-                     (r.dir / "part/ckpt-epoch-0006.safetensors").string());
+    test::checkSameCheckpoint((r.dir / "full/ckpt-epoch-0006.safetensors").string(),
+                              (r.dir / "part/ckpt-epoch-0006.safetensors").string());
   }
   SUBCASE("after Ctrl-C, with the printed command run verbatim") {
     pid_t pid = r.spawn("train tiny.nn " + kConfig +
@@ -275,8 +243,8 @@ TEST_CASE("test_tr --resume alone continues the stored configuration bit-identic
     size_t resumed = out.find("Epoch 3/6\n");
     REQUIRE(resumed != std::string::npos);
     CHECK(out.compare(resumed + 10, 8, "75/75 - ") == 0);
-    checkSameTensors((r.dir / "full/ckpt-epoch-0006.safetensors").string(),
-                     (r.dir / "part/ckpt-epoch-0006.safetensors").string());
+    test::checkSameCheckpoint((r.dir / "full/ckpt-epoch-0006.safetensors").string(),
+                              (r.dir / "part/ckpt-epoch-0006.safetensors").string());
     std::string csv = slurp(r.dir / "part.csv");
     CHECK(std::count(csv.begin(), csv.end(), '\n') == 7); // the header and six epochs
   }

@@ -5,6 +5,7 @@
 // decode to the expected sizes; training the bundled digits beats an untrained model; resuming
 // without a `latest` pointer takes the newest complete checkpoint; bad metadata, NaN weights
 // and renamed tensors are refused by train --resume, predict and eval; no temporaries remain.
+#include "TestCheckpoint.h"
 #include "TestUtil.h"
 #include "runtime/Checkpoint.h"
 #include "runtime/FileUtil.h"
@@ -34,6 +35,7 @@
 #include <unistd.h>
 
 using namespace nnc;
+using nnc::test::slurp;
 using nnc::test::temporaries;
 namespace fs = std::filesystem;
 
@@ -43,13 +45,6 @@ struct Outcome {
   int code = -1;
   std::string err, out; // standard error (warnings, errors) and output (progress, results)
 };
-
-std::string slurp(const fs::path &p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 void spit(const fs::path &p, const std::string &text) {
   std::ofstream out(p, std::ios::binary);
@@ -112,24 +107,6 @@ const char *kTiny = "model tiny\n"
                     "loss binary_crossentropy(y, x)\n"
                     "train optimizer=adam, lr=0.01, epochs=2, batch=32, seed=7\n";
 
-/// Every tensor of two checkpoint files, compared bit for bit.
-void checkSameTensors(const std::string &a, const std::string &b) {
-  Result<Checkpoint> ca = readCheckpoint(a), cb = readCheckpoint(b);
-  REQUIRE_MESSAGE(ca.ok(), ca.error());
-  REQUIRE_MESSAGE(cb.ok(), cb.error());
-  REQUIRE(ca->tensors.size() == cb->tensors.size());
-  for (const auto &[name, t] : ca->tensors) {
-    INFO("tensor " << name);
-    REQUIRE(cb->tensors.count(name));
-    CHECK(t.shape == cb->tensors.at(name).shape);
-    CHECK(std::memcmp(t.data.data(), cb->tensors.at(name).data.data(),
-                      t.data.size() * sizeof(double)) == 0);
-  }
-  CHECK(ca->info.epoch == cb->info.epoch);
-  CHECK(ca->info.globalStep == cb->info.globalStep);
-  CHECK(ca->info.rngState == cb->info.rngState);
-}
-
 } // namespace
 
 TEST_CASE("test_tr resumed training ends bit-identical to an uninterrupted run") {
@@ -160,8 +137,8 @@ TEST_CASE("test_tr resumed training ends bit-identical to an uninterrupted run")
     REQUIRE_MESSAGE(rest.code == 0, rest.err);
     CHECK(rest.out.find("Resuming from") != std::string::npos);
     CHECK(rest.out.find("Epoch 1/2") == std::string::npos);
-    checkSameTensors(s / "full/ckpt-epoch-0002.safetensors",
-                     s / "part/ckpt-epoch-0002.safetensors");
+    test::checkSameCheckpoint(s / "full/ckpt-epoch-0002.safetensors",
+                              s / "part/ckpt-epoch-0002.safetensors");
     // The resumed run's curve includes the epoch trained before the restart.
     Result<std::vector<EpochRecord>> h = parseHistoryCsv(slurp(s / "part/history.csv"), "csv");
     REQUIRE(h.ok());
@@ -206,7 +183,8 @@ TEST_CASE("test_tr Ctrl-C checkpoints the current step and a resumed run ends bi
       Outcome rest = runNnc(s, "train " + common + " --resume --checkpoint " + dir);
       REQUIRE_MESSAGE(rest.code == 0, rest.err);
     }
-    checkSameTensors(s / "full/ckpt-epoch-0003.safetensors", dir + "/ckpt-epoch-0003.safetensors");
+    test::checkSameCheckpoint(s / "full/ckpt-epoch-0003.safetensors",
+                              dir + "/ckpt-epoch-0003.safetensors");
   }
   CHECK(interrupted > 0);
   CHECK(midEpoch > 0);
@@ -377,8 +355,8 @@ TEST_CASE("test_tr a few hundred Adam steps on the bundled digits beat any untra
                        "y = reshape(h, shape=[28, 28, 1])\n"
                        "loss binary_crossentropy(y, x)\n"
                        "train optimizer=adam, lr=0.005, epochs=1, batch=32, seed=1\n");
-  Outcome t = runNnc(s, "train " + s / "dense.nn" + " --data mnist-10k --checkpoint " +
-                            s / "ckpt" + " --time-passes");
+  Outcome t = runNnc(s, "train " + s / "dense.nn" + " --data mnist-10k --checkpoint " + s / "ckpt" +
+                            " --time-passes");
   REQUIRE_MESSAGE(t.code == 0, t.err);
   CHECK(t.out.find("251/251 - ") != std::string::npos);
   // --time-passes ends with where the process's time went: each part measured, little left
