@@ -261,7 +261,8 @@ Result<NpyArray> readMember(zip_t *za, const std::string &archive, const std::st
     return Error{name + ": not enough memory for " + promiseText(*h)};
   }
   uint64_t inPrefix = prefix.size() - h->dataOffset;
-  std::memcpy(out.data.data(), prefix.data() + h->dataOffset, size_t(inPrefix));
+  if (inPrefix > 0) // an empty array has no buffer, and memcpy must not get a null pointer
+    std::memcpy(out.data.data(), prefix.data() + h->dataOffset, size_t(inPrefix));
   got = readMemberBytes(zf.get(), out.data.data() + inPrefix, h->dataBytes - inPrefix, name);
   if (!got) return Error{got.error()};
   if (Status s = checkDataSize(*h, inPrefix + *got, name); !s) return Error{s.error()};
