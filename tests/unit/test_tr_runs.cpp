@@ -35,6 +35,22 @@
 
 using namespace nnc;
 using nnc::test::slurp;
+
+namespace {
+
+/// In a forked child: replaces it with `nnc ARGS` (words split on spaces); exits 127 on failure.
+[[noreturn]] void execNnc(const std::string &args) {
+  std::vector<std::string> words = {NNC_BINARY};
+  std::istringstream in(args);
+  for (std::string w; in >> w;) words.push_back(w);
+  std::vector<char *> argv;
+  for (std::string &w : words) argv.push_back(w.data());
+  argv.push_back(nullptr);
+  ::execv(argv[0], argv.data());
+  ::_exit(127);
+}
+
+} // namespace
 namespace fs = std::filesystem;
 
 namespace {
@@ -76,14 +92,7 @@ struct Run {
     int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ::dup2(fd, 1);
     ::dup2(fd, 2);
-    std::vector<std::string> words = {NNC_BINARY};
-    std::istringstream in(args);
-    for (std::string w; in >> w;) words.push_back(w);
-    std::vector<char *> argv;
-    for (std::string &w : words) argv.push_back(w.data());
-    argv.push_back(nullptr);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
+    execNnc(args);
   }
   /// Every regular file under the scratch directory's `sub` and its bytes.
   std::map<std::string, std::string> files(const std::string &sub) const {
@@ -294,14 +303,7 @@ std::string onTerminal(const fs::path &dir, const std::string &args, const std::
     if (::chdir(dir.c_str()) != 0) ::_exit(127);
     int err = ::open(errPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ::dup2(err, 2);
-    std::vector<std::string> words = {NNC_BINARY};
-    std::istringstream in(args);
-    for (std::string w; in >> w;) words.push_back(w);
-    std::vector<char *> argv;
-    for (std::string &w : words) argv.push_back(w.data());
-    argv.push_back(nullptr);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
+    execNnc(args);
   }
   std::string shown;
   char buf[4096];
