@@ -62,10 +62,39 @@ double nodeFlops(const Graph &g, const Node &n) {
   case OpKind::MaxPool2D:
   case OpKind::AvgPool2D:
     return double(n.type.elements() * a.kh * a.kw);
-  default:
-    if (opClass(n.op) == OpClass::Loss) return 4 * el(n.inputs[0]);
+#define LOSS_OP(ID, ...) case OpKind::ID:
+#include "ir/Ops.def"
+    return 4 * el(n.inputs[0]);
+  case OpKind::Upsample2D:
+  case OpKind::Flatten:
+  case OpKind::Reshape:
+  case OpKind::Squeeze:
+  case OpKind::Relu:
+  case OpKind::Sigmoid:
+  case OpKind::Tanh:
+  case OpKind::Softmax:
+  case OpKind::Add:
+  case OpKind::Concat:
+  case OpKind::BinaryCrossentropyGrad:
+  case OpKind::BinaryCrossentropyLogitsGrad:
+  case OpKind::MSEGrad:
+  case OpKind::CategoricalCrossentropyGrad:
+  case OpKind::CategoricalCrossentropyLogitsGrad:
+  case OpKind::BiasGrad:
+  case OpKind::MaxPool2DGrad:
+  case OpKind::AvgPool2DGrad:
+  case OpKind::Upsample2DGrad:
+  case OpKind::ReluGrad:
+  case OpKind::SigmoidGrad:
+  case OpKind::TanhGrad:
+  case OpKind::SoftmaxGrad:
+  case OpKind::Slice:
+#define LEAF_OP(ID, ...) case OpKind::ID:
+#define UPDATE_OP(ID, ...) case OpKind::ID:
+#include "ir/Ops.def"
     return 2 * double(n.type.elements());
   }
+  return 0;
 }
 
 std::string sanitize(const std::string &s) {
@@ -274,9 +303,42 @@ Value *KernelEmitter::elementwise(ValueId v, Value *n, Value *idx, const Vals &v
     return b.CreateFMul(b.CreateFSub(sigmoid(in(0)), in(1)), inv());
   case OpKind::MSEGrad:
     return b.CreateFMul(b.CreateFSub(in(0), in(1)), b.CreateFMul(f32(2), inv()));
-  default:
-    return nullptr;
+  case OpKind::Dense:
+  case OpKind::Conv2D:
+  case OpKind::Conv2DTranspose:
+  case OpKind::MaxPool2D:
+  case OpKind::AvgPool2D:
+  case OpKind::Upsample2D:
+  case OpKind::Softmax:
+  case OpKind::Concat:
+  case OpKind::CategoricalCrossentropyGrad:
+  case OpKind::CategoricalCrossentropyLogitsGrad:
+  case OpKind::DenseGradInput:
+  case OpKind::DenseGradKernel:
+  case OpKind::BiasGrad:
+  case OpKind::Conv2DGradInput:
+  case OpKind::Conv2DGradKernel:
+  case OpKind::Conv2DTransposeGradInput:
+  case OpKind::Conv2DTransposeGradKernel:
+  case OpKind::MaxPool2DGrad:
+  case OpKind::AvgPool2DGrad:
+  case OpKind::Upsample2DGrad:
+  case OpKind::SoftmaxGrad:
+  case OpKind::Slice:
+#define LEAF_OP(ID, ...) case OpKind::ID:
+#define LOSS_OP(ID, ...) case OpKind::ID:
+#define UPDATE_OP(ID, ...) case OpKind::ID:
+#include "ir/Ops.def"
+    return noRule(nd.op, "an elementwise rule");
   }
+  return noRule(nd.op, "an elementwise rule");
+}
+
+Value *KernelEmitter::noRule(OpKind op, const char *what) {
+  if (missingRule_.empty())
+    missingRule_ =
+        fmt::format("codegen: op '{}' has no {} (codegen/Codegen.cpp)", opName(op), what);
+  return llvm::PoisonValue::get(floatTy());
 }
 
 bool KernelEmitter::rowEpilogue() const {
@@ -406,7 +468,12 @@ void KernelEmitter::emitUpdates() {
                       pp);
         break;
       }
-      default:
+#define LEAF_OP(ID, ...) case OpKind::ID:
+#define FORWARD_OP(ID, ...) case OpKind::ID:
+#define LOSS_OP(ID, ...) case OpKind::ID:
+#define GRAD_OP(ID, ...) case OpKind::ID:
+#include "ir/Ops.def"
+        noRule(nd.op, "optimizer update rule");
         break;
       }
     };
@@ -486,6 +553,7 @@ Status KernelEmitter::emit() {
       lossAcc[mbr] = acc;
     }
   if (Status s = emitRoot(); !s) return s;
+  if (!missingRule_.empty()) return Error{missingRule_};
   for (auto [mbr, acc] : lossAcc) {
     // Means over every element; categorical losses average over rows (the last axis is summed).
     const TensorType &t = g[g[mbr].inputs[0]].type;

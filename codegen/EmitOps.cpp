@@ -23,9 +23,6 @@ namespace nnc {
 using llvm::Value;
 
 namespace {
-bool isCopy(OpKind op) {
-  return op == OpKind::Flatten || op == OpKind::Reshape || op == OpKind::Squeeze;
-}
 int64_t pad(const Attrs &a, bool height, int64_t in, int64_t out, int64_t dilation) {
   if (a.padding != Padding::Same) return 0;
   return height ? samePadBefore(in, out, a.kh, a.sh, dilation)
@@ -41,16 +38,29 @@ Img img(const TensorType &t) {
 
 Status KernelEmitter::emitRoot() {
   const Node &r = rootNode();
-  if (opClass(r.op) == OpClass::Update) {
-    emitUpdates();
-    return okStatus();
-  }
-  if (isElementwiseOp(r.op) || isCopy(r.op) || r.op == OpKind::BinaryCrossentropy ||
-      r.op == OpKind::BinaryCrossentropyLogits || r.op == OpKind::MSE) {
-    emitElementSpace();
-    return okStatus();
-  }
   switch (r.op) {
+#define UPDATE_OP(ID, ...) case OpKind::ID:
+#include "ir/Ops.def"
+    emitUpdates();
+    break;
+  case OpKind::Relu:
+  case OpKind::Sigmoid:
+  case OpKind::Tanh:
+  case OpKind::Add:
+  case OpKind::ReluGrad:
+  case OpKind::SigmoidGrad:
+  case OpKind::TanhGrad:
+  case OpKind::BinaryCrossentropyGrad:
+  case OpKind::BinaryCrossentropyLogitsGrad:
+  case OpKind::MSEGrad:
+  case OpKind::Flatten:
+  case OpKind::Reshape:
+  case OpKind::Squeeze:
+  case OpKind::BinaryCrossentropy:
+  case OpKind::BinaryCrossentropyLogits:
+  case OpKind::MSE:
+    emitElementSpace();
+    break;
   case OpKind::Dense:
     emitDense();
     break;
@@ -111,7 +121,8 @@ Status KernelEmitter::emitRoot() {
   case OpKind::Slice:
     emitSlice();
     break;
-  default:
+#define LEAF_OP(ID, ...) case OpKind::ID:
+#include "ir/Ops.def"
     return Error{std::string("codegen: no kernel for op ") + opName(r.op)};
   }
   return okStatus();
@@ -1085,9 +1096,8 @@ void KernelEmitter::emitCategorical() {
       auto T = [&](Value *c) { return load(t, n, add(base, c)); };
       b.CreateStore(zero, s1);
       b.CreateStore(zero, s2);
-      switch (r.op) {
-      case OpKind::CategoricalCrossentropy:
-      case OpKind::CategoricalCrossentropyGrad: {
+      // Probabilities (after softmax): normalise; logits: subtract the row maximum.
+      if (r.op == OpKind::CategoricalCrossentropy || r.op == OpKind::CategoricalCrossentropyGrad) {
         loop(0, C, [&](Value *c) { accumulate(s1, P(c)); });
         Value *sum = loadF(s1);
         if (r.op == OpKind::CategoricalCrossentropy) {
@@ -1099,7 +1109,7 @@ void KernelEmitter::emitCategorical() {
           b.CreateStore(b.CreateFAdd(b.CreateLoad(b.getDoubleTy(), acc),
                                      b.CreateFPExt(loadF(s2), b.getDoubleTy())),
                         acc);
-          break;
+          return;
         }
         loop(0, C, [&](Value *c) {
           Value *q = b.CreateFDiv(P(c), sum);
@@ -1111,45 +1121,41 @@ void KernelEmitter::emitCategorical() {
         loop(0, C, [&](Value *c) {
           epilogue(n, add(base, c), b.CreateFDiv(b.CreateFSub(loadF(at(tmp, c)), loadF(s2)), sum));
         });
-        break;
+        return;
       }
-      default: {
-        Value *mx = s1;
-        b.CreateStore(llvm::ConstantFP::getInfinity(b.getFloatTy(), true), mx);
+      Value *mx = s1;
+      b.CreateStore(llvm::ConstantFP::getInfinity(b.getFloatTy(), true), mx);
+      loop(0, C, [&](Value *c) {
+        Value *v = P(c);
+        b.CreateStore(b.CreateSelect(b.CreateFCmpOGT(v, loadF(mx)), v, loadF(mx)), mx);
+      });
+      loop(0, C, [&](Value *c) {
+        Value *e = expf(b.CreateFSub(P(c), loadF(mx)));
+        b.CreateStore(e, at(tmp, c));
+        accumulate(s2, e);
+      });
+      if (r.op == OpKind::CategoricalCrossentropyLogits) {
+        Value *lse = b.CreateFAdd(loadF(mx), logf(loadF(s2)));
+        Value *term = stackFloats(1, "term");
+        b.CreateStore(zero, term);
         loop(0, C, [&](Value *c) {
-          Value *v = P(c);
-          b.CreateStore(b.CreateSelect(b.CreateFCmpOGT(v, loadF(mx)), v, loadF(mx)), mx);
+          accumulate(term, b.CreateFNeg(b.CreateFMul(T(c), b.CreateFSub(P(c), lse))));
         });
-        loop(0, C, [&](Value *c) {
-          Value *e = expf(b.CreateFSub(P(c), loadF(mx)));
-          b.CreateStore(e, at(tmp, c));
-          accumulate(s2, e);
-        });
-        if (r.op == OpKind::CategoricalCrossentropyLogits) {
-          Value *lse = b.CreateFAdd(loadF(mx), logf(loadF(s2)));
-          Value *term = stackFloats(1, "term");
-          b.CreateStore(zero, term);
-          loop(0, C, [&](Value *c) {
-            accumulate(term, b.CreateFNeg(b.CreateFMul(T(c), b.CreateFSub(P(c), lse))));
-          });
-          Value *acc = lossAcc.at(k.root);
-          b.CreateStore(b.CreateFAdd(b.CreateLoad(b.getDoubleTy(), acc),
-                                     b.CreateFPExt(loadF(term), b.getDoubleTy())),
-                        acc);
-          break;
-        }
-        Value *tsum = stackFloats(1, "tsum");
-        b.CreateStore(zero, tsum);
-        loop(0, C, [&](Value *c) { accumulate(tsum, T(c)); });
-        Value *inv = b.CreateFDiv(one, loadF(s2));
-        loop(0, C, [&](Value *c) {
-          Value *sm = b.CreateFMul(loadF(at(tmp, c)), inv);
-          Value *d = b.CreateFSub(b.CreateFMul(sm, loadF(tsum)), T(c));
-          epilogue(n, add(base, c), b.CreateFDiv(d, rows));
-        });
-        break;
+        Value *acc = lossAcc.at(k.root);
+        b.CreateStore(b.CreateFAdd(b.CreateLoad(b.getDoubleTy(), acc),
+                                   b.CreateFPExt(loadF(term), b.getDoubleTy())),
+                      acc);
+        return;
       }
-      }
+      Value *tsum = stackFloats(1, "tsum");
+      b.CreateStore(zero, tsum);
+      loop(0, C, [&](Value *c) { accumulate(tsum, T(c)); });
+      Value *inv = b.CreateFDiv(one, loadF(s2));
+      loop(0, C, [&](Value *c) {
+        Value *sm = b.CreateFMul(loadF(at(tmp, c)), inv);
+        Value *d = b.CreateFSub(b.CreateFMul(sm, loadF(tsum)), T(c));
+        epilogue(n, add(base, c), b.CreateFDiv(d, rows));
+      });
     });
   });
 }

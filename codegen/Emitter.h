@@ -91,6 +91,9 @@ public:
   void epilogueRow(llvm::Value *n, llvm::Value *idx, int64_t lanes, llvm::Value *row);
   /// One elementwise op at (n, idx).
   llvm::Value *elementwise(ValueId v, llvm::Value *n, llvm::Value *idx, const Vals &vals);
+  /// Records that `op` has no codegen rule of kind `what` (emit() returns it as an Error) and
+  /// returns a poison value in its place.
+  llvm::Value *noRule(OpKind op, const char *what);
 
   // ---- op loop nests (EmitOps.cpp) ----
   Status emitRoot();
@@ -129,8 +132,9 @@ public:
   std::map<ValueId, int64_t> partialOffsets; // reduction member -> float offset
   std::map<ValueId, llvm::Value *> lossAcc;  // element losses: double accumulators
 
-  int64_t lanes_ = 1;                           // elements per value in the epilogue (epilogueRow)
-  int loopsCreated_ = 0;                        // loops emitted so far (finds innermost)
+  std::string missingRule_; // the first op found without a codegen rule, as an error message
+  int64_t lanes_ = 1;       // elements per value in the epilogue (epilogueRow)
+  int loopsCreated_ = 0;    // loops emitted so far (finds innermost)
   std::set<llvm::Value *> nonNegativeCounters_; // loop counters whose start is >= 0
   std::set<llvm::Value *> guardedNonNegative_;  // values range-checked by an enclosing ifThen
 

@@ -1,34 +1,9 @@
-// Graph basics: the op table's names, type printing, and graph queries.
+// Graph basics: type printing, enum names and graph queries.
 #include "ir/Graph.h"
 
 #include <fmt/format.h>
 
 namespace nnc {
-
-namespace {
-struct OpRow {
-  const char *name;
-  OpClass cls;
-};
-constexpr OpRow kOps[] = {
-#define OP(ID, NAME, KIND) {NAME, OpClass::KIND},
-#include "ir/Ops.def"
-};
-} // namespace
-
-const char *opName(OpKind op) {
-  return kOps[size_t(op)].name;
-}
-OpClass opClass(OpKind op) {
-  return kOps[size_t(op)].cls;
-}
-
-std::optional<OpKind> opFromName(const std::string &name) {
-  for (size_t i = 0; i < std::size(kOps); ++i)
-    if (name == kOps[i].name && (kOps[i].cls == OpClass::Forward || kOps[i].cls == OpClass::Loss))
-      return OpKind(i);
-  return std::nullopt;
-}
 
 int64_t TensorType::elements() const {
   int64_t n = 1;

@@ -14,16 +14,29 @@
 namespace nnc {
 
 enum class OpKind : uint8_t {
-#define OP(ID, NAME, KIND) ID,
+#define OP(ID, NAME, CLASS, KERAS, BASE, PROPS) ID,
 #include "ir/Ops.def"
 };
 
 enum class OpClass : uint8_t { Leaf, Forward, Loss, Grad, Update };
 
+/// What passes ask about an op (the PROPS column of ir/Ops.def).
+enum OpProp : unsigned {
+  Elementwise = 1 << 0,    // output element i reads element i of each operand
+  Inlinable = 1 << 1,      // cheap enough to recompute in each consumer's loop
+  Window = 1 << 2,         // reads a kh x kw window of its operand (receptive field grows)
+  BatchReduction = 1 << 3, // sums over the batch (weight gradients, losses)
+  SameField = 1 << 4,      // keeps its operand's receptive field and jump
+  Kink = 1 << 5,           // not differentiable everywhere: the interpreter records crossings
+  Weights = 1 << 6,        // takes a kernel (and bias) parameter as extra operands
+};
+
 /// The op's spelling in dumps and in the language ("conv2d").
 const char *opName(OpKind op);
 /// The op's class from the op table.
 OpClass opClass(OpKind op);
+/// True if the op table gives `op` the property `prop`.
+bool hasProp(OpKind op, OpProp prop);
 /// Looks up a spec operator or loss by its spelling.
 std::optional<OpKind> opFromName(const std::string &name);
 

@@ -9,6 +9,7 @@
 // for an error that will be shown (past the limit DiagEngine only counts errors).
 #include "ir/Lower.h"
 #include "frontend/Suggest.h"
+#include "ir/OpTable.h"
 #include "ir/ShapeRules.h"
 
 #include <fmt/format.h>
@@ -21,109 +22,39 @@ namespace nnc {
 
 namespace {
 
-enum class ArgType { Value, Int, IntPair, Bool, Enum, Number, ShapeList, Name };
-
+/// One argument of a signature: an op's (from the op table) or a `train` setting's.
 struct ParamSpec {
   const char *name;
   ArgType type;
-  const char *def; // default in source form, or nullptr if required
+  bool required = false;
   std::vector<const char *> choices = {};
   const char *alias = nullptr; // Keras's spelling where it differs (kernel_size for kernel)
+  AttrSlot slot = AttrSlot::Operand;
+  ArgDefault def = {};
 };
 
 struct OpSig {
   const char *op;
+  OpKind kind;
   const char *kerasType; // for summaries
   const char *layerBase; // Keras default layer name
   std::vector<ParamSpec> params;
 };
 
-const std::vector<const char *> kActs = {"linear", "relu", "sigmoid", "tanh", "softmax"};
-const std::vector<const char *> kPads = {"valid", "same"};
-
+/// The signatures of the language's layers and losses, read from the op table.
 const std::vector<OpSig> &signatures() {
-  static const std::vector<OpSig> sigs = {
-      {"dense",
-       "Dense",
-       "dense",
-       {{"x", ArgType::Value, nullptr},
-        {"units", ArgType::Int, nullptr},
-        {"activation", ArgType::Enum, "linear", kActs},
-        {"use_bias", ArgType::Bool, "true"}}},
-      {"conv2d",
-       "Conv2D",
-       "conv2d",
-       {{"x", ArgType::Value, nullptr},
-        {"filters", ArgType::Int, nullptr},
-        {"kernel", ArgType::IntPair, nullptr, {}, "kernel_size"},
-        {"strides", ArgType::IntPair, "1"},
-        {"padding", ArgType::Enum, "valid", kPads},
-        {"dilation", ArgType::IntPair, "1", {}, "dilation_rate"},
-        {"activation", ArgType::Enum, "linear", kActs},
-        {"use_bias", ArgType::Bool, "true"}}},
-      {"conv2d_transpose",
-       "Conv2DTranspose",
-       "conv2d_transpose",
-       {{"x", ArgType::Value, nullptr},
-        {"filters", ArgType::Int, nullptr},
-        {"kernel", ArgType::IntPair, nullptr, {}, "kernel_size"},
-        {"strides", ArgType::IntPair, "1"},
-        {"padding", ArgType::Enum, "valid", kPads},
-        {"activation", ArgType::Enum, "linear", kActs},
-        {"use_bias", ArgType::Bool, "true"}}},
-      {"maxpool2d",
-       "MaxPooling2D",
-       "max_pooling2d",
-       {{"x", ArgType::Value, nullptr},
-        {"pool", ArgType::IntPair, "2", {}, "pool_size"},
-        {"strides", ArgType::IntPair, "pool"},
-        {"padding", ArgType::Enum, "valid", kPads}}},
-      {"avgpool2d",
-       "AveragePooling2D",
-       "average_pooling2d",
-       {{"x", ArgType::Value, nullptr},
-        {"pool", ArgType::IntPair, "2", {}, "pool_size"},
-        {"strides", ArgType::IntPair, "pool"},
-        {"padding", ArgType::Enum, "valid", kPads}}},
-      {"upsample2d",
-       "UpSampling2D",
-       "up_sampling2d",
-       {{"x", ArgType::Value, nullptr},
-        {"size", ArgType::IntPair, "2"},
-        {"interpolation", ArgType::Enum, "nearest", {"nearest", "bilinear"}}}},
-      {"flatten", "Flatten", "flatten", {{"x", ArgType::Value, nullptr}}},
-      {"reshape",
-       "Reshape",
-       "reshape",
-       {{"x", ArgType::Value, nullptr}, {"shape", ArgType::ShapeList, nullptr}}},
-      {"squeeze",
-       "Squeeze",
-       "squeeze",
-       {{"x", ArgType::Value, nullptr}, {"axis", ArgType::Int, "-1"}}},
-      {"relu", "ReLU", "re_lu", {{"x", ArgType::Value, nullptr}}},
-      {"sigmoid", "Activation", "activation", {{"x", ArgType::Value, nullptr}}},
-      {"tanh", "Activation", "activation", {{"x", ArgType::Value, nullptr}}},
-      {"softmax", "Softmax", "softmax", {{"x", ArgType::Value, nullptr}}},
-      {"add", "Add", "add", {{"a", ArgType::Value, nullptr}, {"b", ArgType::Value, nullptr}}},
-      {"concat",
-       "Concatenate",
-       "concatenate",
-       {{"a", ArgType::Value, nullptr},
-        {"b", ArgType::Value, nullptr},
-        {"axis", ArgType::Int, "-1"}}},
-      {"binary_crossentropy",
-       "Loss",
-       "loss",
-       {{"pred", ArgType::Value, nullptr}, {"target", ArgType::Value, nullptr}}},
-      {"mse",
-       "Loss",
-       "loss",
-       {{"pred", ArgType::Value, nullptr}, {"target", ArgType::Value, nullptr}}},
-      {"categorical_crossentropy",
-       "Loss",
-       "loss",
-       {{"pred", ArgType::Value, nullptr}, {"target", ArgType::Value, nullptr}}},
-  };
+  static const std::vector<OpSig> sigs = [] {
+    std::vector<OpSig> out;
+    for (const OpInfo &row : opTable()) {
+      if (!row.inLanguage()) continue;
+      OpSig sig{row.name, row.op, row.kerasClass, row.layerBase, {}};
+      for (const ArgSpec &a : row.args)
+        sig.params.push_back(ParamSpec{a.name, a.type, a.def.kind == ArgDefault::Required,
+                                       slotChoices(a.slot), a.alias, a.slot, a.def});
+      out.push_back(std::move(sig));
+    }
+    return out;
+  }();
   return sigs;
 }
 
@@ -136,13 +67,13 @@ const OpSig *findSig(const std::string &op) {
 /// The settings of a `train` statement (all optional; TrainConfig holds their defaults).
 const std::vector<ParamSpec> &trainSettings() {
   static const std::vector<ParamSpec> keys = {
-      {"optimizer", ArgType::Enum, nullptr, {"sgd", "adam", "adadelta", "rmsprop"}},
-      {"lr", ArgType::Number, nullptr, {}, "learning_rate"},
-      {"epochs", ArgType::Int, nullptr},
-      {"batch", ArgType::Int, nullptr, {}, "batch_size"},
-      {"shuffle", ArgType::Bool, nullptr},
-      {"seed", ArgType::Int, nullptr},
-      {"metrics", ArgType::Enum, nullptr, {"accuracy"}}};
+      {"optimizer", ArgType::Enum, false, {"sgd", "adam", "adadelta", "rmsprop"}},
+      {"lr", ArgType::Number, false, {}, "learning_rate"},
+      {"epochs", ArgType::Int},
+      {"batch", ArgType::Int, false, {}, "batch_size"},
+      {"shuffle", ArgType::Bool},
+      {"seed", ArgType::Int},
+      {"metrics", ArgType::Enum, false, {"accuracy"}}};
   return keys;
 }
 
@@ -231,6 +162,31 @@ std::string describe(const Literal &l) {
   return "?";
 }
 
+/// The literal a typed default stands for, as if written at `loc`.
+Literal defaultLiteral(const ArgDefault &d, SourceLoc loc) {
+  Literal l;
+  l.loc = loc;
+  switch (d.kind) {
+  case ArgDefault::Int:
+  case ArgDefault::Pair:
+    l.kind = Literal::Int, l.i = d.i;
+    break;
+  case ArgDefault::Float:
+    l.kind = Literal::Float, l.f = d.f;
+    break;
+  case ArgDefault::Bool:
+    l.kind = Literal::Bool, l.b = d.b;
+    break;
+  case ArgDefault::Word:
+    l.kind = Literal::Ident, l.s = d.word;
+    break;
+  case ArgDefault::Required:
+  case ArgDefault::PoolSize:
+    break;
+  }
+  return l;
+}
+
 struct Bound {
   const Literal *lit = nullptr; // nullptr: default used
   SourceLoc loc;
@@ -278,6 +234,9 @@ private:
   bool getBool(const Literal &l, const char *what, bool &out);
   bool getNumber(const Literal &l, const char *what, double &out);
   bool getEnum(const Literal &l, const ParamSpec &p, std::string &out);
+  bool getSize(const Literal &l, const char *what, int64_t max, int64_t &a, int64_t &b);
+  bool getShape(const Literal &l, std::vector<int64_t> &out);
+  bool setAttr(const ParamSpec &p, const Literal &l, Attrs &a);
 };
 
 std::string Lowerer::valueName(const std::string &var) {
@@ -378,6 +337,74 @@ bool Lowerer::getEnum(const Literal &l, const ParamSpec &p, std::string &out) {
   return false;
 }
 
+// A pair of sizes between 1 and `max` (an int stands for (int, int)).
+bool Lowerer::getSize(const Literal &l, const char *what, int64_t max, int64_t &a, int64_t &b) {
+  if (!getPair(l, what, a, b)) return false;
+  if (a > 0 && b > 0 && a <= max && b <= max) return true;
+  d_.error(l.loc, fmt::format("'{}' must be between 1 and {}, found ({}, {})", what, max, a, b));
+  return false;
+}
+
+bool Lowerer::getShape(const Literal &l, std::vector<int64_t> &out) {
+  if (l.kind != Literal::Shape && l.kind != Literal::Tuple) {
+    d_.error(l.loc,
+             fmt::format("expected a shape like [7, 7, 4] for 'shape', found {}", describe(l)));
+    return false;
+  }
+  bool ok = true;
+  for (const Literal &x : l.elems) {
+    int64_t v = 0;
+    ok &= getInt(x, "shape", v);
+    out.push_back(v);
+  }
+  return ok;
+}
+
+// Stores the argument `l` of parameter `p` in the Attrs field the op table names for it.
+bool Lowerer::setAttr(const ParamSpec &p, const Literal &l, Attrs &a) {
+  std::string word;
+  switch (p.slot) {
+  case AttrSlot::Operand:
+    return true;
+  case AttrSlot::Units:
+    if (!getInt(l, p.name, a.units)) return false;
+    if (a.units > 0 && a.units <= (int64_t(1) << 30)) return true;
+    d_.error(l.loc, fmt::format("'{}' must be between 1 and 2^30, found {}", p.name, a.units));
+    return false;
+  case AttrSlot::Kernel:
+  case AttrSlot::Size:
+    return getSize(l, p.name, 65536, a.kh, a.kw);
+  case AttrSlot::Pool:
+    if (!getSize(l, p.name, 65536, a.kh, a.kw)) return false;
+    a.sh = a.kh, a.sw = a.kw;
+    return true;
+  case AttrSlot::Strides:
+    return getSize(l, p.name, 65536, a.sh, a.sw);
+  case AttrSlot::Dilation:
+    return getSize(l, p.name, 65536, a.dh, a.dw);
+  case AttrSlot::Padding:
+    if (!getEnum(l, p, word)) return false;
+    a.padding = word == "same" ? Padding::Same : Padding::Valid;
+    return true;
+  case AttrSlot::Activation:
+    if (!getEnum(l, p, word)) return false;
+    for (int k = 0; k < 5; ++k)
+      if (word == activationName(Activation(k))) a.activation = Activation(k);
+    return true;
+  case AttrSlot::Interpolation:
+    if (!getEnum(l, p, word)) return false;
+    a.interpolation = word == "bilinear" ? Interpolation::Bilinear : Interpolation::Nearest;
+    return true;
+  case AttrSlot::UseBias:
+    return getBool(l, p.name, a.useBias);
+  case AttrSlot::Axis:
+    return getInt(l, p.name, a.axis);
+  case AttrSlot::Shape:
+    return getShape(l, a.shape);
+  }
+  return false;
+}
+
 // Matches call arguments to the signature as Python binds them: positional arguments fill the
 // parameters in order, then keywords (nnc's or Keras's spelling) fill theirs by name.
 bool Lowerer::bind(const Stmt &s, const OpSig &sig, std::vector<Bound> &out) {
@@ -418,7 +445,7 @@ bool Lowerer::bind(const Stmt &s, const OpSig &sig, std::vector<Bound> &out) {
   ok &= checkValueArgs(sig, out);
   if (!ok) return false; // a missing argument is then most likely one of those in error
   for (size_t i = 0; i < sig.params.size(); ++i)
-    if (!out[i].lit && !sig.params[i].def) {
+    if (!out[i].lit && sig.params[i].required) {
       d_.error(s.opLoc,
                fmt::format("{}: missing required argument '{}'", sig.op, sig.params[i].name));
       ok = false;
@@ -600,12 +627,11 @@ void Lowerer::assign(const Stmt &s) {
   std::vector<Bound> b;
   if (!bind(s, *sig, b)) return poison();
   Node n;
-  n.op = *opFromName(sig->op);
+  n.op = sig->kind;
   n.loc = s.opLoc;
   Attrs &a = n.attrs;
   bool ok = true, poisoned = false;
   std::vector<ValueId> operands;
-  std::string strides;
   callee_ = sig;
   for (size_t i = 0; i < sig->params.size(); ++i) {
     const ParamSpec &p = sig->params[i];
@@ -616,70 +642,9 @@ void Lowerer::assign(const Stmt &s) {
       operands.push_back(v);
       continue;
     }
-    Literal def;
-    if (!b[i].lit) {
-      if (std::string(p.def) == "pool") continue; // strides default to the pool size
-      def.loc = s.opLoc;
-      std::string d = p.def;
-      if (d == "true" || d == "false")
-        def.kind = Literal::Bool, def.b = d == "true";
-      else if (p.type == ArgType::Enum)
-        def.kind = Literal::Ident, def.s = d;
-      else
-        def.kind = Literal::Int, def.i = std::stoll(d);
-    }
-    const Literal &l = b[i].lit ? *b[i].lit : def;
-    std::string e;
-    if (name == "units" || name == "filters") {
-      ok &= getInt(l, p.name, a.units);
-      if (ok && (a.units <= 0 || a.units > (int64_t(1) << 30))) {
-        d_.error(l.loc, fmt::format("'{}' must be between 1 and 2^30, found {}", p.name, a.units));
-        ok = false;
-      }
-    } else if (name == "kernel" || name == "pool" || name == "size") {
-      ok &= getPair(l, p.name, a.kh, a.kw);
-      if (ok && (a.kh <= 0 || a.kw <= 0 || a.kh > 65536 || a.kw > 65536)) {
-        d_.error(l.loc, fmt::format("'{}' must be between 1 and 65536, found ({}, {})", p.name,
-                                    a.kh, a.kw));
-        ok = false;
-      }
-      if (name == "pool") a.sh = a.kh, a.sw = a.kw;
-    } else if (name == "strides" || name == "dilation") {
-      int64_t &x = name == "strides" ? a.sh : a.dh;
-      int64_t &y = name == "strides" ? a.sw : a.dw;
-      ok &= getPair(l, p.name, x, y);
-      if (ok && (x <= 0 || y <= 0 || x > 65536 || y > 65536)) {
-        d_.error(l.loc,
-                 fmt::format("'{}' must be between 1 and 65536, found ({}, {})", p.name, x, y));
-        ok = false;
-      }
-    } else if (name == "padding") {
-      ok &= getEnum(l, p, e);
-      a.padding = e == "same" ? Padding::Same : Padding::Valid;
-    } else if (name == "activation") {
-      ok &= getEnum(l, p, e);
-      for (int k = 0; k < 5; ++k)
-        if (e == activationName(Activation(k))) a.activation = Activation(k);
-    } else if (name == "interpolation") {
-      ok &= getEnum(l, p, e);
-      a.interpolation = e == "bilinear" ? Interpolation::Bilinear : Interpolation::Nearest;
-    } else if (name == "use_bias") {
-      ok &= getBool(l, p.name, a.useBias);
-    } else if (name == "axis") {
-      ok &= getInt(l, p.name, a.axis);
-    } else if (name == "shape") {
-      if (l.kind != Literal::Shape && l.kind != Literal::Tuple) {
-        d_.error(l.loc,
-                 fmt::format("expected a shape like [7, 7, 4] for 'shape', found {}", describe(l)));
-        ok = false;
-      } else {
-        for (const Literal &x : l.elems) {
-          int64_t v = 0;
-          if (!getInt(x, "shape", v)) ok = false;
-          a.shape.push_back(v);
-        }
-      }
-    }
+    if (!b[i].lit && p.def.kind == ArgDefault::PoolSize) continue; // strides = the window
+    Literal def = defaultLiteral(p.def, s.opLoc);
+    ok &= setAttr(p, b[i].lit ? *b[i].lit : def, a);
   }
   callee_ = nullptr;
   std::string layer = layerName(*sig, b.back(), ok);
@@ -916,9 +881,8 @@ std::optional<Graph> Lowerer::run() {
 
 const char *kerasTypeName(OpKind op) {
   if (op == OpKind::Input) return "InputLayer";
-  for (const OpSig &s : signatures())
-    if (opFromName(s.op) == op) return s.kerasType;
-  return opName(op);
+  const OpInfo &row = opInfo(op);
+  return *row.kerasClass ? row.kerasClass : row.name;
 }
 
 std::optional<Graph> lowerModule(const Module &m, DiagEngine &diags) {

@@ -88,8 +88,26 @@ std::string attrText(const Node &n) {
   case OpKind::RMSpropUpdate:
     kv.push_back(fmt::format("lr={}, rho={}, epsilon={}", a.lr, a.rho, a.eps));
     break;
-  default:
-    if (n.op != OpKind::Dense && a.activation != Activation::Linear) act();
+  case OpKind::Flatten:
+  case OpKind::Relu:
+  case OpKind::Sigmoid:
+  case OpKind::Tanh:
+  case OpKind::Softmax:
+  case OpKind::Add:
+  case OpKind::BinaryCrossentropyGrad:
+  case OpKind::BinaryCrossentropyLogitsGrad:
+  case OpKind::MSEGrad:
+  case OpKind::CategoricalCrossentropyGrad:
+  case OpKind::CategoricalCrossentropyLogitsGrad:
+  case OpKind::DenseGradInput:
+  case OpKind::DenseGradKernel:
+  case OpKind::BiasGrad:
+  case OpKind::ReluGrad:
+  case OpKind::SigmoidGrad:
+  case OpKind::TanhGrad:
+  case OpKind::SoftmaxGrad:
+#define LOSS_OP(ID, ...) case OpKind::ID:
+#include "ir/Ops.def"
     break;
   }
   std::string s;

@@ -20,7 +20,23 @@ Status countFlops(Graph &g, PassContext &) {
     case OpKind::Conv2DTranspose:
       n.stats.macs = g[n.inputs[0]].type.elements() * a.kh * a.kw * n.type.dims[2];
       break;
-    default:
+    case OpKind::MaxPool2D:
+    case OpKind::AvgPool2D:
+    case OpKind::Upsample2D:
+    case OpKind::Flatten:
+    case OpKind::Reshape:
+    case OpKind::Squeeze:
+    case OpKind::Relu:
+    case OpKind::Sigmoid:
+    case OpKind::Tanh:
+    case OpKind::Softmax:
+    case OpKind::Add:
+    case OpKind::Concat:
+#define LEAF_OP(ID, ...) case OpKind::ID:
+#define LOSS_OP(ID, ...) case OpKind::ID:
+#define GRAD_OP(ID, ...) case OpKind::ID:
+#define UPDATE_OP(ID, ...) case OpKind::ID:
+#include "ir/Ops.def"
       break;
     }
   }

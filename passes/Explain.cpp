@@ -109,9 +109,19 @@ std::string shapeLine(const Graph &g, const Node &n) {
     return fmt::format("concat: axis {}: {} + {} = {}", a.axis + (x.batched ? 1 : 0),
                        x.dims[size_t(a.axis)], g[n.inputs[1]].type.dims[size_t(a.axis)],
                        n.type.dims[size_t(a.axis)]);
-  default:
+  case OpKind::Relu:
+  case OpKind::Sigmoid:
+  case OpKind::Tanh:
+  case OpKind::Softmax:
+  case OpKind::Add:
+#define LEAF_OP(ID, ...) case OpKind::ID:
+#define LOSS_OP(ID, ...) case OpKind::ID:
+#define GRAD_OP(ID, ...) case OpKind::ID:
+#define UPDATE_OP(ID, ...) case OpKind::ID:
+#include "ir/Ops.def"
     return "";
   }
+  return "";
 }
 
 std::string macsLine(const Graph &g, const Node &n) {
@@ -128,9 +138,26 @@ std::string macsLine(const Graph &g, const Node &n) {
   case OpKind::Conv2DTranspose:
     return fmt::format("MACs = {} inputs x ({} x {} x {}) = {}", product(x.dims), a.kh, a.kw,
                        n.type.dims[2], withCommas(n.stats.macs));
-  default:
+  case OpKind::MaxPool2D:
+  case OpKind::AvgPool2D:
+  case OpKind::Upsample2D:
+  case OpKind::Flatten:
+  case OpKind::Reshape:
+  case OpKind::Squeeze:
+  case OpKind::Relu:
+  case OpKind::Sigmoid:
+  case OpKind::Tanh:
+  case OpKind::Softmax:
+  case OpKind::Add:
+  case OpKind::Concat:
+#define LEAF_OP(ID, ...) case OpKind::ID:
+#define LOSS_OP(ID, ...) case OpKind::ID:
+#define GRAD_OP(ID, ...) case OpKind::ID:
+#define UPDATE_OP(ID, ...) case OpKind::ID:
+#include "ir/Ops.def"
     return "";
   }
+  return "";
 }
 
 /// "rf_in + (k - 1) x jump = rf" for one axis of a window op.
@@ -172,7 +199,21 @@ std::string fieldLine(const Graph &g, const Node &n) {
       rf = axes(fmt::format("{} + {} = {}", num(in.rfH), num(in.jumpH), num(s.rfH)),
                 fmt::format("{} + {} = {}", num(in.rfW), num(in.jumpW), num(s.rfW)));
     break;
-  default:
+  case OpKind::Dense:
+  case OpKind::Flatten:
+  case OpKind::Reshape:
+  case OpKind::Squeeze:
+  case OpKind::Relu:
+  case OpKind::Sigmoid:
+  case OpKind::Tanh:
+  case OpKind::Softmax:
+  case OpKind::Add:
+  case OpKind::Concat:
+#define LEAF_OP(ID, ...) case OpKind::ID:
+#define LOSS_OP(ID, ...) case OpKind::ID:
+#define GRAD_OP(ID, ...) case OpKind::ID:
+#define UPDATE_OP(ID, ...) case OpKind::ID:
+#include "ir/Ops.def"
     return "";
   }
   std::string out;

@@ -53,9 +53,32 @@ bool supportsEpilogue(const Node &n) {
   case OpKind::MaxPool2DGrad:
     // Windows that do not overlap: each input element is written once, by its window.
     return n.attrs.sh == n.attrs.kh && n.attrs.sw == n.attrs.kw;
-  default:
+  case OpKind::Relu: // Elementwise: taken above
+  case OpKind::Sigmoid:
+  case OpKind::Tanh:
+  case OpKind::Add:
+  case OpKind::ReluGrad:
+  case OpKind::SigmoidGrad:
+  case OpKind::TanhGrad:
+  case OpKind::BinaryCrossentropyGrad:
+  case OpKind::BinaryCrossentropyLogitsGrad:
+  case OpKind::MSEGrad:
+    return true;
+  case OpKind::CategoricalCrossentropyGrad: // a row at a time, or sums over the batch
+  case OpKind::CategoricalCrossentropyLogitsGrad:
+  case OpKind::DenseGradKernel:
+  case OpKind::BiasGrad:
+  case OpKind::Conv2DGradKernel:
+  case OpKind::Conv2DTransposeGradKernel:
+  case OpKind::AvgPool2DGrad:
+  case OpKind::SoftmaxGrad:
+#define LEAF_OP(ID, ...) case OpKind::ID:
+#define LOSS_OP(ID, ...) case OpKind::ID:
+#define UPDATE_OP(ID, ...) case OpKind::ID:
+#include "ir/Ops.def"
     return false;
   }
+  return false;
 }
 
 // Categorical losses need a whole row; these are sums of per-element terms.

@@ -7,42 +7,15 @@
 namespace nnc {
 
 bool isElementwiseOp(OpKind op) {
-  switch (op) {
-  case OpKind::Relu:
-  case OpKind::Sigmoid:
-  case OpKind::Tanh:
-  case OpKind::Add:
-  case OpKind::ReluGrad:
-  case OpKind::SigmoidGrad:
-  case OpKind::TanhGrad:
-  case OpKind::BinaryCrossentropyGrad:
-  case OpKind::BinaryCrossentropyLogitsGrad:
-  case OpKind::MSEGrad:
-    return true;
-  default:
-    return false;
-  }
+  return hasProp(op, Elementwise);
 }
 
 bool isBatchReductionOp(OpKind op) {
-  switch (op) {
-  case OpKind::DenseGradKernel:
-  case OpKind::BiasGrad:
-  case OpKind::Conv2DGradKernel:
-  case OpKind::Conv2DTransposeGradKernel:
-  case OpKind::BinaryCrossentropy:
-  case OpKind::BinaryCrossentropyLogits:
-  case OpKind::MSE:
-  case OpKind::CategoricalCrossentropy:
-  case OpKind::CategoricalCrossentropyLogits:
-    return true;
-  default:
-    return false;
-  }
+  return hasProp(op, BatchReduction);
 }
 
 bool isInlinableOp(OpKind op) {
-  return op == OpKind::ReluGrad || op == OpKind::SigmoidGrad || op == OpKind::TanhGrad;
+  return hasProp(op, Inlinable);
 }
 
 int64_t valueBytes(const Node &n) {

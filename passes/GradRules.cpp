@@ -105,6 +105,29 @@ Status concatRule(GradContext &c) {
   return emitIf(c, 1, OpKind::Slice, {c.dy}, b);
 }
 
+// The gradient op of a loss (d loss / d pred), or nothing for an op that is not a loss.
+std::optional<OpKind> lossGradOp(OpKind loss) {
+  switch (loss) {
+  case OpKind::BinaryCrossentropy:
+    return OpKind::BinaryCrossentropyGrad;
+  case OpKind::BinaryCrossentropyLogits:
+    return OpKind::BinaryCrossentropyLogitsGrad;
+  case OpKind::MSE:
+    return OpKind::MSEGrad;
+  case OpKind::CategoricalCrossentropy:
+    return OpKind::CategoricalCrossentropyGrad;
+  case OpKind::CategoricalCrossentropyLogits:
+    return OpKind::CategoricalCrossentropyLogitsGrad;
+#define LEAF_OP(ID, ...) case OpKind::ID:
+#define FORWARD_OP(ID, ...) case OpKind::ID:
+#define GRAD_OP(ID, ...) case OpKind::ID:
+#define UPDATE_OP(ID, ...) case OpKind::ID:
+#include "ir/Ops.def"
+    return std::nullopt;
+  }
+  return std::nullopt;
+}
+
 // Losses: d loss / d pred from (pred, target).
 Status lossRule(GradContext &c) {
   const Node &n = c.g[c.self];
@@ -112,24 +135,9 @@ Status lossRule(GradContext &c) {
     return Error{fmt::format("the loss target '{}' depends on a parameter or a differentiated "
                              "input; nnc does not differentiate loss targets",
                              c.g[n.inputs[1]].name)};
-  OpKind op = OpKind::MSEGrad;
-  switch (n.op) {
-  case OpKind::BinaryCrossentropy:
-    op = OpKind::BinaryCrossentropyGrad;
-    break;
-  case OpKind::BinaryCrossentropyLogits:
-    op = OpKind::BinaryCrossentropyLogitsGrad;
-    break;
-  case OpKind::CategoricalCrossentropy:
-    op = OpKind::CategoricalCrossentropyGrad;
-    break;
-  case OpKind::CategoricalCrossentropyLogits:
-    op = OpKind::CategoricalCrossentropyLogitsGrad;
-    break;
-  default:
-    break;
-  }
-  return emitIf(c, 0, op, {n.inputs[0], n.inputs[1]}, {});
+  std::optional<OpKind> op = lossGradOp(n.op);
+  if (!op) return Error{fmt::format("'{}' is not a loss", opName(n.op))};
+  return emitIf(c, 0, *op, {n.inputs[0], n.inputs[1]}, {});
 }
 
 struct RuleRow {

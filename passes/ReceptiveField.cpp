@@ -1,10 +1,12 @@
 // receptive-field: for each spatial value, the size of the input window that one of its
 // pixels sees (rf) and the distance on the input between adjacent pixels (jump):
-//   window op (conv k, dilation d, stride s; pools): rf += ((k-1)*d) * jump;  jump *= s
-//   conv2d_transpose (k, s): each output sees ceil(k/s) inputs:  rf += (ceil(k/s)-1) * jump;  jump
-//   /= s upsample2d nearest: jump /= size; bilinear also mixes 2 neighbours: rf += jump elementwise
-//   ops keep their operand's values; add/concat take the larger field.
-// Values that are not [N, H, W, C] images (after flatten, dense) are not spatial.
+//   Window ops (conv k, dilation d, stride s; pools): rf += ((k-1)*d) * jump; jump *= s
+//   conv2d_transpose (k, s): each output sees ceil(k/s) inputs: rf += (ceil(k/s)-1) * jump;
+//     jump /= s
+//   upsample2d nearest: jump /= size; bilinear also mixes 2 neighbours: rf += jump
+//   SameField ops (activations, reshape) keep their operand's; add/concat take the larger field.
+// Window and SameField are op-table properties (ir/Ops.def). Values that are not [N, H, W, C]
+// images (after flatten, dense) are not spatial.
 #include "passes/Pass.h"
 
 #include <algorithm>
@@ -24,15 +26,15 @@ Status receptiveField(Graph &g, PassContext &) {
     const Stats &in = g[n.inputs[0]].stats;
     const Attrs &a = n.attrs;
     s.rfH = in.rfH, s.rfW = in.rfW, s.jumpH = in.jumpH, s.jumpW = in.jumpW;
-    switch (n.op) {
-    case OpKind::Conv2D:
-    case OpKind::MaxPool2D:
-    case OpKind::AvgPool2D:
+    if (hasProp(n.op, SameField)) continue;
+    if (hasProp(n.op, Window)) {
       s.rfH += double((a.kh - 1) * a.dh) * in.jumpH;
       s.rfW += double((a.kw - 1) * a.dw) * in.jumpW;
       s.jumpH *= double(a.sh);
       s.jumpW *= double(a.sw);
-      break;
+      continue;
+    }
+    switch (n.op) {
     case OpKind::Conv2DTranspose:
       s.rfH += double((a.kh + a.sh - 1) / a.sh - 1) * in.jumpH;
       s.rfW += double((a.kw + a.sw - 1) / a.sw - 1) * in.jumpW;
@@ -50,14 +52,23 @@ Status receptiveField(Graph &g, PassContext &) {
       if (b.spatial) s.rfH = std::max(s.rfH, b.rfH), s.rfW = std::max(s.rfW, b.rfW);
       break;
     }
+    case OpKind::Conv2D: // Window
+    case OpKind::MaxPool2D:
+    case OpKind::AvgPool2D:
+    case OpKind::Reshape: // SameField
+    case OpKind::Squeeze:
     case OpKind::Relu:
     case OpKind::Sigmoid:
     case OpKind::Tanh:
     case OpKind::Softmax:
-    case OpKind::Reshape:
-    case OpKind::Squeeze:
       break;
-    default:
+    case OpKind::Dense:
+    case OpKind::Flatten:
+#define LEAF_OP(ID, ...) case OpKind::ID:
+#define LOSS_OP(ID, ...) case OpKind::ID:
+#define GRAD_OP(ID, ...) case OpKind::ID:
+#define UPDATE_OP(ID, ...) case OpKind::ID:
+#include "ir/Ops.def"
       s.spatial = false;
       break;
     }

@@ -831,7 +831,11 @@ Status Interpreter::runUpdates() {
       }
       break;
     }
-    default:
+#define LEAF_OP(ID, ...) case OpKind::ID:
+#define FORWARD_OP(ID, ...) case OpKind::ID:
+#define LOSS_OP(ID, ...) case OpKind::ID:
+#define GRAD_OP(ID, ...) case OpKind::ID:
+#include "ir/Ops.def"
       return Error{fmt::format("'{}' is not an optimizer update", n.name)};
     }
     vals_[size_t(u)] = vals_[size_t(n.inputs[0])];

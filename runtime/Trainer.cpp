@@ -122,7 +122,12 @@ Result<Accuracy> Accuracy::of(const Graph &g) {
   case OpKind::BinaryCrossentropyLogits:
     a.threshold = 0;
     break;
-  default:
+  case OpKind::MSE:
+#define LEAF_OP(ID, ...) case OpKind::ID:
+#define FORWARD_OP(ID, ...) case OpKind::ID:
+#define GRAD_OP(ID, ...) case OpKind::ID:
+#define UPDATE_OP(ID, ...) case OpKind::ID:
+#include "ir/Ops.def"
     return Error{"metrics=accuracy needs a crossentropy loss (categorical_crossentropy or "
                  "binary_crossentropy), not " +
                  std::string(opName(loss.op))};

@@ -1,0 +1,104 @@
+// Builds the op table from ir/Ops.def: one OpInfo per OP row, each ARG row appended to the
+// row above it.
+#include "ir/OpTable.h"
+
+namespace nnc {
+
+namespace {
+
+constexpr ArgDefault kRequired{};
+constexpr ArgDefault intDefault(int64_t i) {
+  return ArgDefault{ArgDefault::Int, i, 0, false, nullptr};
+}
+constexpr ArgDefault pairDefault(int64_t i) {
+  return ArgDefault{ArgDefault::Pair, i, 0, false, nullptr};
+}
+constexpr ArgDefault floatDefault(double f) {
+  return ArgDefault{ArgDefault::Float, 0, f, false, nullptr};
+}
+constexpr ArgDefault boolDefault(bool b) {
+  return ArgDefault{ArgDefault::Bool, 0, 0, b, nullptr};
+}
+constexpr ArgDefault wordDefault(const char *w) {
+  return ArgDefault{ArgDefault::Word, 0, 0, false, w};
+}
+constexpr ArgDefault kPoolSize{ArgDefault::PoolSize, 0, 0, false, nullptr};
+
+std::vector<OpInfo> buildTable() {
+  std::vector<OpInfo> rows;
+#define REQUIRED kRequired
+#define INT(i) intDefault(i)
+#define PAIR(i) pairDefault(i)
+#define FLOAT(x) floatDefault(x)
+#define BOOL(b) boolDefault(b)
+#define WORD(w) wordDefault(w)
+#define POOL_SIZE kPoolSize
+#define OP(ID, NAME, CLASS, KERAS, BASE, PROPS)                                                    \
+  rows.push_back(OpInfo{OpKind::ID, NAME, OpClass::CLASS, KERAS, BASE, unsigned(PROPS), {}});
+#define ARG(NAME, TYPE, DEFAULT, ALIAS, SLOT)                                                      \
+  rows.back().args.push_back(ArgSpec{NAME, ArgType::TYPE, DEFAULT, ALIAS, AttrSlot::SLOT});
+#include "ir/Ops.def"
+#undef REQUIRED
+#undef INT
+#undef PAIR
+#undef FLOAT
+#undef BOOL
+#undef WORD
+#undef POOL_SIZE
+  return rows;
+}
+
+} // namespace
+
+const std::vector<OpInfo> &opTable() {
+  static const std::vector<OpInfo> table = buildTable();
+  return table;
+}
+
+const OpInfo &opInfo(OpKind op) {
+  return opTable()[size_t(op)];
+}
+
+const char *opName(OpKind op) {
+  return opInfo(op).name;
+}
+
+OpClass opClass(OpKind op) {
+  return opInfo(op).cls;
+}
+
+bool hasProp(OpKind op, OpProp prop) {
+  return (opInfo(op).props & prop) != 0;
+}
+
+std::optional<OpKind> opFromName(const std::string &name) {
+  for (const OpInfo &row : opTable())
+    if (name == row.name && (row.cls == OpClass::Forward || row.cls == OpClass::Loss))
+      return row.op;
+  return std::nullopt;
+}
+
+std::vector<const char *> slotChoices(AttrSlot slot) {
+  switch (slot) {
+  case AttrSlot::Padding:
+    return {"valid", "same"};
+  case AttrSlot::Activation:
+    return {"linear", "relu", "sigmoid", "tanh", "softmax"};
+  case AttrSlot::Interpolation:
+    return {"nearest", "bilinear"};
+  case AttrSlot::Operand:
+  case AttrSlot::Units:
+  case AttrSlot::Kernel:
+  case AttrSlot::Pool:
+  case AttrSlot::Size:
+  case AttrSlot::Strides:
+  case AttrSlot::Dilation:
+  case AttrSlot::UseBias:
+  case AttrSlot::Axis:
+  case AttrSlot::Shape:
+    return {};
+  }
+  return {};
+}
+
+} // namespace nnc
