@@ -107,3 +107,24 @@ TEST_CASE("op table: rows are well formed") {
     }
   }
 }
+
+TEST_CASE("op table: the fuzzer's dictionary has every op, argument and enum word") {
+  std::string dict = adtest::readSource("fuzz/nn.dict");
+  REQUIRE(!dict.empty());
+  auto has = [&](const std::string &word) {
+    return dict.find("\"" + word + "\"\n") != std::string::npos;
+  };
+  for (const OpInfo &row : opTable()) {
+    if (!row.inLanguage()) continue;
+    std::vector<std::string> words = {row.name};
+    for (const ArgSpec &a : row.args) {
+      if (a.type == ArgType::Value) continue;
+      words.push_back(a.name);
+      if (a.alias) words.push_back(a.alias);
+      for (const char *w : slotChoices(a.slot)) words.push_back(w);
+    }
+    for (const std::string &w : words)
+      CHECK_MESSAGE(has(w),
+                    "fuzz/nn.dict lacks \"" << w << "\" (op " << std::string(row.name) << ")");
+  }
+}
