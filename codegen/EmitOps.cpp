@@ -8,12 +8,16 @@
 //                      of A (conv2d: A = dy, B = x; conv2d_transpose: A = x, B = dy), a kernel
 //                      row of taps at a time over the positions where it lands inside B
 // so every output element is written exactly once and batch-parallel loops never race.
+// Every per-op codegen rule is in this file: each op's FLOPs, its elementwise math (the fused
+// epilogues), and the loop nest of a kernel root.
 // Accumulators are vectors over contiguous channels, in stack slots that LLVM keeps in
 // registers; convolutions work on blocks of output pixels (see emitGather).
 #include "codegen/Emitter.h"
 
 #include "ir/ShapeRules.h"
 
+#include <fmt/format.h>
+#include <llvm/IR/Constants.h>
 #include <llvm/IR/Intrinsics.h>
 
 #include <algorithm>
@@ -35,6 +39,163 @@ Img img(const TensorType &t) {
   return {t.dims[0], t.dims[1], t.dims[2]};
 }
 } // namespace
+
+double nodeFlops(const Graph &g, const Node &n) {
+  auto el = [&](ValueId v) { return double(g[v].type.elements()); };
+  const Attrs &a = n.attrs;
+  switch (n.op) {
+  case OpKind::Dense:
+    return 2 * el(n.inputs[0]) * double(g[n.inputs[1]].type.dims[1]);
+  case OpKind::DenseGradInput:
+    return 2 * el(n.inputs[0]) * double(g[n.inputs[1]].type.dims[0]);
+  case OpKind::DenseGradKernel:
+    return 2 * el(n.inputs[0]) * double(g[n.inputs[1]].type.dims.back());
+  case OpKind::Conv2D:
+  case OpKind::Conv2DGradKernel: {
+    const Node &y = n.op == OpKind::Conv2D ? n : g[n.inputs[1]];
+    int64_t c = g[n.inputs[0]].type.dims[2];
+    return 2 * double(y.type.elements()) * double(a.kh * a.kw * c);
+  }
+  case OpKind::Conv2DGradInput: {
+    int64_t c = n.type.dims[2];
+    return 2 * el(n.inputs[0]) * double(a.kh * a.kw * c);
+  }
+  case OpKind::Conv2DTranspose:
+  case OpKind::Conv2DTransposeGradKernel: {
+    int64_t f = n.op == OpKind::Conv2DTranspose ? n.type.dims[2] : g[n.inputs[1]].type.dims[2];
+    return 2 * el(n.inputs[0]) * double(a.kh * a.kw * f);
+  }
+  case OpKind::Conv2DTransposeGradInput: {
+    int64_t f = g[n.inputs[0]].type.dims[2];
+    return 2 * double(n.type.elements()) * double(a.kh * a.kw * f);
+  }
+  case OpKind::MaxPool2D:
+  case OpKind::AvgPool2D:
+    return double(n.type.elements() * a.kh * a.kw);
+#define LOSS_OP(ID, ...) case OpKind::ID:
+#include "ir/Ops.def"
+    return 4 * el(n.inputs[0]);
+  case OpKind::Upsample2D:
+  case OpKind::Flatten:
+  case OpKind::Reshape:
+  case OpKind::Squeeze:
+  case OpKind::Relu:
+  case OpKind::Sigmoid:
+  case OpKind::Tanh:
+  case OpKind::Softmax:
+  case OpKind::Add:
+  case OpKind::Concat:
+  case OpKind::BinaryCrossentropyGrad:
+  case OpKind::BinaryCrossentropyLogitsGrad:
+  case OpKind::MSEGrad:
+  case OpKind::CategoricalCrossentropyGrad:
+  case OpKind::CategoricalCrossentropyLogitsGrad:
+  case OpKind::BiasGrad:
+  case OpKind::MaxPool2DGrad:
+  case OpKind::AvgPool2DGrad:
+  case OpKind::Upsample2DGrad:
+  case OpKind::ReluGrad:
+  case OpKind::SigmoidGrad:
+  case OpKind::TanhGrad:
+  case OpKind::SoftmaxGrad:
+  case OpKind::Slice:
+#define LEAF_OP(ID, ...) case OpKind::ID:
+#define UPDATE_OP(ID, ...) case OpKind::ID:
+#include "ir/Ops.def"
+    return 2 * double(n.type.elements());
+  }
+  return 0;
+}
+
+Value *KernelEmitter::elementwise(ValueId v, Value *n, Value *idx, const Vals &vals) {
+  const Node &nd = g[v];
+  auto in = [&](size_t i) { return get(nd.inputs[i], n, idx, vals); };
+  Value *zero = f32(0), *one = f32(1);
+  // Mean scale of losses and their gradients: 1 / (batch * elements per example).
+  auto inv = [&]() -> Value * {
+    const TensorType &t = g[nd.inputs[0]].type;
+    Value *count = f32(double(t.elements()));
+    if (t.batched) count = b.CreateFMul(count, b.CreateSIToFP(nArg, floatTy()));
+    return b.CreateFDiv(one, count);
+  };
+  auto sigmoid = [&](Value *z) {
+    return b.CreateFDiv(one, b.CreateFAdd(one, expf(b.CreateFNeg(z))));
+  };
+  switch (nd.op) {
+  case OpKind::Flatten:
+  case OpKind::Reshape:
+  case OpKind::Squeeze:
+    return in(0);
+  case OpKind::Relu: {
+    Value *x = in(0);
+    return b.CreateSelect(b.CreateFCmpOGT(x, zero), x, zero);
+  }
+  case OpKind::Sigmoid:
+    return sigmoid(in(0));
+  case OpKind::Tanh: {
+    // tanh(x) = 1 - 2 / (exp(2x) + 1): saturates correctly at both ends.
+    Value *e = expf(b.CreateFMul(f32(2), in(0)));
+    return b.CreateFSub(one, b.CreateFDiv(f32(2), b.CreateFAdd(e, one)));
+  }
+  case OpKind::Add:
+    return b.CreateFAdd(in(0), in(1));
+  case OpKind::ReluGrad:
+    return b.CreateSelect(b.CreateFCmpOGT(in(0), zero), in(1), zero);
+  case OpKind::SigmoidGrad: {
+    Value *y = in(0);
+    return b.CreateFMul(in(1), b.CreateFMul(y, b.CreateFSub(one, y)));
+  }
+  case OpKind::TanhGrad: {
+    Value *y = in(0);
+    return b.CreateFMul(in(1), b.CreateFSub(one, b.CreateFMul(y, y)));
+  }
+  case OpKind::BinaryCrossentropyGrad: {
+    Value *p = in(0), *t = in(1);
+    Value *clipped = b.CreateOr(b.CreateFCmpOLT(p, f32(1e-7)), b.CreateFCmpOGT(p, f32(1 - 1e-7)));
+    Value *d = b.CreateFDiv(b.CreateFSub(p, t), b.CreateFMul(p, b.CreateFSub(one, p)));
+    return b.CreateSelect(clipped, zero, b.CreateFMul(d, inv()));
+  }
+  case OpKind::BinaryCrossentropyLogitsGrad:
+    return b.CreateFMul(b.CreateFSub(sigmoid(in(0)), in(1)), inv());
+  case OpKind::MSEGrad:
+    return b.CreateFMul(b.CreateFSub(in(0), in(1)), b.CreateFMul(f32(2), inv()));
+  case OpKind::Dense:
+  case OpKind::Conv2D:
+  case OpKind::Conv2DTranspose:
+  case OpKind::MaxPool2D:
+  case OpKind::AvgPool2D:
+  case OpKind::Upsample2D:
+  case OpKind::Softmax:
+  case OpKind::Concat:
+  case OpKind::CategoricalCrossentropyGrad:
+  case OpKind::CategoricalCrossentropyLogitsGrad:
+  case OpKind::DenseGradInput:
+  case OpKind::DenseGradKernel:
+  case OpKind::BiasGrad:
+  case OpKind::Conv2DGradInput:
+  case OpKind::Conv2DGradKernel:
+  case OpKind::Conv2DTransposeGradInput:
+  case OpKind::Conv2DTransposeGradKernel:
+  case OpKind::MaxPool2DGrad:
+  case OpKind::AvgPool2DGrad:
+  case OpKind::Upsample2DGrad:
+  case OpKind::SoftmaxGrad:
+  case OpKind::Slice:
+#define LEAF_OP(ID, ...) case OpKind::ID:
+#define LOSS_OP(ID, ...) case OpKind::ID:
+#define UPDATE_OP(ID, ...) case OpKind::ID:
+#include "ir/Ops.def"
+    return noRule(nd.op, "an elementwise rule");
+  }
+  return noRule(nd.op, "an elementwise rule");
+}
+
+Value *KernelEmitter::noRule(OpKind op, const char *what) {
+  if (missingRule_.empty())
+    missingRule_ =
+        fmt::format("codegen: op '{}' has no {} (codegen/Codegen.cpp)", opName(op), what);
+  return llvm::PoisonValue::get(floatTy());
+}
 
 Status KernelEmitter::emitRoot() {
   const Node &r = rootNode();

@@ -143,4 +143,7 @@ public:
   bool isMember(ValueId v) const;
 };
 
+/// FLOPs (2 per multiply-accumulate) of a node per example, or of the whole op when unbatched.
+double nodeFlops(const Graph &g, const Node &n);
+
 } // namespace nnc

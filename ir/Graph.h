@@ -29,6 +29,7 @@ enum OpProp : unsigned {
   SameField = 1 << 4,      // keeps its operand's receptive field and jump
   Kink = 1 << 5,           // not differentiable everywhere: the interpreter records crossings
   Weights = 1 << 6,        // takes a kernel (and bias) parameter as extra operands
+  Epilogue = 1 << 7,       // its loop writes each output once: fused elementwise ops may follow
 };
 
 /// The op's spelling in dumps and in the language ("conv2d").

@@ -401,6 +401,22 @@ bool Lowerer::setAttr(const ParamSpec &p, const Literal &l, Attrs &a) {
     return getInt(l, p.name, a.axis);
   case AttrSlot::Shape:
     return getShape(l, a.shape);
+  case AttrSlot::Offset:
+    return getInt(l, p.name, a.offset);
+  case AttrSlot::Lr:
+    return getNumber(l, p.name, a.lr);
+  case AttrSlot::Momentum:
+    return getNumber(l, p.name, a.momentum);
+  case AttrSlot::Nesterov:
+    return getBool(l, p.name, a.nesterov);
+  case AttrSlot::Beta1:
+    return getNumber(l, p.name, a.beta1);
+  case AttrSlot::Beta2:
+    return getNumber(l, p.name, a.beta2);
+  case AttrSlot::Epsilon:
+    return getNumber(l, p.name, a.eps);
+  case AttrSlot::Rho:
+    return getNumber(l, p.name, a.rho);
   }
   return false;
 }
@@ -667,9 +683,7 @@ void Lowerer::assign(const Stmt &s) {
   n.layer = layer;
   n.inputs = operands;
   // Parameters, shaped from the input as Keras builds layers.
-  bool hasKernel =
-      n.op == OpKind::Dense || n.op == OpKind::Conv2D || n.op == OpKind::Conv2DTranspose;
-  if (hasKernel) {
+  if (hasProp(n.op, Weights)) {
     std::vector<int64_t> kdims;
     if (n.op == OpKind::Dense) {
       if (!x.batched || x.dims.empty()) {

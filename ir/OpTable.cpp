@@ -96,6 +96,14 @@ std::vector<const char *> slotChoices(AttrSlot slot) {
   case AttrSlot::UseBias:
   case AttrSlot::Axis:
   case AttrSlot::Shape:
+  case AttrSlot::Offset:
+  case AttrSlot::Lr:
+  case AttrSlot::Momentum:
+  case AttrSlot::Nesterov:
+  case AttrSlot::Beta1:
+  case AttrSlot::Beta2:
+  case AttrSlot::Epsilon:
+  case AttrSlot::Rho:
     return {};
   }
   return {};

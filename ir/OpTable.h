@@ -28,6 +28,14 @@ enum class AttrSlot : uint8_t {
   UseBias,
   Axis,
   Shape,
+  Offset,
+  Lr,
+  Momentum,
+  Nesterov,
+  Beta1,
+  Beta2,
+  Epsilon,
+  Rho,
 };
 
 /// A typed default value; Required marks an argument that must be given, PoolSize the
@@ -60,7 +68,9 @@ struct OpInfo {
   std::vector<ArgSpec> args;
 
   /// True if a .nn file can call the op (a layer or loss with a signature).
-  bool inLanguage() const { return !args.empty(); }
+  bool inLanguage() const {
+    return (cls == OpClass::Forward || cls == OpClass::Loss) && !args.empty();
+  }
 };
 
 /// Every op, indexed by OpKind.

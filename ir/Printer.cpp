@@ -3,6 +3,7 @@
 // leaves print their initializer; training graphs add a role column and "kept" markers and
 // end with the bytes of forward values kept for the backward pass.
 #include "ir/Graph.h"
+#include "ir/OpTable.h"
 #include "ir/ShapeRules.h"
 
 #include <fmt/format.h>
@@ -23,93 +24,66 @@ std::string shapeList(const std::vector<int64_t> &s) {
   return out + "]";
 }
 
+// The text of one attribute, or "" where it is at a default the reader needs not see
+// (linear activation, dilation 1, use_bias: the bias shows as an operand).
+std::string slotText(const char *key, AttrSlot slot, const Attrs &a) {
+  switch (slot) {
+  case AttrSlot::Operand:
+  case AttrSlot::UseBias:
+    return "";
+  case AttrSlot::Units:
+    return fmt::format("{}={}", key, a.units);
+  case AttrSlot::Kernel:
+  case AttrSlot::Pool:
+  case AttrSlot::Size:
+    return fmt::format("{}={}", key, pair(a.kh, a.kw));
+  case AttrSlot::Strides:
+    return fmt::format("{}={}", key, pair(a.sh, a.sw));
+  case AttrSlot::Dilation:
+    return a.dh == 1 && a.dw == 1 ? "" : fmt::format("{}={}", key, pair(a.dh, a.dw));
+  case AttrSlot::Padding:
+    return fmt::format("{}={}", key, paddingName(a.padding));
+  case AttrSlot::Activation:
+    return a.activation == Activation::Linear
+               ? ""
+               : fmt::format("{}={}", key, activationName(a.activation));
+  case AttrSlot::Interpolation:
+    return fmt::format("{}={}", key, interpolationName(a.interpolation));
+  case AttrSlot::Axis:
+    return fmt::format("{}={}", key, a.axis);
+  case AttrSlot::Shape:
+    return fmt::format("{}={}", key, shapeList(a.shape));
+  case AttrSlot::Offset:
+    return fmt::format("{}={}", key, a.offset);
+  case AttrSlot::Lr:
+    return fmt::format("{}={}", key, a.lr);
+  case AttrSlot::Momentum:
+    return fmt::format("{}={}", key, a.momentum);
+  case AttrSlot::Nesterov:
+    return fmt::format("{}={}", key, a.nesterov);
+  case AttrSlot::Beta1:
+    return fmt::format("{}={}", key, a.beta1);
+  case AttrSlot::Beta2:
+    return fmt::format("{}={}", key, a.beta2);
+  case AttrSlot::Epsilon:
+    return fmt::format("{}={}", key, a.eps);
+  case AttrSlot::Rho:
+    return fmt::format("{}={}", key, a.rho);
+  }
+  return "";
+}
+
+// " {key=value, ...}": a leaf's initializer, or the attributes of the op's table rows.
 std::string attrText(const Node &n) {
   const Attrs &a = n.attrs;
   std::vector<std::string> kv;
-  auto act = [&] {
-    if (a.activation != Activation::Linear)
-      kv.push_back(fmt::format("activation={}", activationName(a.activation)));
-  };
-  switch (n.op) {
-  case OpKind::Input:
-    break;
-  case OpKind::Param:
-  case OpKind::State:
+  if (n.op == OpKind::Param || n.op == OpKind::State) {
     kv.push_back(fmt::format("init={}", initName(a.init)));
     if (a.init == Init::GlorotUniform)
       kv.push_back(fmt::format("fan_in={}, fan_out={}", a.fanIn, a.fanOut));
-    break;
-  case OpKind::Dense:
-    kv.push_back(fmt::format("units={}", a.units));
-    act();
-    break;
-  case OpKind::Conv2D:
-  case OpKind::Conv2DTranspose:
-  case OpKind::Conv2DGradInput:
-  case OpKind::Conv2DGradKernel:
-  case OpKind::Conv2DTransposeGradInput:
-  case OpKind::Conv2DTransposeGradKernel:
-    if (opClass(n.op) == OpClass::Forward) kv.push_back(fmt::format("filters={}", a.units));
-    kv.push_back(fmt::format("kernel={}, strides={}", pair(a.kh, a.kw), pair(a.sh, a.sw)));
-    if (a.dh != 1 || a.dw != 1) kv.push_back(fmt::format("dilation={}", pair(a.dh, a.dw)));
-    kv.push_back(fmt::format("padding={}", paddingName(a.padding)));
-    act();
-    break;
-  case OpKind::MaxPool2D:
-  case OpKind::AvgPool2D:
-  case OpKind::MaxPool2DGrad:
-  case OpKind::AvgPool2DGrad:
-    kv.push_back(fmt::format("pool={}, strides={}, padding={}", pair(a.kh, a.kw), pair(a.sh, a.sw),
-                             paddingName(a.padding)));
-    break;
-  case OpKind::Upsample2D:
-  case OpKind::Upsample2DGrad:
-    kv.push_back(fmt::format("size={}, interpolation={}", pair(a.kh, a.kw),
-                             interpolationName(a.interpolation)));
-    break;
-  case OpKind::Reshape:
-    kv.push_back("shape=" + shapeList(a.shape));
-    break;
-  case OpKind::Squeeze:
-  case OpKind::Concat:
-    kv.push_back(fmt::format("axis={}", a.axis));
-    break;
-  case OpKind::Slice:
-    kv.push_back(fmt::format("axis={}, offset={}", a.axis, a.offset));
-    break;
-  case OpKind::SGDUpdate:
-    kv.push_back(fmt::format("lr={}, momentum={}, nesterov={}", a.lr, a.momentum, a.nesterov));
-    break;
-  case OpKind::AdamUpdate:
-    kv.push_back(
-        fmt::format("lr={}, beta_1={}, beta_2={}, epsilon={}", a.lr, a.beta1, a.beta2, a.eps));
-    break;
-  case OpKind::AdadeltaUpdate:
-  case OpKind::RMSpropUpdate:
-    kv.push_back(fmt::format("lr={}, rho={}, epsilon={}", a.lr, a.rho, a.eps));
-    break;
-  case OpKind::Flatten:
-  case OpKind::Relu:
-  case OpKind::Sigmoid:
-  case OpKind::Tanh:
-  case OpKind::Softmax:
-  case OpKind::Add:
-  case OpKind::BinaryCrossentropyGrad:
-  case OpKind::BinaryCrossentropyLogitsGrad:
-  case OpKind::MSEGrad:
-  case OpKind::CategoricalCrossentropyGrad:
-  case OpKind::CategoricalCrossentropyLogitsGrad:
-  case OpKind::DenseGradInput:
-  case OpKind::DenseGradKernel:
-  case OpKind::BiasGrad:
-  case OpKind::ReluGrad:
-  case OpKind::SigmoidGrad:
-  case OpKind::TanhGrad:
-  case OpKind::SoftmaxGrad:
-#define LOSS_OP(ID, ...) case OpKind::ID:
-#include "ir/Ops.def"
-    break;
   }
+  for (const ArgSpec &arg : opInfo(n.op).args)
+    if (std::string text = slotText(arg.name, arg.slot, a); !text.empty()) kv.push_back(text);
   std::string s;
   for (const std::string &e : kv) s += (s.empty() ? "" : ", ") + e;
   return s.empty() ? "" : " {" + s + "}";

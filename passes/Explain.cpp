@@ -61,21 +61,19 @@ std::string paramsLine(const Graph &g, const Node &n) {
 std::string shapeLine(const Graph &g, const Node &n) {
   const Attrs &a = n.attrs;
   const TensorType &x = g[n.inputs[0]].type;
-  switch (n.op) {
-  case OpKind::Conv2D:
+  if (n.op == OpKind::Conv2D)
     return fmt::format("{}: padding={}: {}; channels = filters = {}{}", opName(n.op),
                        paddingName(a.padding),
                        axes(explainConvLength(x.dims[0], a.kh, a.padding, a.sh, a.dh),
                             explainConvLength(x.dims[1], a.kw, a.padding, a.sw, a.dw)),
                        n.type.dims[2], dilatedKernel(a));
-  case OpKind::Conv2DTranspose:
+  if (n.op == OpKind::Conv2DTranspose)
     return fmt::format("{}: padding={}: {}; channels = filters = {}", opName(n.op),
                        paddingName(a.padding),
                        axes(explainDeconvLength(x.dims[0], a.kh, a.padding, a.sh),
                             explainDeconvLength(x.dims[1], a.kw, a.padding, a.sw)),
                        n.type.dims[2]);
-  case OpKind::MaxPool2D:
-  case OpKind::AvgPool2D: {
+  if (n.op == OpKind::MaxPool2D || n.op == OpKind::AvgPool2D) {
     std::string what =
         n.op == OpKind::AvgPool2D ? fmt::format("averages each {}x{} window", a.kh, a.kw)
         : a.kh == a.sh && a.kw == a.sw
@@ -86,7 +84,7 @@ std::string shapeLine(const Graph &g, const Node &n) {
                        axes(explainConvLength(x.dims[0], a.kh, a.padding, a.sh, 1),
                             explainConvLength(x.dims[1], a.kw, a.padding, a.sw, 1)));
   }
-  case OpKind::Upsample2D:
+  if (n.op == OpKind::Upsample2D)
     return fmt::format(
         "upsample {}: {}{}", interpolationName(a.interpolation),
         axes(fmt::format("{} x {} = {}", x.dims[0], a.kh, n.type.dims[0]),
@@ -94,69 +92,37 @@ std::string shapeLine(const Graph &g, const Node &n) {
         a.interpolation == Interpolation::Nearest
             ? fmt::format("; each value repeated {} x {} = {} times", a.kh, a.kw, a.kh * a.kw)
             : "");
-  case OpKind::Dense:
+  if (n.op == OpKind::Dense)
     return fmt::format("dense acts on the last axis: {} -> units = {}{}", withCommas(x.dims.back()),
                        withCommas(n.type.dims.back()),
                        x.dims.size() > 1 ? "; the other axes are kept, and share the weights" : "");
-  case OpKind::Flatten:
+  if (n.op == OpKind::Flatten)
     return fmt::format("flatten: {} = {}", product(x.dims), withCommas(n.type.dims[0]));
-  case OpKind::Reshape:
+  if (n.op == OpKind::Reshape)
     return fmt::format("reshape: {} = {} elements, kept as {}", product(x.dims),
                        withCommas(x.elements()), product(n.type.dims));
-  case OpKind::Squeeze:
+  if (n.op == OpKind::Squeeze)
     return fmt::format("squeeze drops axis {} (size 1)", a.axis + (x.batched ? 1 : 0));
-  case OpKind::Concat:
+  if (n.op == OpKind::Concat)
     return fmt::format("concat: axis {}: {} + {} = {}", a.axis + (x.batched ? 1 : 0),
                        x.dims[size_t(a.axis)], g[n.inputs[1]].type.dims[size_t(a.axis)],
                        n.type.dims[size_t(a.axis)]);
-  case OpKind::Relu:
-  case OpKind::Sigmoid:
-  case OpKind::Tanh:
-  case OpKind::Softmax:
-  case OpKind::Add:
-#define LEAF_OP(ID, ...) case OpKind::ID:
-#define LOSS_OP(ID, ...) case OpKind::ID:
-#define GRAD_OP(ID, ...) case OpKind::ID:
-#define UPDATE_OP(ID, ...) case OpKind::ID:
-#include "ir/Ops.def"
-    return "";
-  }
   return "";
 }
 
 std::string macsLine(const Graph &g, const Node &n) {
   const Attrs &a = n.attrs;
   const TensorType &x = g[n.inputs[0]].type;
-  switch (n.op) {
-  case OpKind::Dense:
+  if (n.op == OpKind::Dense)
     return fmt::format("MACs = {} output{} x {} inputs each = {}", withCommas(n.type.elements()),
                        n.type.elements() == 1 ? "" : "s", withCommas(x.dims.back()),
                        withCommas(n.stats.macs));
-  case OpKind::Conv2D:
+  if (n.op == OpKind::Conv2D)
     return fmt::format("MACs = {} outputs x ({} x {} x {}) = {}", product(n.type.dims), a.kh, a.kw,
                        x.dims[2], withCommas(n.stats.macs));
-  case OpKind::Conv2DTranspose:
+  if (n.op == OpKind::Conv2DTranspose)
     return fmt::format("MACs = {} inputs x ({} x {} x {}) = {}", product(x.dims), a.kh, a.kw,
                        n.type.dims[2], withCommas(n.stats.macs));
-  case OpKind::MaxPool2D:
-  case OpKind::AvgPool2D:
-  case OpKind::Upsample2D:
-  case OpKind::Flatten:
-  case OpKind::Reshape:
-  case OpKind::Squeeze:
-  case OpKind::Relu:
-  case OpKind::Sigmoid:
-  case OpKind::Tanh:
-  case OpKind::Softmax:
-  case OpKind::Add:
-  case OpKind::Concat:
-#define LEAF_OP(ID, ...) case OpKind::ID:
-#define LOSS_OP(ID, ...) case OpKind::ID:
-#define GRAD_OP(ID, ...) case OpKind::ID:
-#define UPDATE_OP(ID, ...) case OpKind::ID:
-#include "ir/Ops.def"
-    return "";
-  }
   return "";
 }
 
@@ -172,18 +138,13 @@ std::string fieldLine(const Graph &g, const Node &n) {
   const Attrs &a = n.attrs;
   if (!s.spatial || !in.spatial) return "";
   std::string rf, jump;
-  switch (n.op) {
-  case OpKind::Conv2D:
-  case OpKind::MaxPool2D:
-  case OpKind::AvgPool2D: {
+  if (hasProp(n.op, Window)) {
     int64_t dh = n.op == OpKind::Conv2D ? a.dh : 1, dw = n.op == OpKind::Conv2D ? a.dw : 1;
     rf = axes(windowField(in.rfH, a.kh, dh, in.jumpH), windowField(in.rfW, a.kw, dw, in.jumpW));
     if (a.sh != 1 || a.sw != 1)
       jump = axes(fmt::format("{} x {} = {}", num(in.jumpH), a.sh, num(s.jumpH)),
                   fmt::format("{} x {} = {}", num(in.jumpW), a.sw, num(s.jumpW)));
-    break;
-  }
-  case OpKind::Conv2DTranspose:
+  } else if (n.op == OpKind::Conv2DTranspose) {
     rf = axes(fmt::format("{} + (ceil({} / {}) - 1) x {} = {}", num(in.rfH), a.kh, a.sh,
                           num(in.jumpH), num(s.rfH)),
               fmt::format("{} + (ceil({} / {}) - 1) x {} = {}", num(in.rfW), a.kw, a.sw,
@@ -191,30 +152,12 @@ std::string fieldLine(const Graph &g, const Node &n) {
     if (a.sh != 1 || a.sw != 1)
       jump = axes(fmt::format("{} / {} = {}", num(in.jumpH), a.sh, num(s.jumpH)),
                   fmt::format("{} / {} = {}", num(in.jumpW), a.sw, num(s.jumpW)));
-    break;
-  case OpKind::Upsample2D:
+  } else if (n.op == OpKind::Upsample2D) {
     jump = axes(fmt::format("{} / {} = {}", num(in.jumpH), a.kh, num(s.jumpH)),
                 fmt::format("{} / {} = {}", num(in.jumpW), a.kw, num(s.jumpW)));
     if (a.interpolation == Interpolation::Bilinear)
       rf = axes(fmt::format("{} + {} = {}", num(in.rfH), num(in.jumpH), num(s.rfH)),
                 fmt::format("{} + {} = {}", num(in.rfW), num(in.jumpW), num(s.rfW)));
-    break;
-  case OpKind::Dense:
-  case OpKind::Flatten:
-  case OpKind::Reshape:
-  case OpKind::Squeeze:
-  case OpKind::Relu:
-  case OpKind::Sigmoid:
-  case OpKind::Tanh:
-  case OpKind::Softmax:
-  case OpKind::Add:
-  case OpKind::Concat:
-#define LEAF_OP(ID, ...) case OpKind::ID:
-#define LOSS_OP(ID, ...) case OpKind::ID:
-#define GRAD_OP(ID, ...) case OpKind::ID:
-#define UPDATE_OP(ID, ...) case OpKind::ID:
-#include "ir/Ops.def"
-    return "";
   }
   std::string out;
   if (!rf.empty()) out = "receptive field " + rf;

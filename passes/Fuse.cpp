@@ -30,54 +30,11 @@ bool isGradKernel(OpKind op) {
 
 // Roots whose loop produces each output element once, so epilogues can follow it.
 bool supportsEpilogue(const Node &n) {
-  if (isElementwiseOp(n.op)) return true;
-  switch (n.op) {
-  case OpKind::Dense:
-  case OpKind::Conv2D:
-  case OpKind::Conv2DTranspose:
-  case OpKind::DenseGradInput:
-  case OpKind::Conv2DGradInput:
-  case OpKind::Conv2DTransposeGradInput:
-  case OpKind::MaxPool2D:
-  case OpKind::AvgPool2D:
-  case OpKind::Flatten:
-  case OpKind::Reshape:
-  case OpKind::Squeeze:
-  case OpKind::Softmax:
-  case OpKind::Concat:
-  case OpKind::Slice:
-    return true;
-  case OpKind::Upsample2D:
-  case OpKind::Upsample2DGrad:
+  if (isElementwiseOp(n.op) || hasProp(n.op, Epilogue)) return true;
+  if (n.op == OpKind::Upsample2D || n.op == OpKind::Upsample2DGrad)
     return n.attrs.interpolation == Interpolation::Nearest;
-  case OpKind::MaxPool2DGrad:
-    // Windows that do not overlap: each input element is written once, by its window.
-    return n.attrs.sh == n.attrs.kh && n.attrs.sw == n.attrs.kw;
-  case OpKind::Relu: // Elementwise: taken above
-  case OpKind::Sigmoid:
-  case OpKind::Tanh:
-  case OpKind::Add:
-  case OpKind::ReluGrad:
-  case OpKind::SigmoidGrad:
-  case OpKind::TanhGrad:
-  case OpKind::BinaryCrossentropyGrad:
-  case OpKind::BinaryCrossentropyLogitsGrad:
-  case OpKind::MSEGrad:
-    return true;
-  case OpKind::CategoricalCrossentropyGrad: // a row at a time, or sums over the batch
-  case OpKind::CategoricalCrossentropyLogitsGrad:
-  case OpKind::DenseGradKernel:
-  case OpKind::BiasGrad:
-  case OpKind::Conv2DGradKernel:
-  case OpKind::Conv2DTransposeGradKernel:
-  case OpKind::AvgPool2DGrad:
-  case OpKind::SoftmaxGrad:
-#define LEAF_OP(ID, ...) case OpKind::ID:
-#define LOSS_OP(ID, ...) case OpKind::ID:
-#define UPDATE_OP(ID, ...) case OpKind::ID:
-#include "ir/Ops.def"
-    return false;
-  }
+  // Windows that do not overlap: each input element is written once, by its window.
+  if (n.op == OpKind::MaxPool2DGrad) return n.attrs.sh == n.attrs.kh && n.attrs.sw == n.attrs.kw;
   return false;
 }
 

@@ -34,43 +34,20 @@ Status receptiveField(Graph &g, PassContext &) {
       s.jumpW *= double(a.sw);
       continue;
     }
-    switch (n.op) {
-    case OpKind::Conv2DTranspose:
+    if (n.op == OpKind::Conv2DTranspose) {
       s.rfH += double((a.kh + a.sh - 1) / a.sh - 1) * in.jumpH;
       s.rfW += double((a.kw + a.sw - 1) / a.sw - 1) * in.jumpW;
       s.jumpH /= double(a.sh);
       s.jumpW /= double(a.sw);
-      break;
-    case OpKind::Upsample2D:
+    } else if (n.op == OpKind::Upsample2D) {
       if (a.interpolation == Interpolation::Bilinear) s.rfH += in.jumpH, s.rfW += in.jumpW;
       s.jumpH /= double(a.kh);
       s.jumpW /= double(a.kw);
-      break;
-    case OpKind::Add:
-    case OpKind::Concat: {
+    } else if (n.op == OpKind::Add || n.op == OpKind::Concat) {
       const Stats &b = g[n.inputs[1]].stats;
       if (b.spatial) s.rfH = std::max(s.rfH, b.rfH), s.rfW = std::max(s.rfW, b.rfW);
-      break;
-    }
-    case OpKind::Conv2D: // Window
-    case OpKind::MaxPool2D:
-    case OpKind::AvgPool2D:
-    case OpKind::Reshape: // SameField
-    case OpKind::Squeeze:
-    case OpKind::Relu:
-    case OpKind::Sigmoid:
-    case OpKind::Tanh:
-    case OpKind::Softmax:
-      break;
-    case OpKind::Dense:
-    case OpKind::Flatten:
-#define LEAF_OP(ID, ...) case OpKind::ID:
-#define LOSS_OP(ID, ...) case OpKind::ID:
-#define GRAD_OP(ID, ...) case OpKind::ID:
-#define UPDATE_OP(ID, ...) case OpKind::ID:
-#include "ir/Ops.def"
-      s.spatial = false;
-      break;
+    } else {
+      s.spatial = false; // dense, flatten, and any op the table gives neither property
     }
   }
   return okStatus();

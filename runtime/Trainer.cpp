@@ -112,26 +112,16 @@ Result<Accuracy> Accuracy::of(const Graph &g) {
   if (g.loss == kNoValue) return Error{"metrics=accuracy needs a loss statement"};
   const Node &loss = g[g.loss];
   Accuracy a;
-  switch (loss.op) {
-  case OpKind::CategoricalCrossentropy:
-  case OpKind::CategoricalCrossentropyLogits:
+  if (loss.op == OpKind::CategoricalCrossentropy ||
+      loss.op == OpKind::CategoricalCrossentropyLogits)
     a.categorical = true;
-    break;
-  case OpKind::BinaryCrossentropy:
-    break;
-  case OpKind::BinaryCrossentropyLogits:
+  else if (loss.op == OpKind::BinaryCrossentropyLogits)
     a.threshold = 0;
-    break;
-  case OpKind::MSE:
-#define LEAF_OP(ID, ...) case OpKind::ID:
-#define FORWARD_OP(ID, ...) case OpKind::ID:
-#define GRAD_OP(ID, ...) case OpKind::ID:
-#define UPDATE_OP(ID, ...) case OpKind::ID:
-#include "ir/Ops.def"
+  else if (loss.op != OpKind::BinaryCrossentropy)
     return Error{"metrics=accuracy needs a crossentropy loss (categorical_crossentropy or "
                  "binary_crossentropy), not " +
                  std::string(opName(loss.op))};
-  }
+
   if (loss.inputs.size() < 2) return Error{"metrics=accuracy: the loss has no target"};
   const Node &target = g[loss.inputs[1]];
   if (target.op != OpKind::Input)
