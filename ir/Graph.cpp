@@ -45,21 +45,6 @@ std::string TensorType::kerasStr(int64_t n) const {
 const char *paddingName(Padding p) {
   return p == Padding::Same ? "same" : "valid";
 }
-const char *activationName(Activation a) {
-  switch (a) {
-  case Activation::Linear:
-    return "linear";
-  case Activation::Relu:
-    return "relu";
-  case Activation::Sigmoid:
-    return "sigmoid";
-  case Activation::Tanh:
-    return "tanh";
-  case Activation::Softmax:
-    return "softmax";
-  }
-  return "?";
-}
 const char *interpolationName(Interpolation i) {
   return i == Interpolation::Bilinear ? "bilinear" : "nearest";
 }

@@ -30,6 +30,7 @@ enum OpProp : unsigned {
   Kink = 1 << 5,           // not differentiable everywhere: the interpreter records crossings
   Weights = 1 << 6,        // takes a kernel (and bias) parameter as extra operands
   Epilogue = 1 << 7,       // its loop writes each output once: fused elementwise ops may follow
+  ActivationFn = 1 << 8,   // may be given as a layer's activation= (decompose makes it a node)
 };
 
 /// The op's spelling in dumps and in the language ("conv2d").
@@ -61,14 +62,12 @@ struct TensorType {
 };
 
 enum class Padding : uint8_t { Valid, Same };
-enum class Activation : uint8_t { Linear, Relu, Sigmoid, Tanh, Softmax };
 enum class Interpolation : uint8_t { Nearest, Bilinear };
 enum class Init : uint8_t { Zeros, Ones, GlorotUniform };
 /// Which part of a training graph a node belongs to.
 enum class Role : uint8_t { Forward, Backward, Update };
 
 const char *paddingName(Padding p);
-const char *activationName(Activation a);
 const char *interpolationName(Interpolation i);
 const char *initName(Init i);
 const char *roleName(Role r);
@@ -81,7 +80,7 @@ struct Attrs {
   int64_t dh = 1, dw = 1; // dilation
   Padding padding = Padding::Valid;
   bool useBias = true;
-  Activation activation = Activation::Linear;
+  std::optional<OpKind> activation; // activation=: an ActivationFn op; none is linear
   Interpolation interpolation = Interpolation::Nearest;
   int64_t axis = -1;          // squeeze/concat/slice: axis into the per-example dims
   int64_t offset = 0;         // slice: first index along axis

@@ -388,8 +388,7 @@ bool Lowerer::setAttr(const ParamSpec &p, const Literal &l, Attrs &a) {
     return true;
   case AttrSlot::Activation:
     if (!getEnum(l, p, word)) return false;
-    for (int k = 0; k < 5; ++k)
-      if (word == activationName(Activation(k))) a.activation = Activation(k);
+    a.activation = word == "linear" ? std::nullopt : opFromName(word);
     return true;
   case AttrSlot::Interpolation:
     if (!getEnum(l, p, word)) return false;

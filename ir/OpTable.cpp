@@ -78,12 +78,93 @@ std::optional<OpKind> opFromName(const std::string &name) {
   return std::nullopt;
 }
 
+namespace {
+
+// Sets the attribute of `slot` to the default `d` (Required defaults leave it as it is).
+void applyDefault(AttrSlot slot, const ArgDefault &d, Attrs &a) {
+  if (d.kind == ArgDefault::Required) return;
+  double x = d.kind == ArgDefault::Float ? d.f : double(d.i);
+  std::string word = d.word ? d.word : "";
+  switch (slot) {
+  case AttrSlot::Operand:
+  case AttrSlot::Shape:
+    return;
+  case AttrSlot::Units:
+    a.units = d.i;
+    return;
+  case AttrSlot::Kernel:
+  case AttrSlot::Size:
+    a.kh = a.kw = d.i;
+    return;
+  case AttrSlot::Pool:
+    a.kh = a.kw = a.sh = a.sw = d.i;
+    return;
+  case AttrSlot::Strides:
+    if (d.kind != ArgDefault::PoolSize) a.sh = a.sw = d.i;
+    return;
+  case AttrSlot::Dilation:
+    a.dh = a.dw = d.i;
+    return;
+  case AttrSlot::Padding:
+    a.padding = word == "same" ? Padding::Same : Padding::Valid;
+    return;
+  case AttrSlot::Activation:
+    a.activation = word == "linear" ? std::nullopt : opFromName(word);
+    return;
+  case AttrSlot::Interpolation:
+    a.interpolation = word == "bilinear" ? Interpolation::Bilinear : Interpolation::Nearest;
+    return;
+  case AttrSlot::UseBias:
+    a.useBias = d.b;
+    return;
+  case AttrSlot::Axis:
+    a.axis = d.i;
+    return;
+  case AttrSlot::Offset:
+    a.offset = d.i;
+    return;
+  case AttrSlot::Nesterov:
+    a.nesterov = d.b;
+    return;
+  case AttrSlot::Lr:
+    a.lr = x;
+    return;
+  case AttrSlot::Momentum:
+    a.momentum = x;
+    return;
+  case AttrSlot::Beta1:
+    a.beta1 = x;
+    return;
+  case AttrSlot::Beta2:
+    a.beta2 = x;
+    return;
+  case AttrSlot::Epsilon:
+    a.eps = x;
+    return;
+  case AttrSlot::Rho:
+    a.rho = x;
+    return;
+  }
+}
+
+} // namespace
+
+Attrs defaultAttrs(OpKind op) {
+  Attrs a;
+  for (const ArgSpec &arg : opInfo(op).args) applyDefault(arg.slot, arg.def, a);
+  return a;
+}
+
 std::vector<const char *> slotChoices(AttrSlot slot) {
   switch (slot) {
   case AttrSlot::Padding:
     return {"valid", "same"};
-  case AttrSlot::Activation:
-    return {"linear", "relu", "sigmoid", "tanh", "softmax"};
+  case AttrSlot::Activation: {
+    std::vector<const char *> words = {"linear"};
+    for (const OpInfo &row : opTable())
+      if (row.props & ActivationFn) words.push_back(row.name);
+    return words;
+  }
   case AttrSlot::Interpolation:
     return {"nearest", "bilinear"};
   case AttrSlot::Operand:

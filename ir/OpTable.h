@@ -77,6 +77,8 @@ struct OpInfo {
 const std::vector<OpInfo> &opTable();
 /// The row of `op`.
 const OpInfo &opInfo(OpKind op);
+/// The attributes of `op` with every argument at its default (decompose's activation nodes).
+Attrs defaultAttrs(OpKind op);
 /// The words an Enum slot accepts ("valid", "same" for Padding); empty for other slots.
 std::vector<const char *> slotChoices(AttrSlot slot);
 

@@ -44,9 +44,7 @@ std::string slotText(const char *key, AttrSlot slot, const Attrs &a) {
   case AttrSlot::Padding:
     return fmt::format("{}={}", key, paddingName(a.padding));
   case AttrSlot::Activation:
-    return a.activation == Activation::Linear
-               ? ""
-               : fmt::format("{}={}", key, activationName(a.activation));
+    return a.activation ? fmt::format("{}={}", key, opName(*a.activation)) : "";
   case AttrSlot::Interpolation:
     return fmt::format("{}={}", key, interpolationName(a.interpolation));
   case AttrSlot::Axis:

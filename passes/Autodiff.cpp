@@ -96,9 +96,9 @@ Status Autodiff::markActive() {
   std::vector<bool> diff(n, false), reach(n, false);
   for (size_t v = 0; v < n; ++v) {
     const Node &nd = g_.nodes[v];
-    if (nd.attrs.activation != Activation::Linear)
+    if (nd.attrs.activation)
       return fail(nd.loc, fmt::format("autodiff: '{}' still has activation={}; run decompose first",
-                                      nd.name, activationName(nd.attrs.activation)));
+                                      nd.name, opName(*nd.attrs.activation)));
     if (nd.op == OpKind::Param)
       diff[v] = nd.trainable;
     else if (nd.op == OpKind::Input)

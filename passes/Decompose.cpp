@@ -7,6 +7,7 @@
 //   (numerically stable; the sigmoid/softmax node stays for the model output).
 // The node vector is rebuilt in order, so the graph stays topologically sorted, and every id
 // list of the graph is remapped.
+#include "ir/OpTable.h"
 #include "passes/Pass.h"
 
 #include <fmt/format.h>
@@ -14,26 +15,6 @@
 #include <set>
 
 namespace nnc {
-namespace {
-
-OpKind activationOp(Activation a) {
-  switch (a) {
-  case Activation::Relu:
-    return OpKind::Relu;
-  case Activation::Sigmoid:
-    return OpKind::Sigmoid;
-  case Activation::Tanh:
-    return OpKind::Tanh;
-  case Activation::Softmax:
-    return OpKind::Softmax;
-  case Activation::Linear:
-    break;
-  }
-  return OpKind::Relu;
-}
-
-} // namespace
-
 Status decompose(Graph &g, PassContext &) {
   std::set<std::string> names;
   for (const Node &n : g.nodes) names.insert(n.name);
@@ -60,14 +41,15 @@ Status decompose(Graph &g, PassContext &) {
         n.inputs[0] = pred.inputs[0];
       }
     }
-    Activation act = n.attrs.activation;
-    if (act == Activation::Linear) {
+    std::optional<OpKind> act = n.attrs.activation;
+    if (!act) {
       out.push_back(std::move(n));
       remap[v] = ValueId(out.size() - 1);
       continue;
     }
     Node a;
-    a.op = activationOp(act);
+    a.op = *act;
+    a.attrs = defaultAttrs(*act);
     a.type = n.type;
     a.name = n.name;
     a.layer = n.layer;
@@ -76,7 +58,7 @@ Status decompose(Graph &g, PassContext &) {
     a.stats = n.stats;
     a.stats.params = 0;
     a.stats.macs = 0;
-    n.attrs.activation = Activation::Linear;
+    n.attrs.activation.reset();
     n.name = unique(n.name + ".pre");
     out.push_back(std::move(n));
     a.inputs = {ValueId(out.size() - 1)};

@@ -12,7 +12,7 @@ namespace {
 // Forward attributes for a gradient op (windows, strides, padding), without the activation.
 Attrs gradAttrs(const Node &n) {
   Attrs a = n.attrs;
-  a.activation = Activation::Linear;
+  a.activation.reset();
   return a;
 }
 

@@ -63,7 +63,7 @@ TEST_CASE("decompose splits activations and folds sigmoid into the logits loss")
   REQUIRE(decompose(g, ctx).ok());
   CHECK(g.size() == before + 7); // seven convolutions with an activation
   checkTopological(g);
-  for (const Node &n : g.nodes) CHECK(n.attrs.activation == Activation::Linear);
+  for (const Node &n : g.nodes) CHECK(!n.attrs.activation);
   const Node &loss = g[g.loss];
   CHECK(loss.op == OpKind::BinaryCrossentropyLogits);
   CHECK(g[loss.inputs[0]].name == "y.pre");
