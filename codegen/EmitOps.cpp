@@ -193,7 +193,7 @@ Value *KernelEmitter::elementwise(ValueId v, Value *n, Value *idx, const Vals &v
 Value *KernelEmitter::noRule(OpKind op, const char *what) {
   if (missingRule_.empty())
     missingRule_ =
-        fmt::format("codegen: op '{}' has no {} (codegen/Codegen.cpp)", opName(op), what);
+        fmt::format("codegen: op '{}' has no {} (codegen/EmitOps.cpp)", opName(op), what);
   return llvm::PoisonValue::get(floatTy());
 }
 

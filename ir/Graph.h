@@ -82,6 +82,7 @@ struct Attrs {
   bool useBias = true;
   std::optional<OpKind> activation; // activation=: an ActivationFn op; none is linear
   Interpolation interpolation = Interpolation::Nearest;
+  double alpha = 0;           // leaky_relu slope, elu scale
   int64_t axis = -1;          // squeeze/concat/slice: axis into the per-example dims
   int64_t offset = 0;         // slice: first index along axis
   std::vector<int64_t> shape; // reshape: target as written (one -1 allowed)

@@ -416,6 +416,8 @@ bool Lowerer::setAttr(const ParamSpec &p, const Literal &l, Attrs &a) {
     return getNumber(l, p.name, a.eps);
   case AttrSlot::Rho:
     return getNumber(l, p.name, a.rho);
+  case AttrSlot::Alpha:
+    return getNumber(l, p.name, a.alpha);
   }
   return false;
 }

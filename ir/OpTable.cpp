@@ -144,6 +144,9 @@ void applyDefault(AttrSlot slot, const ArgDefault &d, Attrs &a) {
   case AttrSlot::Rho:
     a.rho = x;
     return;
+  case AttrSlot::Alpha:
+    a.alpha = x;
+    return;
   }
 }
 
@@ -185,6 +188,7 @@ std::vector<const char *> slotChoices(AttrSlot slot) {
   case AttrSlot::Beta2:
   case AttrSlot::Epsilon:
   case AttrSlot::Rho:
+  case AttrSlot::Alpha:
     return {};
   }
   return {};

@@ -36,6 +36,7 @@ enum class AttrSlot : uint8_t {
   Beta2,
   Epsilon,
   Rho,
+  Alpha,
 };
 
 /// A typed default value; Required marks an argument that must be given, PoolSize the

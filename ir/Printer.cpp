@@ -67,6 +67,8 @@ std::string slotText(const char *key, AttrSlot slot, const Attrs &a) {
     return fmt::format("{}={}", key, a.eps);
   case AttrSlot::Rho:
     return fmt::format("{}={}", key, a.rho);
+  case AttrSlot::Alpha:
+    return fmt::format("{}={}", key, a.alpha);
   }
   return "";
 }
