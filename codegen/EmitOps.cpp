@@ -80,6 +80,8 @@ double nodeFlops(const Graph &g, const Node &n) {
   case OpKind::Reshape:
   case OpKind::Squeeze:
   case OpKind::Relu:
+  case OpKind::LeakyRelu:
+  case OpKind::Elu:
   case OpKind::Sigmoid:
   case OpKind::Tanh:
   case OpKind::Softmax:
@@ -95,6 +97,8 @@ double nodeFlops(const Graph &g, const Node &n) {
   case OpKind::AvgPool2DGrad:
   case OpKind::Upsample2DGrad:
   case OpKind::ReluGrad:
+  case OpKind::LeakyReluGrad:
+  case OpKind::EluGrad:
   case OpKind::SigmoidGrad:
   case OpKind::TanhGrad:
   case OpKind::SoftmaxGrad:
@@ -130,6 +134,15 @@ Value *KernelEmitter::elementwise(ValueId v, Value *n, Value *idx, const Vals &v
     Value *x = in(0);
     return b.CreateSelect(b.CreateFCmpOGT(x, zero), x, zero);
   }
+  case OpKind::LeakyRelu: {
+    Value *x = in(0);
+    return b.CreateSelect(b.CreateFCmpOGT(x, zero), x, b.CreateFMul(f32(nd.attrs.alpha), x));
+  }
+  case OpKind::Elu: {
+    Value *x = in(0);
+    Value *neg = b.CreateFMul(f32(nd.attrs.alpha), b.CreateFSub(expf(x), one));
+    return b.CreateSelect(b.CreateFCmpOGT(x, zero), x, neg);
+  }
   case OpKind::Sigmoid:
     return sigmoid(in(0));
   case OpKind::Tanh: {
@@ -141,6 +154,13 @@ Value *KernelEmitter::elementwise(ValueId v, Value *n, Value *idx, const Vals &v
     return b.CreateFAdd(in(0), in(1));
   case OpKind::ReluGrad:
     return b.CreateSelect(b.CreateFCmpOGT(in(0), zero), in(1), zero);
+  case OpKind::LeakyReluGrad:
+  case OpKind::EluGrad: {
+    Value *x = in(0), *dy = in(1);
+    Value *slope = f32(nd.attrs.alpha);
+    if (nd.op == OpKind::EluGrad) slope = b.CreateFMul(slope, expf(x));
+    return b.CreateSelect(b.CreateFCmpOGT(x, zero), dy, b.CreateFMul(slope, dy));
+  }
   case OpKind::SigmoidGrad: {
     Value *y = in(0);
     return b.CreateFMul(in(1), b.CreateFMul(y, b.CreateFSub(one, y)));
@@ -205,10 +225,14 @@ Status KernelEmitter::emitRoot() {
     emitUpdates();
     break;
   case OpKind::Relu:
+  case OpKind::LeakyRelu:
+  case OpKind::Elu:
   case OpKind::Sigmoid:
   case OpKind::Tanh:
   case OpKind::Add:
   case OpKind::ReluGrad:
+  case OpKind::LeakyReluGrad:
+  case OpKind::EluGrad:
   case OpKind::SigmoidGrad:
   case OpKind::TanhGrad:
   case OpKind::BinaryCrossentropyGrad:

@@ -252,6 +252,8 @@ TypeResult Rule::run() {
   }
 
   case OpKind::Relu:
+  case OpKind::LeakyRelu:
+  case OpKind::Elu:
   case OpKind::Sigmoid:
   case OpKind::Tanh:
   case OpKind::Softmax:
@@ -340,6 +342,8 @@ TypeResult Rule::run() {
     return ok(TensorType{true, {dy.dims[0] / a.kh, dy.dims[1] / a.kw, dy.dims[2]}});
   }
   case OpKind::ReluGrad:
+  case OpKind::LeakyReluGrad:
+  case OpKind::EluGrad:
   case OpKind::SigmoidGrad:
   case OpKind::TanhGrad:
   case OpKind::SoftmaxGrad:

@@ -81,6 +81,14 @@ Status reluRule(GradContext &c) {
   return emitIf(c, 0, OpKind::ReluGrad, {operand(c, 0), c.dy}, {});
 }
 
+// leaky_relu: dx = dy where x > 0, alpha dy elsewhere; elu: dx = dy where x > 0,
+// alpha exp(x) dy elsewhere. Both read x and keep alpha.
+Status slopeRule(GradContext &c) {
+  const Node &n = c.g[c.self];
+  OpKind op = n.op == OpKind::LeakyRelu ? OpKind::LeakyReluGrad : OpKind::EluGrad;
+  return emitIf(c, 0, op, {operand(c, 0), c.dy}, gradAttrs(n));
+}
+
 // sigmoid, tanh, softmax: expressed through the forward output y.
 Status outputBasedRule(GradContext &c) {
   OpKind op = OpKind::SigmoidGrad;
@@ -156,6 +164,8 @@ constexpr RuleRow kRules[] = {
     {OpKind::Reshape, reshapeRule},
     {OpKind::Squeeze, reshapeRule},
     {OpKind::Relu, reluRule},
+    {OpKind::LeakyRelu, slopeRule},
+    {OpKind::Elu, slopeRule},
     {OpKind::Sigmoid, outputBasedRule},
     {OpKind::Tanh, outputBasedRule},
     {OpKind::Softmax, outputBasedRule},

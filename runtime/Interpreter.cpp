@@ -647,6 +647,14 @@ Status Interpreter::runNode(ValueId v) {
       kinks_ = mix(kinks_, in(0).data[i] > 0);
     }
     break;
+  case OpKind::LeakyRelu:
+  case OpKind::Elu:
+    for (size_t i = 0; i < y.data.size(); ++i) {
+      double x = in(0).data[i];
+      y.data[i] = x > 0 ? x : n.op == OpKind::Elu ? a.alpha * std::expm1(x) : a.alpha * x;
+      kinks_ = mix(kinks_, x > 0);
+    }
+    break;
   case OpKind::Sigmoid:
     for (size_t i = 0; i < y.data.size(); ++i) y.data[i] = sigmoidOf(in(0).data[i]);
     break;
@@ -724,6 +732,14 @@ Status Interpreter::runNode(ValueId v) {
     break;
   case OpKind::ReluGrad:
     for (size_t i = 0; i < y.data.size(); ++i) y.data[i] = in(0).data[i] > 0 ? in(1).data[i] : 0.0;
+    break;
+  case OpKind::LeakyReluGrad:
+  case OpKind::EluGrad:
+    for (size_t i = 0; i < y.data.size(); ++i) {
+      double x = in(0).data[i];
+      double slope = n.op == OpKind::EluGrad ? a.alpha * std::exp(x) : a.alpha;
+      y.data[i] = x > 0 ? in(1).data[i] : slope * in(1).data[i];
+    }
     break;
   case OpKind::SigmoidGrad:
     for (size_t i = 0; i < y.data.size(); ++i) {

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """PyTorch parity check of nnc's reference interpreter.
 
-For both lecture autoencoders, the stride-2 variant of the second (and a small
-bilinear-upsampling model): `nnc init` writes Keras-default weights, random inputs are
+For both lecture autoencoders, the stride-2 variant of the second (and small models for
+bilinear upsampling and for leaky_relu and elu): `nnc init` writes Keras-default weights, random inputs are
 written as safetensors, `nnc eval --backend=interp --grads` prints the loss and writes the
 gradients; the same model built in PyTorch float64 from those weights (Keras layouts converted
 to PyTorch's, TF "same" padding done with explicit F.pad) must give the same loss and
@@ -142,6 +142,28 @@ def bilinear(x, p):
     return conv2d(h, p, "conv2d_1", 3, "same", 2)
 
 
+# Keras's LeakyReLU (alpha 0.3 by default) and ELU (alpha 1.0), as layers and as activation=.
+SLOPES_NN = """model slopes
+input x: [6, 6, 2]
+input t: [4, 4, 1]
+h = conv2d(x, filters=3, kernel=3, activation=leaky_relu)
+h = elu(h, alpha=0.7)
+h = conv2d(h, filters=2, kernel=3, padding=same, activation=elu)
+h = leaky_relu(h, alpha=0.05)
+y = conv2d(h, filters=1, kernel=1, activation=sigmoid)
+output y
+loss binary_crossentropy(y, t)
+"""
+
+
+def slopes(x, p):
+    h = F.leaky_relu(conv2d(x, p, "conv2d", 3), 0.3)
+    h = F.elu(h, 0.7)
+    h = F.elu(conv2d(h, p, "conv2d_1", 3, "same"), 1.0)
+    h = F.leaky_relu(h, 0.05)
+    return conv2d(h, p, "conv2d_2", 1)
+
+
 def check(nnc, tmp, nn, model, build, shapes, seed):
     w_path, x_path, g_path = (os.path.join(tmp, model + s) for s in ("_w.st", "_x.st", "_g.st"))
     subprocess.run([nnc, "init", nn, "--seed", str(seed), "--out", w_path], check=True,
@@ -195,6 +217,11 @@ def main():
             f.write(BILINEAR_NN)
         failures += check(nnc, tmp, nn, "bilinear", bilinear,
                           {"x": (2, 3, 5, 2), "t": (2, 9, 15, 2)}, 9)
+        nn = os.path.join(tmp, "slopes.nn")
+        with open(nn, "w") as f:
+            f.write(SLOPES_NN)
+        failures += check(nnc, tmp, nn, "slopes", slopes,
+                          {"x": (2, 6, 6, 2), "t": (2, 4, 4, 1)}, 11)
     for f in failures:
         print("FAIL:", f)
     return 1 if failures else 0

@@ -66,7 +66,7 @@ TEST_CASE("semantic errors name the line, the column and the problem") {
        "relu has no argument 'nmae'; did you mean 'name'?"},
       {"misspelled activation", kHead + "y = conv2d(x, 4, 3, activation=rellu)\n", "3:32",
        "unknown activation 'rellu'; did you mean 'relu'? (expected one of: linear, relu, sigmoid, "
-       "tanh, softmax)"},
+       "tanh, leaky_relu, elu, softmax)"},
       {"misspelled padding", kHead + "y = conv2d(x, 4, 3, padding=sme)\n", "3:29",
        "unknown padding 'sme'; did you mean 'same'? (expected one of: valid, same)"},
       {"capitalised padding", kHead + "y = conv2d(x, 4, 3, padding='Same')\n", "3:29",

@@ -40,6 +40,11 @@ const std::vector<std::string> &probes() {
       "y = flatten(q)\nloss categorical_crossentropy(y, u)\n",
       "model p\ninput x: [4]\ninput u: [3]\nh = dense(x, units=3)\nq = sigmoid(h)\n"
       "y = flatten(q)\nloss binary_crossentropy(y, u)\n",
+      // leaky_relu and elu, as layers and as activation=, with default and given alpha
+      "model p\ninput x: [5, 5, 1]\ninput u: [2]\n"
+      "h = conv2d(x, filters=2, kernel=3, activation=leaky_relu)\nh = elu(h, alpha=0.5)\n"
+      "h = leaky_relu(h, alpha=0.1)\nh = flatten(h)\ny = dense(h, units=2, activation=elu)\n"
+      "loss mse(y, u)\n",
   };
   return models;
 }
@@ -60,7 +65,7 @@ TEST_CASE("op table: the probes use every op of ir/Ops.def") {
   for (const std::string &src : probes()) used.merge(opsOf(src));
   for (const OpInfo &row : opTable()) {
     CAPTURE(row.name);
-    CHECK_MESSAGE(used.count(row.op), "op '" << row.name << "' is in no probe of "
+    CHECK_MESSAGE(used.count(row.op), "op '" << std::string(row.name) << "' is in no probe of "
                                              << "tests/unit/test_op_table.cpp");
   }
 }
