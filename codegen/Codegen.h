@@ -10,8 +10,8 @@
 // modules (shards), each in its own LLVMContext, to be compiled in parallel.
 #pragma once
 
-#include "frontend/Diagnostics.h"
 #include "ir/Graph.h"
+#include "support/Result.h"
 
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/Module.h>

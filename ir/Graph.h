@@ -4,6 +4,7 @@
 #pragma once
 
 #include "frontend/Diagnostics.h"
+#include "support/Result.h"
 
 #include <cstdint>
 #include <map>

@@ -7,8 +7,8 @@
 
 #include "codegen/Codegen.h"
 #include "codegen/Jit.h"
-#include "codegen/ThreadPool.h"
 #include "runtime/Backend.h"
+#include "support/ThreadPool.h"
 
 #include <chrono>
 #include <memory>
