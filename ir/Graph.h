@@ -156,7 +156,5 @@ struct Graph {
 
 /// Prints the graph in the documented text format (docs/ir.md).
 std::string printGraph(const Graph &g, int64_t batch = -1);
-/// Checks structural invariants (operand order, arity, types of operands); errors name both sides.
-Status verify(const Graph &g);
 
 } // namespace nnc
