@@ -8,7 +8,7 @@
 #include "runtime/JitBackend.h"
 
 #include "passes/Fusion.h"
-#include "passes/Pass.h"
+#include "passes/Pipeline.h"
 
 #include <fmt/format.h>
 
@@ -82,11 +82,11 @@ Result<std::unique_ptr<JitBackend>> JitBackend::create(Graph g, const JitOptions
   PassContext ctx;
   ctx.fuse = opts.fuse;
   auto t = Clock::now();
-  if (Status s = fuse(g, ctx); !s) return Error{s.error()};
-  stage("fuse", t);
-  t = Clock::now();
-  if (Status s = planMemory(g, ctx); !s) return Error{s.error()};
-  stage("plan-memory", t);
+  auto timed = [&](const std::string &pass, const Graph &) {
+    stage(pass.c_str(), t);
+    t = Clock::now();
+  };
+  if (Status s = runPasses(g, ctx, backendPasses(), timed); !s) return Error{s.error()};
   jb->fusionReport_ = ctx.fusionReport;
   jb->memoryReport_ = ctx.memoryReport;
   // Shards of kernels, a few per thread in deep models: the pool's threads compile them

@@ -164,8 +164,7 @@ Result<json::Object> trainingJson(Graph &t) {
   PassContext ctx;
   if (Status s = runPasses(t, ctx, trainingPasses()); !s) return Error{s.error()};
   std::string grad = printGraph(t);
-  if (Status s = fuse(t, ctx); !s) return Error{s.error()};
-  if (Status s = planMemory(t, ctx); !s) return Error{s.error()};
+  if (Status s = runPasses(t, ctx, backendPasses()); !s) return Error{s.error()};
   Result<json::Array> kernels = kernelsJson(t);
   if (!kernels) return Error{kernels.error()};
   return json::Object{{"grad", grad},
