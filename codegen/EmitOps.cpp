@@ -13,6 +13,7 @@
 #include "codegen/Emitter.h"
 
 #include "ir/ShapeRules.h"
+#include "passes/Fusion.h"
 
 #include <llvm/IR/Intrinsics.h>
 

@@ -110,7 +110,6 @@ struct Node {
   ValueId gradOf = kNoValue; // Backward nodes: the value whose gradient this is (or part of)
   int kernel = -1;           // fusion group (set by fuse)
   bool inlined = false;      // fuse: recomputed inside each consumer kernel, never stored
-  int64_t offset = -1;       // arena byte offset per example (set by plan-memory)
   Stats stats;
 };
 

@@ -32,7 +32,7 @@ bool emitBackendStage(const std::string &stage, Graph &g, bool fuse, std::string
     out = ctx.memoryReport;
     return true;
   }
-  Result<GeneratedCode> code = generateKernels(g);
+  Result<GeneratedCode> code = generateKernels(g, ctx.plan);
   if (!code) {
     error = code.error();
     return false;
