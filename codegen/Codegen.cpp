@@ -37,9 +37,10 @@ std::string sanitize(const std::string &s) {
 
 } // namespace
 
-KernelEmitter::KernelEmitter(const Graph &g, const KernelGroup &k, const std::vector<bool> &stored,
+KernelEmitter::KernelEmitter(const Graph &g, const KernelPlan &plan, const KernelGroup &k,
                              llvm::Module &m, KernelInfo &info)
-    : g(g), k(k), stored(stored), m(m), info(info), ctx(m.getContext()), b(m.getContext()) {}
+    : g(g), plan(plan), k(k), stored(plan.stored), m(m), info(info), ctx(m.getContext()),
+      b(m.getContext()) {}
 
 Value *KernelEmitter::f32(double v) {
   return llvm::ConstantFP::get(floatTy(), v);
@@ -336,23 +337,16 @@ Status KernelEmitter::emit() {
         touched.insert(canon(o));
     }
   };
-  int64_t partialFloats = 0;
+  for (const BatchSum &r : k.reductions) partialOffsets[r.value] = r.partialOffset;
   for (ValueId mbr : k.members) {
     reads(mbr);
-    if (isBatchReductionOp(g[mbr].op)) {
-      partialOffsets[mbr] = partialFloats;
-      info.reductions.push_back({mbr, partialFloats, g[mbr].type.elements()});
-      partialFloats += g[mbr].type.elements();
-    } else if (stored[size_t(mbr)]) {
-      touched.insert(canon(mbr));
-    }
+    if (!k.sumsOverBatch(mbr) && stored[size_t(mbr)]) touched.insert(canon(mbr));
     for (ValueId o : g[mbr].inputs)
       if (isMember(o) && stored[size_t(o)]) touched.insert(canon(o));
   }
-  info.partialFloats = partialFloats;
   for (ValueId v : touched)
-    if (g[v].offset < 0)
-      return Error{fmt::format("codegen: value '{}' has no buffer (run plan-memory)", g[v].name)};
+    if (plan.offsets[size_t(v)] < 0)
+      return Error{fmt::format("codegen: value '{}' has no buffer in the plan", g[v].name)};
 
   llvm::Type *ptr = b.getPtrTy(), *i64t = b.getInt64Ty();
   std::vector<llvm::Type *> params(touched.size() + 1, ptr);
@@ -385,8 +379,8 @@ Status KernelEmitter::emit() {
   entry = llvm::BasicBlock::Create(ctx, "entry", fn);
   llvm::BasicBlock *start = llvm::BasicBlock::Create(ctx, "start", fn);
   b.SetInsertPoint(start);
-  if (partialFloats > 0)
-    loop(0, partialFloats, [&](Value *i) { b.CreateStore(f32(0), at(partialArg, i)); });
+  if (k.partialFloats > 0)
+    loop(0, k.partialFloats, [&](Value *i) { b.CreateStore(f32(0), at(partialArg, i)); });
   for (ValueId mbr : k.members)
     if (opClass(g[mbr].op) == OpClass::Loss) {
       llvm::IRBuilder<> eb(entry, entry->begin());
@@ -429,7 +423,7 @@ Status KernelEmitter::emit() {
   std::vector<Value *> args;
   for (ValueId v : touched) {
     const Node &nd = g[v];
-    Value *off = wb.getInt64(uint64_t(nd.offset));
+    Value *off = wb.getInt64(uint64_t(plan.offsets[size_t(v)]));
     if (nd.type.batched) off = wb.CreateMul(off, w->getArg(2));
     args.push_back(wb.CreateInBoundsGEP(wb.getInt8Ty(), w->getArg(nd.type.batched ? 0 : 1), off,
                                         "p." + sanitize(nd.name)));
@@ -445,13 +439,10 @@ Status KernelEmitter::emit() {
 
 namespace {
 
-/// Describes kernel `k` of `g` and emits its functions into `m`.
-Status emitKernel(const Graph &g, const KernelGroup &k, const std::vector<bool> &stored,
-                  llvm::Module &m, KernelInfo &info) {
+/// Describes kernel `k` of `plan` and emits its functions into `m`.
+Status emitKernel(const Graph &g, const KernelPlan &plan, const KernelGroup &k, llvm::Module &m,
+                  KernelInfo &info) {
   info.id = k.id;
-  info.members = k.members;
-  info.root = k.root;
-  info.batched = k.batched;
   const Node &root = g[k.root];
   info.layer = root.layer;
   info.line = root.loc.line;
@@ -462,15 +453,15 @@ Status emitKernel(const Graph &g, const KernelGroup &k, const std::vector<bool> 
     if (name.size() < 60) name += "_" + std::string(opName(g[mbr].op));
     double f = nodeFlops(g, g[mbr]);
     bool perExample = opClass(g[mbr].op) == OpClass::Update ? false
-                      : isBatchReductionOp(g[mbr].op)       ? g[g[mbr].inputs[0]].type.batched
+                      : k.sumsOverBatch(mbr)                ? g[g[mbr].inputs[0]].type.batched
                                                             : g[mbr].type.batched;
     (perExample ? info.flopsPerExample : info.flopsFixed) += f;
   }
-  const TensorType &t = isBatchReductionOp(root.op) ? g[root.inputs[0]].type : root.type;
+  const TensorType &t = k.sumsOverBatch(k.root) ? g[root.inputs[0]].type : root.type;
   std::string shape;
   for (int64_t d : t.dims) shape += (shape.empty() ? "" : "x") + std::to_string(d);
   info.name = sanitize(name + (shape.empty() ? "" : "_" + shape));
-  KernelEmitter e(g, k, stored, m, info);
+  KernelEmitter e(g, plan, k, m, info);
   return e.emit();
 }
 
@@ -517,9 +508,8 @@ int64_t instructionCount(const llvm::Module &m, const KernelInfo &info) {
   return n;
 }
 
-/// Emits the kernels `shard.kernels` of `groups` into a new context and module of `shard`.
-Status emitShard(const Graph &g, const std::vector<KernelGroup> &groups,
-                 const std::vector<bool> &stored, CodeShard &shard,
+/// Emits the kernels `shard.kernels` of `plan` into a new context and module of `shard`.
+Status emitShard(const Graph &g, const KernelPlan &plan, CodeShard &shard,
                  std::vector<KernelInfo> &infos) {
   shard.context = std::make_unique<llvm::LLVMContext>();
   shard.module = std::make_unique<llvm::Module>("nnc." + sanitize(g.name), *shard.context);
@@ -527,7 +517,7 @@ Status emitShard(const Graph &g, const std::vector<KernelGroup> &groups,
   BodySharing sharing;
   for (size_t i : shard.kernels) {
     KernelInfo info;
-    if (Status s = emitKernel(g, groups[i], stored, *shard.module, info); !s) return s;
+    if (Status s = emitKernel(g, plan, plan.kernels[i], *shard.module, info); !s) return s;
     sharing.share(*shard.module, info);
     shard.instructions += instructionCount(*shard.module, info);
     infos[i] = std::move(info);
@@ -582,17 +572,16 @@ std::vector<CodeShard> balance(const Units &units, size_t count) {
 
 } // namespace
 
-Result<GeneratedCode> generateKernels(const Graph &g, int shards, int64_t shardInstructions) {
-  for (const Node &n : g.nodes)
-    if (opClass(n.op) != OpClass::Leaf && n.kernel < 0)
-      return Error{"codegen needs kernels: run the fuse and plan-memory passes first"};
-  std::vector<bool> stored = storedValues(g);
-  std::vector<KernelGroup> groups = kernelGroups(g);
+Result<GeneratedCode> generateKernels(const Graph &g, const KernelPlan &plan, int shards,
+                                      int64_t shardInstructions) {
+  if (!plan.covers(g.size()))
+    return Error{"codegen needs the kernel plan of this graph: run the fuse and plan-memory "
+                 "passes first"};
   GeneratedCode out;
-  out.kernels.resize(groups.size());
+  out.kernels.resize(plan.kernels.size());
   CodeShard all;
-  for (size_t i = 0; i < groups.size(); ++i) all.kernels.push_back(i);
-  if (Status s = emitShard(g, groups, stored, all, out.kernels); !s) return Error{s.error()};
+  for (size_t i = 0; i < plan.kernels.size(); ++i) all.kernels.push_back(i);
+  if (Status s = emitShard(g, plan, all, out.kernels); !s) return Error{s.error()};
   Units units = sharingUnits(*all.module, out.kernels);
   size_t count = size_t(std::max(shards, 1));
   if (shardInstructions > 0) {
@@ -609,7 +598,7 @@ Result<GeneratedCode> generateKernels(const Graph &g, int shards, int64_t shardI
   // emitter is deterministic, so every kernel's IR is the same as in the single module.
   for (CodeShard &shard : out.shards) {
     std::sort(shard.kernels.begin(), shard.kernels.end());
-    if (Status s = emitShard(g, groups, stored, shard, out.kernels); !s) return Error{s.error()};
+    if (Status s = emitShard(g, plan, shard, out.kernels); !s) return Error{s.error()};
   }
   return out;
 }

@@ -1,17 +1,18 @@
-// Code generation: each kernel (fusion group, see passes/Fusion.h) of a fused and
-// memory-planned training graph becomes one LLVM function with a static loop nest. Only the
+// Code generation: each kernel of a training graph's kernel plan (passes/KernelPlan.h: what
+// fuse and plan-memory decided) becomes one LLVM function with a static loop nest. Only the
 // batch bounds are run-time arguments, so a partial last batch needs no recompile:
 //   void k(ptr batched, ptr fixed, i64 ncap, i64 n, i64 nbegin, i64 nend, ptr partial)
-// `batched` holds batched values at Node::offset * ncap (+ example * bytes), `fixed` holds
-// parameters, optimizer state and unbatched values at Node::offset; n is the batch size, and
+// `batched` holds batched values at their planned offset * ncap (+ example * bytes), `fixed`
+// holds parameters, optimizer state and unbatched values at their offset; n is the batch size, and
 // the kernel handles examples [nbegin, nend). Kernels that sum over the batch (weight, bias
 // gradients, losses) write the sum over their examples to `partial` (zeroed by the kernel);
 // the runtime adds the partial buffers in a fixed order. Kernels can be spread over several
 // modules (shards), each in its own LLVMContext, to be compiled in parallel.
 #pragma once
 
-#include "frontend/Diagnostics.h"
 #include "ir/Graph.h"
+#include "passes/KernelPlan.h"
+#include "support/Result.h"
 
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/Module.h>
@@ -22,25 +23,14 @@
 
 namespace nnc {
 
-/// A value a kernel sums over the batch, and where its sum sits in the partial buffer.
-struct ReductionOut {
-  ValueId value = kNoValue;
-  int64_t partialOffset = 0; // floats into one partial buffer
-  int64_t elements = 0;
-};
-
-/// What the runtime needs to know about one generated kernel.
+/// What codegen made of one kernel of the plan (same index); its members, batching and
+/// partial sums are the plan's KernelGroup.
 struct KernelInfo {
   int id = 0;
-  std::string name;             // LLVM function name ("k3_conv2d_relu_28x28x16")
-  std::string body;             // the body its wrapper calls: NAME.body, or an identical one's
-  std::vector<ValueId> members; // nodes it computes
-  ValueId root = kNoValue;
-  bool batched = false;                 // split [0, n) across threads
-  Role role = Role::Forward;            // earliest role of its members (Forward runs in evaluate)
-  std::vector<ReductionOut> reductions; // partial sums the runtime adds
-  int64_t partialFloats = 0;            // size of one partial buffer
-  double flopsPerExample = 0;           // for GFLOP/s reports
+  std::string name;           // LLVM function name ("k3_conv2d_relu_28x28x16")
+  std::string body;           // the body its wrapper calls: NAME.body, or an identical one's
+  Role role = Role::Forward;  // earliest role of its members (Forward runs in evaluate)
+  double flopsPerExample = 0; // for GFLOP/s reports
   double flopsFixed = 0;
   std::string layer; // .nn layer name of the root
   uint32_t line = 0; // .nn line of the root
@@ -55,7 +45,7 @@ struct CodeShard {
   int64_t instructions = 0;    // IR instructions of its kernels (the balance estimate)
 };
 
-/// The generated kernels: their descriptions in schedule order and the shards holding them.
+/// The generated kernels: their descriptions in the plan's order and the shards holding them.
 struct GeneratedCode {
   std::vector<CodeShard> shards;
   std::vector<KernelInfo> kernels;
@@ -66,13 +56,13 @@ struct GeneratedCode {
 /// (a TargetMachine, an O3 pipeline, an object file) stays around 1% of compiling it.
 constexpr int64_t kShardInstructions = 5000;
 
-/// Generates the kernels of `g`, which must have been through fuse and plan-memory, into
-/// modules balanced by instruction count (largest kernel first to the lightest shard):
+/// Generates the kernels of `plan` (made by fuse and plan-memory for `g`) into modules
+/// balanced by instruction count (largest kernel first to the lightest shard):
 /// `shards` of them, or the smallest multiple of `shards` that keeps the average shard within
 /// `shardInstructions` (when that is positive), and never more than there are kernels.
 /// Kernels whose bodies are identical (same loops over the same shapes) share one body,
 /// compiled once, in one shard. A kernel's IR does not depend on the shard count.
-Result<GeneratedCode> generateKernels(const Graph &g, int shards = 1,
+Result<GeneratedCode> generateKernels(const Graph &g, const KernelPlan &plan, int shards = 1,
                                       int64_t shardInstructions = 0);
 
 } // namespace nnc

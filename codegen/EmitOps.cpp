@@ -15,6 +15,7 @@
 #include "codegen/Emitter.h"
 
 #include "ir/ShapeRules.h"
+#include "passes/Fusion.h"
 
 #include <fmt/format.h>
 #include <llvm/IR/Constants.h>

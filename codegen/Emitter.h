@@ -3,7 +3,7 @@
 #pragma once
 
 #include "codegen/Codegen.h"
-#include "passes/Fusion.h"
+#include "passes/KernelPlan.h"
 
 #include <llvm/IR/IRBuilder.h>
 
@@ -17,8 +17,8 @@ namespace nnc {
 /// static bounds; values are addressed as buffer + (example * elements + index).
 class KernelEmitter {
 public:
-  KernelEmitter(const Graph &g, const KernelGroup &k, const std::vector<bool> &stored,
-                llvm::Module &m, KernelInfo &info);
+  KernelEmitter(const Graph &g, const KernelPlan &plan, const KernelGroup &k, llvm::Module &m,
+                KernelInfo &info);
   /// Emits the function; errors name the unsupported op.
   Status emit();
 
@@ -119,8 +119,9 @@ public:
   void emitUpdates();
 
   const Graph &g;
+  const KernelPlan &plan;
   const KernelGroup &k;
-  const std::vector<bool> &stored;
+  const std::vector<bool> &stored; // plan.stored
   llvm::Module &m;
   KernelInfo &info;
   llvm::LLVMContext &ctx;

@@ -8,8 +8,8 @@
 #pragma once
 
 #include "codegen/Codegen.h"
-#include "codegen/ThreadPool.h"
-#include "frontend/Diagnostics.h"
+#include "support/Result.h"
+#include "support/ThreadPool.h"
 
 #include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>

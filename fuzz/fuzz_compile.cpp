@@ -3,6 +3,7 @@
 // Any crash, sanitizer report, or a verifier failure on a graph that lowered cleanly is a bug.
 #include "frontend/Parser.h"
 #include "ir/Lower.h"
+#include "ir/Verifier.h"
 #include "passes/Pass.h"
 
 #include <cstdint>

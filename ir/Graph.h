@@ -4,6 +4,7 @@
 #pragma once
 
 #include "frontend/Diagnostics.h"
+#include "support/Result.h"
 
 #include <cstdint>
 #include <map>
@@ -123,7 +124,6 @@ struct Node {
   ValueId gradOf = kNoValue; // Backward nodes: the value whose gradient this is (or part of)
   int kernel = -1;           // fusion group (set by fuse)
   bool inlined = false;      // fuse: recomputed inside each consumer kernel, never stored
-  int64_t offset = -1;       // arena byte offset per example (set by plan-memory)
   Stats stats;
 };
 
@@ -169,7 +169,5 @@ struct Graph {
 
 /// Prints the graph in the documented text format (docs/ir.md).
 std::string printGraph(const Graph &g, int64_t batch = -1);
-/// Checks structural invariants (operand order, arity, types of operands); errors name both sides.
-Status verify(const Graph &g);
 
 } // namespace nnc

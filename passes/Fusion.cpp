@@ -1,4 +1,4 @@
-// Fusion group queries shared by fuse, plan-memory and codegen. Groups are read back from
+// Fusion group queries shared by the fuse and plan-memory passes. Groups are read back from
 // Node::kernel; a value needs a buffer when something outside its kernel reads it.
 #include "passes/Fusion.h"
 
@@ -71,7 +71,10 @@ std::vector<KernelGroup> kernelGroups(const Graph &g) {
     k.batched = reduction ? g[r.inputs[0]].type.batched : r.type.batched;
     if (opClass(r.op) == OpClass::Update) k.batched = false;
     for (ValueId m : k.members)
-      if (isBatchReductionOp(g[m].op)) k.reduces = true;
+      if (isBatchReductionOp(g[m].op)) {
+        k.reductions.push_back({m, k.partialFloats, g[m].type.elements()});
+        k.partialFloats += g[m].type.elements();
+      }
   }
   std::erase_if(groups, [](const KernelGroup &k) { return k.members.empty(); });
   return groups;
@@ -108,19 +111,6 @@ std::vector<bool> storedValues(const Graph &g) {
       if (g[u].inlined) stored[size_t(v)] = true;
   }
   return stored;
-}
-
-ArenaSizes arenaSizes(const Graph &g) {
-  ArenaSizes s;
-  for (const Node &n : g.nodes) {
-    if (n.offset < 0 || opClass(n.op) == OpClass::Update) continue;
-    int64_t end = n.offset + valueBytes(n);
-    if (n.type.batched)
-      s.batchedBytesPerExample = std::max(s.batchedBytesPerExample, end);
-    else
-      s.fixedBytes = std::max(s.fixedBytes, end);
-  }
-  return s;
 }
 
 } // namespace nnc

@@ -1,9 +1,11 @@
-// Shared facts about fusion groups ("kernels") for the fuse and plan-memory passes and the
-// code generator: which ops are elementwise, which reduce over the batch, how a graph's
-// Node::kernel ids form ordered groups, and which values need a buffer.
+// Shared facts about fusion groups ("kernels") for the fuse and plan-memory passes: which ops
+// are elementwise, which reduce over the batch, how a graph's Node::kernel ids form ordered
+// groups, and which values need a buffer. Codegen and the runtime read the KernelPlan that
+// plan-memory makes of these (passes/KernelPlan.h), never the groups themselves.
 #pragma once
 
 #include "ir/Graph.h"
+#include "passes/KernelPlan.h"
 
 #include <vector>
 
@@ -16,17 +18,8 @@ bool isBatchReductionOp(OpKind op);
 /// True for activation gradients that fusion recomputes inside each consumer.
 bool isInlinableOp(OpKind op);
 
-/// One kernel: nodes computed by one loop nest (or, for updates, a few loops in one function).
-struct KernelGroup {
-  int id = 0;
-  ValueId root = kNoValue;      // the node whose loop nest the others ride on
-  std::vector<ValueId> members; // in node order; root included
-  std::vector<ValueId> inlined; // activation gradients recomputed inside this kernel
-  bool batched = false;         // the loop runs over the batch (split across threads)
-  bool reduces = false;         // some member sums over the batch (needs partial buffers)
-};
-
-/// Groups the nodes by Node::kernel (set by fuse), in kernel-id order (the schedule).
+/// Groups the nodes by Node::kernel (set by fuse), in kernel-id order (the schedule), with
+/// each kernel's batch reductions laid out in its partial buffer in member order.
 std::vector<KernelGroup> kernelGroups(const Graph &g);
 /// For every value: is it read after a run (the loss, an output or a gradient), so that its
 /// buffer lives to the end?
@@ -36,13 +29,5 @@ std::vector<bool> keptToEnd(const Graph &g);
 std::vector<bool> storedValues(const Graph &g);
 /// Bytes of one example (batched values) or of the whole value (unbatched).
 int64_t valueBytes(const Node &n);
-
-/// Arena sizes implied by Node::offset (set by plan-memory).
-struct ArenaSizes {
-  int64_t batchedBytesPerExample = 0; // times the batch capacity
-  int64_t fixedBytes = 0;             // parameters, optimizer state, unbatched values
-};
-/// Computes the arena sizes from the planned offsets.
-ArenaSizes arenaSizes(const Graph &g);
 
 } // namespace nnc

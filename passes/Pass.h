@@ -3,6 +3,7 @@
 #pragma once
 
 #include "ir/Graph.h"
+#include "passes/KernelPlan.h"
 
 #include <functional>
 #include <string>
@@ -16,6 +17,7 @@ struct PassContext {
   bool fuse = true;            // fuse: off groups every op alone (--no-fuse)
   std::string fusionReport;    // fuse: what was fused and why pairs were refused
   std::string memoryReport;    // plan-memory: buffers, offsets and peak
+  KernelPlan plan;             // plan-memory: kernels, buffers and arena, for codegen
   bool inputGrads = false;     // autodiff: also differentiate Input nodes (gradient checks)
 };
 

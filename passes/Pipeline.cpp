@@ -1,8 +1,9 @@
-// The standard pipelines: source -> analysed model graph; the training pass list.
+// The standard pipelines: source -> analysed model graph; the training and backend pass lists.
 #include "passes/Pipeline.h"
 
 #include "frontend/Parser.h"
 #include "ir/Lower.h"
+#include "ir/Verifier.h"
 
 namespace nnc {
 
@@ -31,6 +32,11 @@ const std::vector<std::string> &analysisPasses() {
 
 const std::vector<std::string> &trainingPasses() {
   static const std::vector<std::string> names = {"decompose", "autodiff"};
+  return names;
+}
+
+const std::vector<std::string> &backendPasses() {
+  static const std::vector<std::string> names = {"fuse", "plan-memory"};
   return names;
 }
 

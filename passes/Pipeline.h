@@ -1,4 +1,5 @@
-// The standard pipelines: source -> analysed model graph, and model graph -> training graph.
+// The standard pipelines: source -> analysed model graph, model graph -> training graph, and
+// training graph -> kernels with a memory plan. Each pass list is spelled here only.
 #pragma once
 
 #include "passes/Pass.h"
@@ -17,7 +18,11 @@ std::optional<Graph> compileSource(const std::string &source, const std::string 
 const std::vector<std::string> &analysisPasses();
 
 /// The passes that turn an analysed model graph into a training graph, in order
-/// ("decompose", "autodiff"); fusion and memory planning follow for the JIT.
+/// ("decompose", "autodiff"); the backend passes follow for the JIT.
 const std::vector<std::string> &trainingPasses();
+
+/// The passes that turn a training graph into kernels placed in one arena, in order ("fuse",
+/// "plan-memory"): the JIT, `nnc dump --emit=fused|memory|llvm` and `nnc explore` run these.
+const std::vector<std::string> &backendPasses();
 
 } // namespace nnc

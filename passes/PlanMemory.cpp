@@ -6,7 +6,8 @@
 // are placed first-fit, in order of birth, at the lowest 64-byte aligned offset that does not
 // overlap a value whose lifetime intersects theirs (found among the gaps between the values
 // live at their birth, so placing costs no scan over all values). Update ops write their
-// parameter in place and share its offset.
+// parameter in place and share its offset. The result is ctx.plan (passes/KernelPlan.h): the
+// kernels as fuse grouped them, the stored values, every offset and the arena sizes.
 #include "passes/Fusion.h"
 #include "passes/Pass.h"
 
@@ -98,8 +99,11 @@ Status planMemory(Graph &g, PassContext &ctx) {
   for (const Node &n : g.nodes)
     if (opClass(n.op) != OpClass::Leaf && n.kernel < 0)
       return Error{"plan-memory needs kernels: run the fuse pass first"};
-  std::vector<bool> stored = storedValues(g), kept = keptToEnd(g);
-  std::vector<KernelGroup> groups = kernelGroups(g);
+  KernelPlan &plan = ctx.plan;
+  plan = KernelPlan{kernelGroups(g), storedValues(g), std::vector<int64_t>(g.size(), -1), {}};
+  const std::vector<KernelGroup> &groups = plan.kernels;
+  const std::vector<bool> &stored = plan.stored;
+  const std::vector<bool> kept = keptToEnd(g);
   int last = int(groups.size());
   std::vector<int> pos(size_t(last + 1), 0);
   for (size_t i = 0; i < groups.size(); ++i) pos[size_t(groups[i].id)] = int(i);
@@ -116,8 +120,7 @@ Status planMemory(Graph &g, PassContext &ctx) {
   };
   std::vector<Buffer> batched, fixed;
   for (ValueId v = 0; v < ValueId(g.size()); ++v) {
-    Node &n = g[v];
-    n.offset = -1;
+    const Node &n = g[v];
     if (!stored[size_t(v)] || opClass(n.op) == OpClass::Update) continue;
     OpClass c = opClass(n.op);
     Buffer b{v, 0, last, valueBytes(n)};
@@ -137,9 +140,10 @@ Status planMemory(Graph &g, PassContext &ctx) {
   place(batched);
   place(fixed);
   for (const auto *list : {&batched, &fixed})
-    for (const Buffer &b : *list) g[b.v].offset = b.offset;
-  for (Node &n : g.nodes)
-    if (opClass(n.op) == OpClass::Update) n.offset = g[n.inputs[0]].offset;
+    for (const Buffer &b : *list) plan.offsets[size_t(b.v)] = b.offset;
+  for (ValueId v = 0; v < ValueId(g.size()); ++v)
+    if (opClass(g[v].op) == OpClass::Update)
+      plan.offsets[size_t(v)] = plan.offsets[size_t(g[v].inputs[0])];
 
   std::string &r = ctx.memoryReport;
   r.clear();
@@ -162,6 +166,7 @@ Status planMemory(Graph &g, PassContext &ctx) {
   };
   auto [bp, bu] = region("batched", batched, "bytes per example");
   auto [fp, fu] = region("fixed", fixed, "bytes");
+  plan.arena = {bp, fp};
   const int64_t n = g.train.batch > 0 ? g.train.batch : 1;
   r += fmt::format("total at batch {}: {} bytes planned vs {} unplanned\n", n, bp * n + fp,
                    bu * n + fu);

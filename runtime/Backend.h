@@ -2,9 +2,9 @@
 // (--backend=jit): bind weights, run a batch forward, compute gradients, take a training step.
 #pragma once
 
-#include "frontend/Diagnostics.h"
 #include "ir/Graph.h"
 #include "runtime/Tensor.h"
+#include "support/Result.h"
 
 #include <memory>
 #include <string>

@@ -11,7 +11,7 @@
 // every field is parsed as exactly one number or token of its format, within its range.
 #include "runtime/Checkpoint.h"
 
-#include "runtime/FileUtil.h"
+#include "support/FileUtil.h"
 
 #include <fmt/format.h>
 

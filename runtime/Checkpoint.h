@@ -12,9 +12,9 @@
 // checkpoints carry is also what `nnc train --csv` writes.
 #pragma once
 
-#include "frontend/Diagnostics.h"
 #include "ir/Graph.h"
 #include "runtime/Safetensors.h"
+#include "support/Result.h"
 
 #include <cstdint>
 #include <map>

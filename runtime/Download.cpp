@@ -8,7 +8,7 @@
 // log: a bar redrawn in place on a terminal, one line at the end otherwise.
 #include "runtime/Download.h"
 
-#include "runtime/FileUtil.h"
+#include "support/FileUtil.h"
 
 #include <curl/curl.h>
 #include <openssl/evp.h>
@@ -22,6 +22,7 @@
 #include <mutex>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <vector>
 
 namespace nnc {
 

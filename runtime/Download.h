@@ -3,7 +3,7 @@
 // to FILE. Short connect timeouts and a low-speed limit keep a dead network from hanging.
 #pragma once
 
-#include "frontend/Diagnostics.h"
+#include "support/Result.h"
 
 #include <cstdint>
 #include <cstdio>

@@ -6,7 +6,7 @@
 // signature (relu signs, maxpool argmaxes, clip flags) is skipped rather than compared.
 #include "runtime/GradCheck.h"
 
-#include "passes/Pass.h"
+#include "passes/Pipeline.h"
 #include "runtime/Init.h"
 #include "runtime/Interpreter.h"
 
@@ -67,7 +67,7 @@ Result<GradCheckReport> gradCheck(const Graph &model, const GradCheckOptions &op
   auto target = detachTarget(g);
   PassContext ctx;
   ctx.inputGrads = true;
-  if (Status s = runPasses(g, ctx, {"decompose", "autodiff"}); !s) return Error{s.error()};
+  if (Status s = runPasses(g, ctx, trainingPasses()); !s) return Error{s.error()};
 
   SplitMix64 rng(opt.seed ^ 0x6772616463686b00ULL);
   TensorMapD params;

@@ -2,7 +2,7 @@
 // so `nnc dot --format=svg|png` and `nnc explore` need no `dot` program.
 #pragma once
 
-#include "frontend/Diagnostics.h"
+#include "support/Result.h"
 
 #include <string>
 

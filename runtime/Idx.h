@@ -4,8 +4,8 @@
 // or by directory (of IDX files, or of PNG images in class folders: runtime/ImageFolder.h).
 #pragma once
 
-#include "frontend/Diagnostics.h"
-#include "runtime/FileUtil.h"
+#include "support/FileUtil.h"
+#include "support/Result.h"
 
 #include <cstdint>
 #include <cstdio>

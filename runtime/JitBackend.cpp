@@ -7,8 +7,7 @@
 // are added in chunk order afterwards.
 #include "runtime/JitBackend.h"
 
-#include "passes/Fusion.h"
-#include "passes/Pass.h"
+#include "passes/Pipeline.h"
 
 #include <fmt/format.h>
 
@@ -82,18 +81,19 @@ Result<std::unique_ptr<JitBackend>> JitBackend::create(Graph g, const JitOptions
   PassContext ctx;
   ctx.fuse = opts.fuse;
   auto t = Clock::now();
-  if (Status s = fuse(g, ctx); !s) return Error{s.error()};
-  stage("fuse", t);
-  t = Clock::now();
-  if (Status s = planMemory(g, ctx); !s) return Error{s.error()};
-  stage("plan-memory", t);
+  auto timed = [&](const std::string &pass, const Graph &) {
+    stage(pass.c_str(), t);
+    t = Clock::now();
+  };
+  if (Status s = runPasses(g, ctx, backendPasses(), timed); !s) return Error{s.error()};
   jb->fusionReport_ = ctx.fusionReport;
   jb->memoryReport_ = ctx.memoryReport;
+  jb->plan_ = std::move(ctx.plan);
   // Shards of kernels, a few per thread in deep models: the pool's threads compile them
   // (each thread takes the next shard when done), then run the kernels.
   jb->pool_ = std::make_unique<ThreadPool>(opts.threads);
   t = Clock::now();
-  Result<GeneratedCode> code = generateKernels(g, jb->pool_->size(), kShardInstructions);
+  Result<GeneratedCode> code = generateKernels(g, jb->plan_, jb->pool_->size(), kShardInstructions);
   if (!code) return Error{code.error()};
   stage("codegen (LLVM IR)", t);
   t = Clock::now();
@@ -125,18 +125,18 @@ Result<std::unique_ptr<JitBackend>> JitBackend::create(Graph g, const JitOptions
   jb->kernels_ = std::move(code->kernels);
   jb->kernelSeconds_.assign(jb->kernels_.size(), 0.0);
   jb->kernelFlops_.assign(jb->kernels_.size(), 0.0);
-  ArenaSizes sizes = arenaSizes(g);
+  const ArenaSizes &sizes = jb->plan_.arena;
   jb->batchedPerExample_ = sizes.batchedBytesPerExample;
   jb->fixedBytes_ = sizes.fixedBytes;
   jb->fixed_ = allocate(sizes.fixedBytes);
   int64_t partial = 0;
-  for (const KernelInfo &k : jb->kernels_) partial = std::max(partial, k.partialFloats);
+  for (const KernelGroup &k : jb->plan_.kernels) partial = std::max(partial, k.partialFloats);
   jb->partial_ = allocate(partial * kReduceChunks * int64_t(sizeof(float)));
   if (!jb->fixed_ || !jb->partial_) return Error{"out of memory allocating the JIT arena"};
   // Micro-batching needs every batched kernel to depend on batched values and parameters
   // only (no unbatched result computed in the same step).
   jb->microBatching_ = true;
-  for (const KernelInfo &k : jb->kernels_) {
+  for (const KernelGroup &k : jb->plan_.kernels) {
     if (!k.batched) continue;
     for (ValueId m : k.members)
       for (ValueId o : g[m].inputs)
@@ -150,7 +150,7 @@ Result<std::unique_ptr<JitBackend>> JitBackend::create(Graph g, const JitOptions
 float *JitBackend::valuePtr(ValueId v) const {
   const Node &n = g_[v];
   if (!n.type.batched) return fixedPtr(v);
-  return reinterpret_cast<float *>(batched_.get() + n.offset * ncap_);
+  return reinterpret_cast<float *>(batched_.get() + plan_.offsets[size_t(v)] * ncap_);
 }
 
 Tensor JitBackend::read(ValueId v, int64_t n) const {
@@ -193,7 +193,7 @@ Status JitBackend::bindInputs(const TensorMap &inputs, int64_t n) {
 void JitBackend::copyInputs(int64_t first, int64_t count) {
   for (ValueId x : g_.inputs) {
     const Node &in = g_[x];
-    if (in.offset < 0) continue;
+    if (plan_.offsets[size_t(x)] < 0) continue;
     const Tensor &t = inputs_->at(in.name);
     int64_t per = in.type.batched ? in.type.elements() : 0;
     const float *src = t.data.data() + first * per;
@@ -203,13 +203,14 @@ void JitBackend::copyInputs(int64_t first, int64_t count) {
 
 Status JitBackend::runKernel(size_t i, int64_t n, int64_t count, bool accumulate) {
   const KernelInfo &k = kernels_[i];
+  const KernelGroup &planned = plan_.kernels[i];
   KernelFn f = fns_[i];
   char *bat = batched_.get(), *fix = fixed_.get();
   float *part = reinterpret_cast<float *>(partial_.get());
   auto t0 = Clock::now();
-  if (!k.batched) {
+  if (!planned.batched) {
     f(bat, fix, ncap_, n, 0, count, part);
-  } else if (k.reductions.empty()) {
+  } else if (planned.reductions.empty()) {
     int64_t tasks = std::min<int64_t>(count, int64_t(pool_->size()) * 4);
     pool_->parallelFor(tasks, [&](int64_t c) {
       f(bat, fix, ncap_, n, count * c / tasks, count * (c + 1) / tasks, part);
@@ -217,29 +218,30 @@ Status JitBackend::runKernel(size_t i, int64_t n, int64_t count, bool accumulate
   } else {
     pool_->parallelFor(kReduceChunks, [&](int64_t c) {
       f(bat, fix, ncap_, n, count * c / kReduceChunks, count * (c + 1) / kReduceChunks,
-        part + c * k.partialFloats);
+        part + c * planned.partialFloats);
     });
   }
-  int64_t chunks = k.batched ? kReduceChunks : 1;
-  for (const ReductionOut &r : k.reductions) {
+  int64_t chunks = planned.batched ? kReduceChunks : 1;
+  for (const BatchSum &r : planned.reductions) {
     float *dst = fixedPtr(r.value);
     for (int64_t e = 0; e < r.elements; ++e) {
       float s = accumulate ? dst[e] : 0.0f;
-      for (int64_t c = 0; c < chunks; ++c) s += part[c * k.partialFloats + r.partialOffset + e];
+      for (int64_t c = 0; c < chunks; ++c)
+        s += part[c * planned.partialFloats + r.partialOffset + e];
       dst[e] = s;
     }
   }
   double secs = since(t0);
-  double flops = k.flopsPerExample * double(k.batched ? count : n) + k.flopsFixed;
+  double flops = k.flopsPerExample * double(planned.batched ? count : n) + k.flopsFixed;
   kernelSeconds_[i] += secs;
   kernelFlops_[i] += flops;
   if (debug_ >= 2)
     std::fprintf(stderr, "nnc: %-56s %-14s line %-3u %9.1f us %7.2f GFLOP/s\n", k.name.c_str(),
                  k.layer.c_str(), k.line, secs * 1e6, secs > 0 ? flops / secs * 1e-9 : 0.0);
   if (checkNumerics_)
-    for (ValueId m : k.members) {
+    for (ValueId m : planned.members) {
       const Node &nd = g_[m];
-      if (nd.offset < 0) continue;
+      if (plan_.offsets[size_t(m)] < 0) continue;
       ValueId src = opClass(nd.op) == OpClass::Update ? nd.inputs[0] : m;
       const float *p = valuePtr(src);
       int64_t elems = g_[src].type.elements() * (g_[src].type.batched ? count : 1);
@@ -266,7 +268,7 @@ Status JitBackend::run(Role upTo, int64_t n, TensorMap *outputs) {
     int64_t count = std::min(ncap_, n - first);
     copyInputs(first, count);
     for (size_t i = 0; i < kernels_.size(); ++i) {
-      if (kernels_[i].role > upTo || (!kernels_[i].batched && microBatching_)) continue;
+      if (kernels_[i].role > upTo || (!plan_.kernels[i].batched && microBatching_)) continue;
       if (Status s = runKernel(i, n, count, first > 0); !s) return s;
     }
     if (outputs)
@@ -282,7 +284,7 @@ Status JitBackend::run(Role upTo, int64_t n, TensorMap *outputs) {
   }
   if (microBatching_)
     for (size_t i = 0; i < kernels_.size(); ++i) {
-      if (kernels_[i].role > upTo || kernels_[i].batched) continue;
+      if (kernels_[i].role > upTo || plan_.kernels[i].batched) continue;
       if (Status s = runKernel(i, n, n, false); !s) return s;
     }
   if (upTo == Role::Update) {
@@ -296,7 +298,8 @@ Status JitBackend::run(Role upTo, int64_t n, TensorMap *outputs) {
 }
 
 double JitBackend::lossValue() const {
-  return g_.loss == kNoValue || g_[g_.loss].offset < 0 ? 0.0 : double(*fixedPtr(g_.loss));
+  return g_.loss == kNoValue || plan_.offsets[size_t(g_.loss)] < 0 ? 0.0
+                                                                   : double(*fixedPtr(g_.loss));
 }
 
 Result<double> JitBackend::evaluate(const TensorMap &inputs, int64_t n, TensorMap *outputs) {

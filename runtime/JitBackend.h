@@ -7,8 +7,8 @@
 
 #include "codegen/Codegen.h"
 #include "codegen/Jit.h"
-#include "codegen/ThreadPool.h"
 #include "runtime/Backend.h"
+#include "support/ThreadPool.h"
 
 #include <chrono>
 #include <memory>
@@ -50,6 +50,9 @@ public:
   const Graph &graph() const { return g_; }
   const std::string &fusionReport() const { return fusionReport_; }
   const std::string &memoryReport() const { return memoryReport_; }
+  /// The kernels, buffers and arena that fuse and plan-memory decided for graph().
+  const KernelPlan &plan() const { return plan_; }
+  /// What codegen made of each kernel of plan() (same index).
   const std::vector<KernelInfo> &kernels() const { return kernels_; }
   /// Seconds spent in each kernel (indexed as kernels()) over every step run so far.
   const std::vector<double> &kernelSeconds() const { return kernelSeconds_; }
@@ -69,7 +72,7 @@ private:
   Status run(Role upTo, int64_t n, TensorMap *outputs);
   Status runKernel(size_t i, int64_t n, int64_t count, bool accumulate);
   float *fixedPtr(ValueId v) const {
-    return reinterpret_cast<float *>(fixed_.get() + g_[v].offset);
+    return reinterpret_cast<float *>(fixed_.get() + plan_.offsets[size_t(v)]);
   }
   float *valuePtr(ValueId v) const;
   Tensor read(ValueId v, int64_t n) const;
@@ -77,6 +80,7 @@ private:
   static Buffer allocate(int64_t bytes);
 
   Graph g_;
+  KernelPlan plan_; // what fuse and plan-memory decided: kernels (as kernels_), offsets, arena
   std::unique_ptr<Jit> jit_;
   std::unique_ptr<ThreadPool> pool_;
   std::vector<KernelInfo> kernels_;

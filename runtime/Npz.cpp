@@ -11,7 +11,7 @@
 // read in one pass to its end, where libzip checks the member's CRC.
 #include "runtime/Npz.h"
 
-#include "runtime/FileUtil.h"
+#include "support/FileUtil.h"
 
 #include <zip.h>
 

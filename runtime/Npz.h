@@ -3,7 +3,7 @@
 // parsed as the Python dict literal it is, and every size is checked before it is allocated.
 #pragma once
 
-#include "frontend/Diagnostics.h"
+#include "support/Result.h"
 
 #include <cstdint>
 #include <map>

@@ -5,7 +5,7 @@
 // polylines with square markers, a legend, text in a 5x7 bitmap font).
 #include "runtime/Png.h"
 
-#include "runtime/FileUtil.h"
+#include "support/FileUtil.h"
 
 #include <png.h>
 

@@ -4,7 +4,7 @@
 // for checking output.
 #pragma once
 
-#include "frontend/Diagnostics.h"
+#include "support/Result.h"
 
 #include <cstdint>
 #include <string>

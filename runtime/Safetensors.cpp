@@ -9,7 +9,7 @@
 // a multiple of 8 bytes, append little-endian data, write atomically.
 #include "runtime/Safetensors.h"
 
-#include "runtime/FileUtil.h"
+#include "support/FileUtil.h"
 
 #include <llvm/Support/JSON.h>
 #include <llvm/Support/raw_ostream.h>

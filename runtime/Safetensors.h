@@ -6,8 +6,8 @@
 // (see FileUtil.h).
 #pragma once
 
-#include "frontend/Diagnostics.h"
 #include "runtime/Tensor.h"
+#include "support/Result.h"
 
 #include <cstdint>
 #include <map>

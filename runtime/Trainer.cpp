@@ -5,9 +5,9 @@
 #include "runtime/Trainer.h"
 
 #include "runtime/Checkpoint.h"
-#include "runtime/FileUtil.h"
 #include "runtime/Interpreter.h"
 #include "runtime/Progress.h"
+#include "support/FileUtil.h"
 
 #include <algorithm>
 #include <chrono>

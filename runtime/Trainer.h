@@ -4,11 +4,11 @@
 // that ends bit-identical to an uninterrupted run (same seed, one thread).
 #pragma once
 
-#include "frontend/Diagnostics.h"
 #include "ir/Graph.h"
 #include "runtime/Backend.h"
 #include "runtime/Checkpoint.h"
 #include "runtime/Idx.h"
+#include "support/Result.h"
 
 #include <atomic>
 #include <cstdint>

@@ -280,3 +280,13 @@ TEST_CASE("check-numerics names the first op that produced a non-finite value") 
   CHECK(r.error().find("conv2d 'h.pre'") != std::string::npos);
   CHECK(r.error().find("(line 11)") != std::string::npos);
 }
+
+TEST_CASE("the analysis, training and backend pass lists cover Passes.def once, in its order") {
+  std::vector<std::string> lists = analysisPasses();
+  for (const auto *list : {&trainingPasses(), &backendPasses()})
+    lists.insert(lists.end(), list->begin(), list->end());
+  std::vector<std::string> registered;
+  for (const PassInfo &p : allPasses()) registered.push_back(p.name);
+  CHECK(lists == registered);
+  CHECK(backendPasses() == std::vector<std::string>{"fuse", "plan-memory"});
+}

@@ -3,7 +3,7 @@
 // the size limit is checked before reading, memory and file sources read alike, and atomic
 // writes leave no temporary behind, after success, after a failure, or after a killed writer;
 // and every seed of the reader fuzz corpora is a valid file.
-#include "runtime/FileUtil.h"
+#include "support/FileUtil.h"
 
 #include "TestUtil.h"
 #include "runtime/Checkpoint.h"

@@ -1,6 +1,7 @@
 // Invalid models: each case asserts the diagnostic's line:column and message text, including
 // every kind of "did you mean". Keras spellings (aliases, quotes, True/False, positional
 // settings) must give the very graph nnc's own spellings give.
+#include "ir/Verifier.h"
 #include "passes/Pipeline.h"
 
 #include <doctest/doctest.h>
@@ -327,4 +328,29 @@ TEST_CASE("shadowing and name= work") {
   CHECK((*g)[g->find("h.1")].layer == "second");
   CHECK((*g)[g->find("h.1")].inputs[0] == g->find("h"));
   CHECK((*g)[g->find("h.2")].layer == "re_lu_1");
+}
+
+TEST_CASE("the verifier names every broken invariant and both sides of a type mismatch") {
+  const std::string src = kHead + "f = flatten(x)\nh = dense(f, units=10)\n";
+  DiagEngine d("ok.nn", src);
+  std::optional<Graph> g = compileSource(src, "ok.nn", d);
+  REQUIRE(g);
+  CHECK(verify(*g).ok());
+  const ValueId h = g->find("h");
+  Graph bad = *g;
+  bad[h].type.dims = {12};
+  Status s = verify(bad);
+  REQUIRE(!s.ok());
+  CHECK(s.error().find("IR verification failed:\n  %h (") == 0);
+  CHECK(s.error().find("): type mismatch: expected f32[N,10], got f32[N,12]") != std::string::npos);
+
+  bad = *g;
+  bad[h].inputs.push_back(h);
+  bad.nodes.front().name = "h";
+  s = verify(bad);
+  REQUIRE(!s.ok());
+  CAPTURE(s.error());
+  CHECK(s.error().find("value name is used twice") != std::string::npos);
+  CHECK(s.error().find("operand %" + std::to_string(h) + " is not defined before its use") !=
+        std::string::npos);
 }

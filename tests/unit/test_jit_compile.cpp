@@ -6,8 +6,10 @@
 #include "test_jit_util.h"
 
 #include "TestUtil.h"
-#include "passes/Pass.h"
+#include "passes/Pipeline.h"
 #include "runtime/Idx.h"
+
+#include <fmt/format.h>
 
 #include <llvm/IR/Function.h>
 #include <llvm/IR/Module.h>
@@ -28,14 +30,25 @@ using namespace nnc::jittest;
 
 namespace {
 
-/// The fused, memory-planned training graph of an example model.
-Graph plannedGraph(const std::string &file) {
-  std::optional<Graph> g = trainingGraph(readSource(file));
+/// A fused, memory-planned training graph and its kernel plan.
+struct Planned {
+  Graph graph;
+  KernelPlan plan;
+};
+
+/// The fused, memory-planned training graph of `src`; the memory report goes to `report`.
+Planned plannedSource(const std::string &src, std::string *report = nullptr) {
+  std::optional<Graph> g = trainingGraph(src);
   REQUIRE(g.has_value());
   PassContext ctx;
-  REQUIRE(fuse(*g, ctx).ok());
-  REQUIRE(planMemory(*g, ctx).ok());
-  return *g;
+  REQUIRE(runPasses(*g, ctx, backendPasses()).ok());
+  if (report) *report = ctx.memoryReport;
+  return {*g, ctx.plan};
+}
+
+/// The fused, memory-planned training graph of an example model.
+Planned plannedGraph(const std::string &file) {
+  return plannedSource(readSource(file));
 }
 
 /// The text of kernel `k`'s wrapper and body in `m`, without attribute-group numbers (those
@@ -58,17 +71,6 @@ std::string denseChain(int layers) {
   for (int i = 1; i < layers; ++i) src += "h = dense(h, units=16, activation=relu)\n";
   return src + "y = dense(h, units=16, activation=sigmoid)\noutput y\n"
                "loss binary_crossentropy(y, x)\ntrain optimizer=adam\n";
-}
-
-/// The fused, memory-planned training graph of `src`; the memory report goes to `report`.
-Graph plannedSource(const std::string &src, std::string *report = nullptr) {
-  std::optional<Graph> g = trainingGraph(src);
-  REQUIRE(g.has_value());
-  PassContext ctx;
-  REQUIRE(fuse(*g, ctx).ok());
-  REQUIRE(planMemory(*g, ctx).ok());
-  if (report) *report = ctx.memoryReport;
-  return *g;
 }
 
 /// IR instructions of each kernel of `code` (wrapper, and body where it is defined), in
@@ -144,14 +146,15 @@ std::vector<int64_t> plainFirstFit(const std::vector<PlannedBuffer> &bufs) {
 } // namespace
 
 TEST_CASE("a deeper model has more kernels and shards, not bigger ones") {
-  Graph shallow = plannedSource(denseChain(8)), deep = plannedSource(denseChain(16));
+  Planned shallow = plannedSource(denseChain(8)), deep = plannedSource(denseChain(16));
   // One update kernel per parameter: no function holds every parameter's update.
-  for (const Graph *g : {&shallow, &deep}) {
+  for (const Graph *g : {&shallow.graph, &deep.graph}) {
     std::set<int> updateKernels;
     for (ValueId u : g->updates) updateKernels.insert((*g)[u].kernel);
     CHECK(updateKernels.size() == g->updates.size());
   }
-  Result<GeneratedCode> a = generateKernels(shallow), b = generateKernels(deep);
+  Result<GeneratedCode> a = generateKernels(shallow.graph, shallow.plan),
+                        b = generateKernels(deep.graph, deep.plan);
   REQUIRE(a.ok());
   REQUIRE(b.ok());
   std::vector<int64_t> sa = kernelSizes(*a), sb = kernelSizes(*b);
@@ -161,7 +164,7 @@ TEST_CASE("a deeper model has more kernels and shards, not bigger ones") {
   CHECK(b->kernels.size() <= 2 * a->kernels.size());
   // Shards of about `per` IR instructions, a multiple of the thread count.
   const int64_t per = 400;
-  Result<GeneratedCode> sharded = generateKernels(deep, 2, per);
+  Result<GeneratedCode> sharded = generateKernels(deep.graph, deep.plan, 2, per);
   REQUIRE(sharded.ok());
   int64_t total = b->shards[0].instructions, largest = *std::max_element(sb.begin(), sb.end());
   size_t want = size_t(2 * ((total + 2 * per - 1) / (2 * per)));
@@ -169,7 +172,7 @@ TEST_CASE("a deeper model has more kernels and shards, not bigger ones") {
   for (const CodeShard &s : sharded->shards)
     CHECK(s.instructions <= total / int64_t(want) + largest);
   // A model smaller than one shard per thread keeps one shard per thread.
-  Result<GeneratedCode> few = generateKernels(shallow, 2, total * 10);
+  Result<GeneratedCode> few = generateKernels(shallow.graph, shallow.plan, 2, total * 10);
   REQUIRE(few.ok());
   CHECK(few->shards.size() == 2);
 }
@@ -179,7 +182,7 @@ TEST_CASE("plan-memory places every buffer where plain first fit would") {
        {readSource("examples/autoencoder.nn"), readSource("examples/autoencoder_transpose.nn"),
         readSource("examples/mnist_cnn.nn"), denseChain(20)}) {
     std::string report;
-    Graph g = plannedSource(src, &report);
+    const Graph g = plannedSource(src, &report).graph;
     INFO(g.name);
     std::vector<std::vector<PlannedBuffer>> regions = plannedBuffers(g, report);
     REQUIRE(regions.size() == 2);
@@ -195,9 +198,95 @@ TEST_CASE("plan-memory places every buffer where plain first fit would") {
   }
 }
 
+TEST_CASE("the kernel plan holds the kernels, buffers and offsets the dumps show") {
+  for (const char *file : {"examples/autoencoder.nn", "examples/mnist_cnn.nn"})
+    for (bool fused : {true, false}) {
+      INFO(file << (fused ? "" : " --no-fuse"));
+      std::optional<Graph> g = trainingGraph(readSource(file));
+      REQUIRE(g.has_value());
+      PassContext ctx;
+      ctx.fuse = fused;
+      REQUIRE(runPasses(*g, ctx, backendPasses()).ok());
+      const KernelPlan &plan = ctx.plan;
+      REQUIRE(plan.covers(g->size()));
+      // --emit=memory lists exactly the stored values (updates write their parameter's
+      // buffer), each at its planned offset; each region's end is the arena's size.
+      std::vector<std::vector<PlannedBuffer>> regions = plannedBuffers(*g, ctx.memoryReport);
+      REQUIRE(regions.size() == 2);
+      std::set<ValueId> listed;
+      int64_t ends[2] = {0, 0};
+      for (size_t r = 0; r < 2; ++r)
+        for (const PlannedBuffer &b : regions[r]) {
+          CHECK(plan.offsets[size_t(b.v)] == b.offset);
+          CHECK((*g)[b.v].type.batched == (r == 0));
+          ends[r] = std::max(ends[r], b.offset + b.size);
+          listed.insert(b.v);
+        }
+      std::set<ValueId> stored;
+      for (ValueId v = 0; v < ValueId(g->size()); ++v) {
+        bool update = opClass((*g)[v].op) == OpClass::Update;
+        if (plan.stored[size_t(v)] && !update) stored.insert(v);
+        if (update) CHECK(plan.offsets[size_t(v)] == plan.offsets[size_t((*g)[v].inputs[0])]);
+        if (!plan.stored[size_t(v)]) CHECK(plan.offsets[size_t(v)] == -1);
+      }
+      CHECK(listed == stored);
+      CHECK(plan.arena.batchedBytesPerExample == ends[0]);
+      CHECK(plan.arena.fixedBytes == ends[1]);
+      // --emit=fused lists the plan's kernels, roots starred, inlined nodes last.
+      std::string kernels;
+      for (const KernelGroup &k : plan.kernels) {
+        kernels += fmt::format("kernel {}:", k.id);
+        for (ValueId m : k.members)
+          kernels +=
+              fmt::format(" {}{}(%{})", m == k.root ? "*" : "", opName((*g)[m].op), (*g)[m].name);
+        for (ValueId m : k.inlined)
+          kernels += fmt::format(" +inlined {}(%{})", opName((*g)[m].op), (*g)[m].name);
+        kernels += "\n";
+      }
+      CHECK(ctx.fusionReport.find(kernels) != std::string::npos);
+      // Batch reductions: stored members packed into the partial buffer in member order.
+      for (const KernelGroup &k : plan.kernels) {
+        int64_t next = 0;
+        for (const BatchSum &r : k.reductions) {
+          CHECK(std::count(k.members.begin(), k.members.end(), r.value) == 1);
+          CHECK(plan.stored[size_t(r.value)]);
+          CHECK(r.partialOffset == next);
+          CHECK(r.elements == (*g)[r.value].type.elements());
+          next += r.elements;
+        }
+        CHECK(k.partialFloats == next);
+      }
+    }
+}
+
+TEST_CASE("codegen addresses buffers at the plan's offsets, not at offsets of its own") {
+  Planned p = plannedSource(denseChain(2));
+  // Move every unbatched buffer 4 KiB up: the wrappers reading the parameters must follow.
+  for (ValueId v = 0; v < ValueId(p.graph.size()); ++v)
+    if (!p.graph[v].type.batched && p.plan.offsets[size_t(v)] >= 0)
+      p.plan.offsets[size_t(v)] += 4096;
+  p.plan.arena.fixedBytes += 4096;
+  Result<GeneratedCode> code = generateKernels(p.graph, p.plan);
+  REQUIRE(code.ok());
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  code->shards.front().module->print(os, nullptr);
+  REQUIRE(!p.graph.params.empty());
+  for (ValueId w : p.graph.params) {
+    INFO(p.graph[w].name);
+    CHECK(text.find(fmt::format("getelementptr inbounds i8, ptr %fixed, i64 {}\n",
+                                p.plan.offsets[size_t(w)])) != std::string::npos);
+  }
+  // A plan made for another graph is refused.
+  KernelPlan other = plannedSource(denseChain(3)).plan;
+  Result<GeneratedCode> wrong = generateKernels(p.graph, other);
+  REQUIRE(!wrong.ok());
+  CHECK(wrong.error().find("kernel plan of this graph") != std::string::npos);
+}
+
 TEST_CASE("sharded code generation keeps every kernel's IR and balances the shards") {
-  Graph g = plannedGraph("examples/autoencoder_transpose.nn");
-  Result<GeneratedCode> one = generateKernels(g, 1);
+  const Planned p = plannedGraph("examples/autoencoder_transpose.nn");
+  Result<GeneratedCode> one = generateKernels(p.graph, p.plan, 1);
   REQUIRE(one.ok());
   REQUIRE(one->shards.size() == 1);
   const size_t kernels = one->kernels.size();
@@ -205,7 +294,7 @@ TEST_CASE("sharded code generation keeps every kernel's IR and balances the shar
   CHECK(one->shards[0].kernels.size() == kernels);
   for (int count : {2, 3}) {
     INFO("shards " << count);
-    Result<GeneratedCode> many = generateKernels(g, count);
+    Result<GeneratedCode> many = generateKernels(p.graph, p.plan, count);
     REQUIRE(many.ok());
     REQUIRE(many->shards.size() == size_t(count));
     REQUIRE(many->kernels.size() == kernels);
@@ -218,8 +307,7 @@ TEST_CASE("sharded code generation keeps every kernel's IR and balances the shar
         CHECK(seen.insert(i).second);
         const KernelInfo &a = one->kernels[i], &b = many->kernels[i];
         CHECK(a.name == b.name);
-        CHECK(a.partialFloats == b.partialFloats);
-        CHECK(a.reductions.size() == b.reductions.size());
+        CHECK(a.role == b.role);
         CHECK(a.body == b.body);
         std::string want = kernelText(*one->shards[0].module, a);
         CHECK_MESSAGE(kernelText(*s.module, b) == want, a.name << " differs");
@@ -238,7 +326,7 @@ TEST_CASE("sharded code generation keeps every kernel's IR and balances the shar
   // More shards than bodies: one body (with the kernels that share it) each.
   std::set<std::string> bodies;
   for (const KernelInfo &k : one->kernels) bodies.insert(k.body);
-  Result<GeneratedCode> most = generateKernels(g, int(kernels) + 5);
+  Result<GeneratedCode> most = generateKernels(p.graph, p.plan, int(kernels) + 5);
   REQUIRE(most.ok());
   CHECK(most->shards.size() == bodies.size());
 }
@@ -246,8 +334,8 @@ TEST_CASE("sharded code generation keeps every kernel's IR and balances the shar
 TEST_CASE("kernels with identical bodies share one, compiled once, and train as before") {
   // A chain of 12 equal layers: each layer's forward, input- and kernel-gradient kernels and
   // the updates of its [16, 16] kernel and [16] bias are the same loops over the same shapes.
-  Graph g = plannedSource(denseChain(12));
-  Result<GeneratedCode> code = generateKernels(g, 2);
+  const Planned chain12 = plannedSource(denseChain(12));
+  Result<GeneratedCode> code = generateKernels(chain12.graph, chain12.plan, 2);
   REQUIRE(code.ok());
   std::set<std::string> bodies;
   for (const KernelInfo &k : code->kernels) bodies.insert(k.body);
@@ -266,7 +354,8 @@ TEST_CASE("kernels with identical bodies share one, compiled once, and train as 
     CHECK(defined == 1);
   }
   // The lecture's model: its same-shaped parameters' updates share bodies too.
-  Result<GeneratedCode> lecture = generateKernels(plannedGraph("examples/autoencoder.nn"));
+  const Planned autoencoder = plannedGraph("examples/autoencoder.nn");
+  Result<GeneratedCode> lecture = generateKernels(autoencoder.graph, autoencoder.plan);
   REQUIRE(lecture.ok());
   std::set<std::string> lectureBodies;
   for (const KernelInfo &k : lecture->kernels) lectureBodies.insert(k.body);

@@ -118,15 +118,14 @@ TEST_CASE("fusion forms the lecture model's kernels and the memory plan reuses b
   CHECK(updateKernels.size() == fused.updates.size());
   CHECK(ctx.fusionReport.find("not fused: relu(%h) -> maxpool2d(%h.1): maxpool2d reads a window") !=
         std::string::npos);
-  std::vector<KernelGroup> groups = kernelGroups(fused);
-  CHECK(groups.size() - fused.updates.size() < 40); // 68 ops, 14 of them updates
+  const KernelPlan &plan = ctx.plan;
+  CHECK(plan.kernels.size() - fused.updates.size() < 40); // 68 ops, 14 of them updates
   CHECK(ctx.memoryReport.find("planned vs") != std::string::npos);
   // Buffers with overlapping lifetimes never overlap in memory; some memory is reused.
-  ArenaSizes sizes = arenaSizes(fused);
   int64_t sum = 0;
-  for (const Node &n : fused.nodes)
-    if (n.type.batched && n.offset >= 0) sum += valueBytes(n);
-  CHECK(sizes.batchedBytesPerExample < sum);
+  for (ValueId v = 0; v < ValueId(fused.size()); ++v)
+    if (fused[v].type.batched && plan.offsets[size_t(v)] >= 0) sum += valueBytes(fused[v]);
+  CHECK(plan.arena.batchedBytesPerExample < sum);
 
   Graph alone = *g;
   PassContext off;

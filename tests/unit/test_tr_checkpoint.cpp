@@ -6,7 +6,7 @@
 // loadable latest checkpoint whose contents match its metadata.
 #include "TestUtil.h"
 #include "runtime/Checkpoint.h"
-#include "runtime/FileUtil.h"
+#include "support/FileUtil.h"
 
 #include <doctest/doctest.h>
 #include <fmt/format.h>

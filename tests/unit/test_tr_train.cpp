@@ -8,11 +8,11 @@
 #include "TestCheckpoint.h"
 #include "TestUtil.h"
 #include "runtime/Checkpoint.h"
-#include "runtime/FileUtil.h"
 #include "runtime/Idx.h"
 #include "runtime/Png.h"
 #include "runtime/Safetensors.h"
 #include "runtime/Trainer.h"
+#include "support/FileUtil.h"
 
 #include <doctest/doctest.h>
 

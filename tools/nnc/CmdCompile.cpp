@@ -3,6 +3,7 @@
 
 #include "frontend/Parser.h"
 #include "ir/Lower.h"
+#include "ir/Verifier.h"
 #include "passes/Pipeline.h"
 #include "passes/Summary.h"
 #include "runtime/Graphviz.h"

@@ -4,7 +4,7 @@
 #include "tools/nnc/Driver.h"
 #include "tools/nnc/Explore.h"
 
-#include "runtime/FileUtil.h"
+#include "support/FileUtil.h"
 
 #include <llvm/Support/raw_ostream.h>
 

@@ -10,13 +10,13 @@
 #include "passes/Summary.h"
 #include "runtime/BackendFactory.h"
 #include "runtime/Checkpoint.h"
-#include "runtime/FileUtil.h"
 #include "runtime/Idx.h"
 #include "runtime/Init.h"
 #include "runtime/JitBackend.h"
 #include "runtime/Png.h"
 #include "runtime/Safetensors.h"
 #include "runtime/Trainer.h"
+#include "support/FileUtil.h"
 
 #include <fmt/format.h>
 #include <llvm/Support/raw_ostream.h>

@@ -5,7 +5,7 @@
 
 #include "codegen/Codegen.h"
 #include "codegen/Jit.h"
-#include "passes/Pass.h"
+#include "passes/Pipeline.h"
 
 #include <llvm/Support/raw_ostream.h>
 
@@ -20,7 +20,7 @@ bool emitBackendStage(const std::string &stage, Graph &g, bool fuse, std::string
   }
   PassContext ctx;
   ctx.fuse = fuse;
-  if (Status s = nnc::fuse(g, ctx); !s) {
+  if (Status s = runPasses(g, ctx, backendPasses()); !s) {
     error = s.error();
     return false;
   }
@@ -28,15 +28,11 @@ bool emitBackendStage(const std::string &stage, Graph &g, bool fuse, std::string
     out = ctx.fusionReport;
     return true;
   }
-  if (Status s = planMemory(g, ctx); !s) {
-    error = s.error();
-    return false;
-  }
   if (stage == "memory") {
     out = ctx.memoryReport;
     return true;
   }
-  Result<GeneratedCode> code = generateKernels(g);
+  Result<GeneratedCode> code = generateKernels(g, ctx.plan);
   if (!code) {
     error = code.error();
     return false;

@@ -4,7 +4,7 @@
 // the scripts, so the file opens from disk without any network access.
 #pragma once
 
-#include "frontend/Diagnostics.h"
+#include "support/Result.h"
 
 #include <llvm/Support/JSON.h>
 

@@ -119,9 +119,9 @@ json::Object layerJson(const Graph &model, const Graph &train, size_t i) {
   return o;
 }
 
-/// The kernels with their members, layers and code, in schedule order.
-Result<json::Array> kernelsJson(const Graph &t) {
-  Result<GeneratedCode> code = generateKernels(t);
+/// The kernels of `plan` with their members, layers and code, in schedule order.
+Result<json::Array> kernelsJson(const Graph &t, const KernelPlan &plan) {
+  Result<GeneratedCode> code = generateKernels(t, plan);
   if (!code) return Error{code.error()};
   Result<std::unique_ptr<Jit>> jit = Jit::create();
   if (!jit) return Error{jit.error()};
@@ -135,19 +135,20 @@ Result<json::Array> kernelsJson(const Graph &t) {
   json::Array out;
   for (size_t i = 0; i < code->kernels.size(); ++i) {
     const KernelInfo &k = code->kernels[i];
+    const KernelGroup &planned = plan.kernels[i];
     std::set<std::string> layers;
     json::Array members;
-    for (ValueId v : k.members) {
+    for (ValueId v : planned.members) {
       layers.insert(layerName(t[v]));
       members.push_back(
-          fmt::format("{}{}(%{})", v == k.root ? "*" : "", opName(t[v].op), t[v].name));
+          fmt::format("{}{}(%{})", v == planned.root ? "*" : "", opName(t[v].op), t[v].name));
     }
     out.push_back(json::Object{{"id", int64_t(k.id)},
                                {"name", k.name},
                                {"role", roleName(k.role)},
                                {"members", std::move(members)},
                                {"layers", toArray({layers.begin(), layers.end()})},
-                               {"batched", k.batched},
+                               {"batched", planned.batched},
                                {"flopsPerExample", k.flopsPerExample},
                                {"flopsFixed", k.flopsFixed},
                                {"llvm", before[i]},
@@ -164,9 +165,8 @@ Result<json::Object> trainingJson(Graph &t) {
   PassContext ctx;
   if (Status s = runPasses(t, ctx, trainingPasses()); !s) return Error{s.error()};
   std::string grad = printGraph(t);
-  if (Status s = fuse(t, ctx); !s) return Error{s.error()};
-  if (Status s = planMemory(t, ctx); !s) return Error{s.error()};
-  Result<json::Array> kernels = kernelsJson(t);
+  if (Status s = runPasses(t, ctx, backendPasses()); !s) return Error{s.error()};
+  Result<json::Array> kernels = kernelsJson(t, ctx.plan);
   if (!kernels) return Error{kernels.error()};
   return json::Object{{"grad", grad},
                       {"fused", ctx.fusionReport},

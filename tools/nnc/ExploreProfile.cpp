@@ -42,7 +42,8 @@ json::Array kernelRows(const JitBackend &jb, const std::vector<double> &seconds0
   for (size_t i = 0; i < jb.kernels().size(); ++i) {
     const KernelInfo &k = jb.kernels()[i];
     std::set<std::string> layers;
-    for (ValueId m : k.members) layers.insert(g[m].layer.empty() ? g[m].name : g[m].layer);
+    for (ValueId m : jb.plan().kernels[i].members)
+      layers.insert(g[m].layer.empty() ? g[m].name : g[m].layer);
     double secs = (jb.kernelSeconds()[i] - seconds0[i]) / steps;
     double flops = (jb.kernelFlops()[i] - flops0[i]) / steps;
     json::Array names;

@@ -1,5 +1,5 @@
 // nnc: flags -> library calls. Subcommands register themselves (see Driver.h).
-#include "runtime/FileUtil.h"
+#include "support/FileUtil.h"
 #include "tools/nnc/Driver.h"
 
 #include <llvm/Support/raw_ostream.h>

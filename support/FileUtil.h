@@ -6,7 +6,7 @@
 // so a reader sees either the old file or the complete new one, never a partial write.
 #pragma once
 
-#include "frontend/Diagnostics.h"
+#include "support/Result.h"
 
 #include <cstdint>
 #include <string>

@@ -1,7 +1,7 @@
 // ThreadPool: every index of every loop runs exactly once, also when loops of different
 // sizes follow each other quickly (a worker that wakes late must not claim indices of the
 // next loop with the previous loop's count).
-#include "codegen/ThreadPool.h"
+#include "support/ThreadPool.h"
 
 #include <doctest/doctest.h>
 

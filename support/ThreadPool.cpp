@@ -2,7 +2,7 @@
 // published, then claim indices from an atomic counter that also holds the generation (high
 // 32 bits), so a worker that wakes late can never claim an index of the next loop with the
 // previous loop's function or count; the last finisher wakes the caller.
-#include "codegen/ThreadPool.h"
+#include "support/ThreadPool.h"
 
 namespace nnc {
 

@@ -5,7 +5,7 @@
 // next to the target, write all bytes, fchmod to the target's (or the umask's) mode, fsync,
 // close, rename over the target, fsync the directory; any failure removes the temporary and
 // leaves the old target untouched.
-#include "runtime/FileUtil.h"
+#include "support/FileUtil.h"
 
 #include <xxhash.h>
 
