@@ -165,8 +165,8 @@ TEST_CASE("test_pr predict and evaluate refuse bad flags before writing anything
   struct Case {
     std::string args, message;
   } cases[] = {
-      {p + "--first 0", "nnc: error: --first: expected an integer from 1 to 1000000, found '0'"},
-      {p + "--count x", "nnc: error: --count: expected an integer from 1 to 1000000, found 'x'"},
+      {p + "--first 0", "nnc: error: --first: expected an integer of 1 or more, found '0'"},
+      {p + "--count x", "nnc: error: --count: expected an integer of 1 or more, found 'x'"},
       {p + "--first 2 --count 2", "nnc: error: --count is another name for --first"},
       {p + "--index 1,,2", "nnc: error: --index: expected test image numbers of 0 or more "
                            "separated by commas, found '1,,2'"},

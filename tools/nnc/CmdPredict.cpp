@@ -21,8 +21,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <iostream>
 #include <thread>
+#include <tuple>
 
 namespace cl = llvm::cl;
 using namespace nnc;
@@ -125,8 +127,8 @@ Result<std::vector<int64_t>> readIndex() {
 /// Which images predict runs: the checks that need no model or data.
 Status checkImageChoice(RunFlags &f) {
   std::optional<int64_t> first, count;
-  if (Status s = readInteger(First, 1, 1000000, first); !s) return s;
-  if (Status s = readInteger(Count, 1, 1000000, count); !s) return s;
+  if (Status s = readInteger(First, 1, INT64_MAX, first); !s) return s;
+  if (Status s = readInteger(Count, 1, INT64_MAX, count); !s) return s;
   if (first && count) return Error{"--count is another name for --first: give one of them"};
   if (first || count) f.first = first ? *first : *count;
   if (Index.getNumOccurrences()) {
@@ -201,11 +203,11 @@ Result<Model> loadRunnable(const std::string &file, const RunFlags &f) {
   ValueId out = g->find(m.output);
   if (std::find(g->outputs.begin(), g->outputs.end(), out) == g->outputs.end())
     g->outputs.push_back(out);
+  Result<LoadedWeights> w = loadWeights(*g, Weights, file, source);
+  if (!w) return Error{w.error()};
   Result<std::pair<int64_t, int64_t>> size = imageSizeOf(*g);
   if (!size) return Error{size.error()};
   std::tie(m.rows, m.cols) = *size;
-  Result<LoadedWeights> w = loadWeights(*g, Weights, file, source);
-  if (!w) return Error{w.error()};
   m.trainedOn = w->data;
   Dataset shape;
   shape.rows = m.rows;
