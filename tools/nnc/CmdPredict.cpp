@@ -361,7 +361,8 @@ Status showClasses(const Batch &b, const RunFlags &f, const std::vector<std::str
                              double(right) / double(n), *b.loss);
   std::string out = PredictOut.empty() ? "predictions.png" : std::string(PredictOut);
   if (Status s = writeLabeledGrid(out, b.pixels, n, m.rows, m.cols, captions); !s) return s;
-  std::cout << "Wrote " << out << ": " << n << " images with the predicted class"
+  std::cout << "Wrote " << out << ": " << n << (n == 1 ? " image" : " images")
+            << " with the predicted class"
             << (b.labels.empty() ? "" : " (green: right, red: wrong) and the true class") << "\n";
   return okStatus();
 }
