@@ -16,7 +16,10 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 cpu=$(grep -m1 '^model name' /proc/cpuinfo | sed 's/^[^:]*: //')
-echo "CPU: $cpu ($(nproc) cores online, nnc uses $threads threads); $(date -u '+%Y-%m-%d %H:%M UTC')"
+mhz=$(grep -m1 '^cpu MHz' /proc/cpuinfo | sed 's/^[^:]*: //')
+simd=$(grep -m1 '^flags' /proc/cpuinfo | grep -o -w -e avx512f -e avx2 | tr '\n' ' ')
+echo "CPU: $cpu, ${mhz} MHz, ${simd}($(nproc) cores online, nnc uses $threads threads)"
+echo "$(date -u '+%Y-%m-%d %H:%M UTC'); load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
 /usr/bin/time -f '%e %M' -o "$work/time" "$nnc" train "$root/examples/fashion_cnn.nn" \
   --data fashion-mnist --epochs "$epochs" --threads "$threads" --checkpoint "$work/run" \
   | tee "$work/train.log"

@@ -305,19 +305,16 @@ Result<NpyHeader> parseNpyHeader(std::string_view prefix, const std::string &nam
 Result<std::string> encodeNpyF32(const std::vector<int64_t> &shape,
                                  const std::vector<float> &data) {
   uint64_t elements = 1;
-  std::string dims;
+  std::string dims; // a Python tuple's inside: "3," or "2, 3"
   for (int64_t d : shape) {
     if (d < 0) return Error{"an npy shape cannot hold the negative dimension " + std::to_string(d)};
     elements *= uint64_t(d);
-    dims += std::to_string(d) + ", ";
+    dims += (dims.empty() ? "" : ", ") + std::to_string(d);
   }
+  if (shape.size() == 1) dims += ",";
   if (elements != data.size())
     return Error{"an npy array of shape (" + dims + ") holds " + std::to_string(elements) +
                  " values, not " + std::to_string(data.size())};
-  if (shape.size() != 1 && !dims.empty())
-    dims.resize(dims.size() - 2); // (3,) but (3, 4)
-  else if (shape.size() == 1)
-    dims.pop_back();
   std::string dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + dims + "), }";
   size_t total = kMagic.size() + 4 + dict.size() + 1;
   dict.append((64 - total % 64) % 64, ' ');

@@ -242,7 +242,8 @@ Result<DataSplit> loadTestData(const Model &m) {
   return d;
 }
 
-/// Whether the classes are Fashion-MNIST's garments.
+/// Whether the classes are Fashion-MNIST's garments: the dataset is named fashion-mnist, or its
+/// directory's path says fashion.
 bool fashionData(const Model &m, const DataSplit *d) {
   std::string name = dataName(m);
   return name == "fashion-mnist" || (d && d->dir.find("fashion") != std::string::npos);
@@ -283,17 +284,26 @@ struct Batch {
   Tensor outputs;
 };
 
-/// The learner's images, read, made gray and resized to the model's input.
-Result<Batch> ownImages(const RunFlags &f, const Model &m) {
-  Batch b;
+/// The --input images, read and made gray (before any other work).
+Result<std::vector<GrayImage>> readInputs(const RunFlags &f) {
+  std::vector<GrayImage> images;
   for (const std::string &path : f.inputs) {
     Result<GrayImage> img = readGrayImage(path);
     if (!img) return Error{"--input: " + img.error()};
-    std::vector<float> px = resizeToUnit(*img, m.rows, m.cols);
+    images.push_back(img.take());
+  }
+  return images;
+}
+
+/// The learner's images, resized to the model's input, and the model's outputs for them.
+Result<Batch> ownImages(const RunFlags &f, const std::vector<GrayImage> &images, const Model &m) {
+  Batch b;
+  for (size_t i = 0; i < images.size(); ++i) {
+    std::vector<float> px = resizeToUnit(images[i], m.rows, m.cols);
     if (Invert)
       for (float &v : px) v = 1.f - v;
     b.pixels.insert(b.pixels.end(), px.begin(), px.end());
-    b.names.push_back(path);
+    b.names.push_back(f.inputs[i]);
   }
   Result<Predictions> p = predictImages(*m.backend, m.binding, b.pixels, int64_t(f.inputs.size()),
                                         kPredictBatch, m.output);
@@ -394,8 +404,8 @@ void showValues(const Batch &b) {
 int runPredict() {
   Result<RunFlags> f = readPredictFlags();
   if (!f) return fail(f.error());
-  for (const std::string &path : f->inputs) // unreadable images are refused before any work
-    if (Result<GrayImage> img = readGrayImage(path); !img) return fail("--input: " + img.error());
+  Result<std::vector<GrayImage>> images = readInputs(*f);
+  if (!images) return fail(images.error());
   Result<Model> m = loadRunnable(PredictFile, *f);
   if (!m) return fail(m.error());
   std::optional<DataSplit> data;
@@ -404,7 +414,7 @@ int runPredict() {
     if (!d) return fail(d.error());
     data = d.take();
   }
-  Result<Batch> b = f->inputs.empty() ? testImages(*f, *m, *data) : ownImages(*f, *m);
+  Result<Batch> b = f->inputs.empty() ? testImages(*f, *m, *data) : ownImages(*f, *images, *m);
   if (!b) return fail(b.error());
   int64_t n = int64_t(b->names.size()), per = b->outputs.elements() / std::max<int64_t>(n, 1);
   Status shown = okStatus();
