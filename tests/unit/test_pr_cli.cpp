@@ -205,7 +205,7 @@ TEST_CASE("test_pr evaluate draws a confusion matrix only for a classifier") {
                                        "y = reshape(h, shape=[28, 28, 1])\n"
                                        "loss binary_crossentropy(y, x)\n";
   REQUIRE(runNnc(dir.path, "init ae.nn --seed 1 --out w.safetensors").code == 0);
-  test::writeSmallMnist(dir.path / "data", 10, 40);
+  test::writeSmallMnist(dir.path / "data", 10, 150);
   Outcome e = runNnc(dir.path, "evaluate ae.nn --weights w.safetensors --data data --out c.png");
   CHECK(e.code == 1);
   CHECK(e.err.find("nnc: error: --out: a confusion matrix needs a classifier") !=
@@ -213,11 +213,20 @@ TEST_CASE("test_pr evaluate draws a confusion matrix only for a classifier") {
   CHECK_FALSE(fs::exists(dir.path / "c.png"));
   Outcome ok = runNnc(dir.path, "evaluate ae.nn --weights w.safetensors --data data --batch 16");
   REQUIRE_MESSAGE(ok.code == 0, ok.err);
-  CHECK(std::regex_search(ok.out, std::regex(R"(\n3/3 - \d+s \S+/step - loss: 0\.\d{4}\n)")));
+  CHECK(std::regex_search(ok.out, std::regex(R"(\n10/10 - \d+s \S+/step - loss: 0\.\d{4}\n)")));
   Outcome recon = runNnc(dir.path, "predict ae.nn --weights w.safetensors --data data --first 25 "
                                    "--out r.png");
   REQUIRE_MESSAGE(recon.code == 0, recon.err);
   Result<PngImage> r = readPng((dir.path / "r.png").string());
   REQUIRE(r.ok());
+  CHECK(r->width == 10 * 112 + 11 * 4);
   CHECK(r->height == 3 * (2 * 112 + 2 * 4) + 4); // 25 pairs wrap into three bands of ten
+  // Beyond 100 images a row holds about the square root of their number: 13 for 150.
+  Outcome many = runNnc(dir.path, "predict ae.nn --weights w.safetensors --data data --first 150 "
+                                  "--backend interp --out many.png");
+  REQUIRE_MESSAGE(many.code == 0, many.err);
+  Result<PngImage> m = readPng((dir.path / "many.png").string());
+  REQUIRE(m.ok());
+  CHECK(m->width == 13 * 112 + 14 * 4);
+  CHECK(m->height == 12 * (2 * 112 + 2 * 4) + 4);
 }

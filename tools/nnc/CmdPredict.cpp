@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <iostream>
 #include <thread>
@@ -102,6 +103,12 @@ cl::opt<std::string> EvaluateBatch("batch",
 /// Batch size of predict's forward passes.
 constexpr int64_t kPredictBatch = 256;
 
+/// Images per row of a picture of n images: ten, or about the square root of n when that is
+/// more, so that a grid of the whole test split stays within PNG's 65536 pixels each way.
+int64_t gridColumns(int64_t n) {
+  return std::max<int64_t>(10, int64_t(std::ceil(std::sqrt(double(n)))));
+}
+
 /// The flags of predict and evaluate, read and checked before any work.
 struct RunFlags {
   int threads = 0; // 0: one per core
@@ -113,7 +120,7 @@ struct RunFlags {
 /// The indices of --index, each 0 or more.
 Result<std::vector<int64_t>> readIndex() {
   std::vector<int64_t> out;
-  std::string text = Index, item;
+  std::string text = Index;
   for (size_t start = 0; start <= text.size();) {
     size_t comma = std::min(text.find(',', start), text.size());
     std::optional<int64_t> v = toInteger(text.substr(start, comma - start));
@@ -370,7 +377,8 @@ Status showClasses(const Batch &b, const RunFlags &f, const std::vector<std::str
     std::cout << fmt::format("{} of {} right (accuracy {:.4f}); loss on them {:.4f}\n", right, n,
                              double(right) / double(n), *b.loss);
   std::string out = PredictOut.empty() ? "predictions.png" : std::string(PredictOut);
-  if (Status s = writeLabeledGrid(out, b.pixels, n, m.rows, m.cols, captions); !s) return s;
+  if (Status s = writeLabeledGrid(out, b.pixels, n, m.rows, m.cols, captions, gridColumns(n)); !s)
+    return s;
   std::cout << "Wrote " << out << ": " << n << (n == 1 ? " image" : " images")
             << " with the predicted class"
             << (b.labels.empty() ? "" : " (green: right, red: wrong) and the true class") << "\n";
@@ -381,7 +389,9 @@ Status showClasses(const Batch &b, const RunFlags &f, const std::vector<std::str
 Status showReconstructions(const Batch &b, const Model &m) {
   int64_t n = int64_t(b.names.size());
   std::string out = PredictOut.empty() ? "recon.png" : std::string(PredictOut);
-  if (Status s = writeReconstructionGrid(out, b.pixels, b.outputs.data, n, m.rows, m.cols); !s)
+  if (Status s = writeReconstructionGrid(out, b.pixels, b.outputs.data, n, m.rows, m.cols, 4,
+                                         gridColumns(n));
+      !s)
     return s;
   std::cout << "Wrote " << out << ": " << n << (b.labels.empty() ? " images" : " test images")
             << " (top) and their reconstructions (bottom)";
