@@ -230,3 +230,18 @@ TEST_CASE("test_pr evaluate draws a confusion matrix only for a classifier") {
   CHECK(m->width == 13 * 112 + 14 * 4);
   CHECK(m->height == 12 * (2 * 112 + 2 * 4) + 4);
 }
+
+TEST_CASE("test_pr predict refuses a model whose input is not a gray image, naming its shape") {
+  test::TempDir dir("nnc_pr_");
+  std::ofstream(dir.path / "rgb.nn") << "model rgb\ninput x: [28, 28, 3]\nh = flatten(x)\n"
+                                        "y = dense(h, 10, activation=softmax)\n"
+                                        "input label: [10]\n"
+                                        "loss categorical_crossentropy(y, label)\n";
+  REQUIRE(runNnc(dir.path, "init rgb.nn --seed 1 --out w.safetensors").code == 0);
+  REQUIRE(writePngGray((dir.path / "g.png").string(), 2, 2, {0, 1, 2, 3}).ok());
+  Outcome o = runNnc(dir.path, "predict rgb.nn --weights w.safetensors --input g.png");
+  CHECK(o.code == 1);
+  CHECK(o.err == "nnc: error: input 'x' has shape f32[N,28,28,3]: 3 channels; nnc feeds gray "
+                 "images (1 channel)\n");
+  CHECK_FALSE(fs::exists(dir.path / "predictions.png"));
+}
