@@ -64,18 +64,20 @@ Result<Predictions> predictExamples(Backend &b, const InputBinding &in, const Da
                     [&](int64_t s, int64_t count) { return in.batch(v, idx.data() + s, count); });
 }
 
-Result<Predictions> predictImages(Backend &b, const InputBinding &in,
+Result<Predictions> predictImages(Backend &b, const Graph &g, const InputBinding &in,
                                   const std::vector<float> &images, int64_t n, int64_t batch,
                                   const std::string &output) {
   int64_t px = n > 0 ? int64_t(images.size()) / n : 0;
   return runBatches(b, n, batch, output, [&](int64_t s, int64_t count) {
     TensorMap m;
-    Tensor &x = m[in.images];
-    x.shape = {count};
-    x.shape.insert(x.shape.end(), in.imageDims.begin(), in.imageDims.end());
-    x.data.assign(images.begin() + s * px, images.begin() + (s + count) * px);
-    if (!in.labels.empty())
-      m[in.labels] = Tensor{{count, 10}, std::vector<float>(size_t(count) * 10)};
+    for (ValueId id : g.inputs) { // the loss's other inputs (labels) get zeros
+      Tensor &t = m[g[id].name];
+      t.shape = {count};
+      t.shape.insert(t.shape.end(), g[id].type.dims.begin(), g[id].type.dims.end());
+      t.data.assign(size_t(t.elements()), 0.f);
+    }
+    Tensor &x = m.at(in.images);
+    std::copy(images.begin() + s * px, images.begin() + (s + count) * px, x.data.begin());
     return m;
   });
 }

@@ -29,10 +29,10 @@ Result<Predictions> predictExamples(Backend &b, const InputBinding &in, const Da
                                     const std::vector<uint32_t> &idx, int64_t batch,
                                     const std::string &output);
 
-/// Runs `n` images (rows x cols values in [0, 1] each, image after image) through `b` in
-/// batches of `batch`, gathering output `output`; an input that only the loss reads (labels)
-/// gets zeros, so the loss is meaningless.
-Result<Predictions> predictImages(Backend &b, const InputBinding &in,
+/// Runs `n` images (rows x cols values in [0, 1] each, image after image) through `b` (running
+/// training graph `g`) in batches of `batch`, gathering output `output`; the inputs that only
+/// the loss reads (labels) get zeros, so the loss is meaningless.
+Result<Predictions> predictImages(Backend &b, const Graph &g, const InputBinding &in,
                                   const std::vector<float> &images, int64_t n, int64_t batch,
                                   const std::string &output);
 

@@ -312,8 +312,8 @@ Result<Batch> ownImages(const RunFlags &f, const std::vector<GrayImage> &images,
     b.pixels.insert(b.pixels.end(), px.begin(), px.end());
     b.names.push_back(f.inputs[i]);
   }
-  Result<Predictions> p = predictImages(*m.backend, m.binding, b.pixels, int64_t(f.inputs.size()),
-                                        kPredictBatch, m.output);
+  Result<Predictions> p = predictImages(*m.backend, m.graph, m.binding, b.pixels,
+                                        int64_t(f.inputs.size()), kPredictBatch, m.output);
   if (!p) return Error{p.error()};
   b.outputs = std::move(p->output);
   return b;
