@@ -455,6 +455,37 @@ Status showConfusion(const ConfusionMatrix &cm, const std::vector<std::string> &
   return okStatus();
 }
 
+/// What evaluate measures on a test split.
+struct Score {
+  double loss = 0;
+  std::optional<double> accuracy;
+  std::optional<ConfusionMatrix> confusion; // for a classifier
+};
+
+/// Loss and accuracy on all of `test` (and a classifier's confusion matrix), in batches.
+Result<Score> scoreTestSplit(const Model &m, const Dataset &test, int64_t batch) {
+  DataView all{&test, 0, test.count};
+  Score sc;
+  if (!m.classifier) {
+    bool metrics = m.accuracy && !m.graph.train.metrics.empty();
+    Result<Evaluation> e =
+        evaluateView(*m.backend, m.binding, all, batch, metrics ? &*m.accuracy : nullptr);
+    if (!e) return Error{e.error()};
+    sc.loss = e->loss;
+    sc.accuracy = e->accuracy;
+    return sc;
+  }
+  std::vector<uint32_t> idx(size_t(test.count));
+  for (size_t i = 0; i < idx.size(); ++i) idx[i] = uint32_t(i);
+  Result<Predictions> p = predictExamples(*m.backend, m.binding, all, idx, batch, m.output);
+  if (!p) return Error{p.error()};
+  sc.loss = p->loss;
+  sc.confusion = confusionOf(p->output, labelsOf(test, idx));
+  int64_t total = sc.confusion->total();
+  sc.accuracy = total ? double(sc.confusion->correct()) / double(total) : 0.0;
+  return sc;
+}
+
 int runEvaluate() {
   Result<RunFlags> f = readEvaluateFlags();
   if (!f) return fail(f.error());
@@ -471,32 +502,17 @@ int runEvaluate() {
             << " params) on " << d->description << ": " << test.count << " test images\n";
   std::cout.flush();
   auto t0 = std::chrono::steady_clock::now();
-  DataView all{&test, 0, test.count};
-  std::optional<double> accuracy;
-  std::optional<ConfusionMatrix> cm;
-  double loss = 0;
-  if (m->classifier) {
-    std::vector<uint32_t> idx(size_t(test.count));
-    for (size_t i = 0; i < idx.size(); ++i) idx[i] = uint32_t(i);
-    Result<Predictions> p = predictExamples(*m->backend, m->binding, all, idx, f->batch, m->output);
-    if (!p) return fail(p.error());
-    loss = p->loss;
-    cm = confusionOf(p->output, labelsOf(test, idx));
-    accuracy = cm->total() ? double(cm->correct()) / double(cm->total()) : 0.0;
-  } else {
-    bool metrics = m->accuracy && !m->graph.train.metrics.empty();
-    Result<Evaluation> e =
-        evaluateView(*m->backend, m->binding, all, f->batch, metrics ? &*m->accuracy : nullptr);
-    if (!e) return fail(e.error());
-    loss = e->loss;
-    accuracy = e->accuracy;
-  }
+  Result<Score> sc = scoreTestSplit(*m, test, f->batch);
+  if (!sc) return fail(sc.error());
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   int64_t steps = (test.count + f->batch - 1) / f->batch;
-  std::cout << Progress::epochLine(steps, steps, seconds, loss, std::nullopt, false, accuracy)
+  std::cout << Progress::epochLine(steps, steps, seconds, sc->loss, std::nullopt, false,
+                                   sc->accuracy)
             << "\n";
-  if (cm)
-    if (Status s = showConfusion(*cm, classNames(fashionData(*m, &*d), cm->classes())); !s)
+  if (sc->confusion)
+    if (Status s = showConfusion(*sc->confusion,
+                                 classNames(fashionData(*m, &*d), sc->confusion->classes()));
+        !s)
       return fail(s.error());
   return 0;
 }
