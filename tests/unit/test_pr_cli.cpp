@@ -245,3 +245,20 @@ TEST_CASE("test_pr predict refuses a model whose input is not a gray image, nami
                  "images (1 channel)\n");
   CHECK_FALSE(fs::exists(dir.path / "predictions.png"));
 }
+
+TEST_CASE("test_pr predict prints the outputs of a model that is neither kind") {
+  test::TempDir dir("nnc_pr_");
+  std::ofstream(dir.path / "tags.nn") << "model tags\ninput x: [28, 28, 1]\ninput label: [10]\n"
+                                         "h = flatten(x)\ny = dense(h, 10, activation=sigmoid)\n"
+                                         "loss binary_crossentropy(y, label)\n";
+  REQUIRE(runNnc(dir.path, "init tags.nn --seed 1 --out w.safetensors").code == 0);
+  test::writeSmallMnist(dir.path / "data", 10, 20);
+  Outcome o = runNnc(dir.path, "predict tags.nn --weights w.safetensors --data data --first 2 "
+                               "--outputs t.csv");
+  REQUIRE_MESSAGE(o.code == 0, o.err);
+  std::regex line(R"(test image [01]: (0\.\d{4} ){7}0\.\d{4} \.\.\.\n)");
+  CHECK(std::distance(std::sregex_iterator(o.out.begin(), o.out.end(), line),
+                      std::sregex_iterator()) == 2);
+  CHECK(o.out.find("Wrote t.csv: the outputs 'y', shape [2, 10]") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir.path / "predictions.png"));
+}
