@@ -33,6 +33,7 @@ public:
     if (at_ == start || (at_ < b_.size() && std::isdigit(uint8_t(b_[at_])))) return std::nullopt;
     return v;
   }
+  /// Where the next field would start.
   size_t position() const { return at_; }
 
 private:
@@ -118,6 +119,7 @@ struct Span {
   std::vector<double> weights;
 };
 
+/// The spans of `out` target cells over `in` source pixels.
 std::vector<Span> spans(int64_t in, int64_t out) {
   std::vector<Span> s(static_cast<size_t>(out));
   double step = double(in) / double(out);

@@ -411,6 +411,7 @@ void showValues(const Batch &b) {
   }
 }
 
+/// nnc predict: flags, inputs, model, the images' outputs, then text, picture and --outputs.
 int runPredict() {
   Result<RunFlags> f = readPredictFlags();
   if (!f) return fail(f.error());
@@ -486,6 +487,7 @@ Result<Score> scoreTestSplit(const Model &m, const Dataset &test, int64_t batch)
   return sc;
 }
 
+/// nnc evaluate: flags, model, test split, the Keras-style line and a classifier's tables.
 int runEvaluate() {
   Result<RunFlags> f = readEvaluateFlags();
   if (!f) return fail(f.error());
