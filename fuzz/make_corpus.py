@@ -164,9 +164,15 @@ def npz_seeds():
                                  zipfile.ZIP_DEFLATED)
 
 
+def pgm_seeds():
+    yield "pgm", "p5", b"P5\n# a comment\n3 2\n255\n" + bytes([0, 16, 32, 48, 64, 255])
+    yield "pgm", "p2", b"P2 2 2 15\n0 15\n7 8\n"
+    yield "pgm", "p5-16bit", b"P5 2 1 65535\n" + bytes([0x80, 0x00, 0xff, 0xff])
+
+
 def main():
     root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "corpus")
-    for name, seed, data in list(seeds()) + list(npz_seeds()):
+    for name, seed, data in list(seeds()) + list(npz_seeds()) + list(pgm_seeds()):
         os.makedirs(os.path.join(root, name), exist_ok=True)
         with open(os.path.join(root, name, "seed-" + seed), "wb") as f:
             f.write(data)

@@ -302,6 +302,39 @@ Result<NpyHeader> parseNpyHeader(std::string_view prefix, const std::string &nam
   return h;
 }
 
+Result<std::string> encodeNpyF32(const std::vector<int64_t> &shape,
+                                 const std::vector<float> &data) {
+  uint64_t elements = 1;
+  std::string dims; // a Python tuple's inside: "3," or "2, 3"
+  for (int64_t d : shape) {
+    if (d < 0) return Error{"an npy shape cannot hold the negative dimension " + std::to_string(d)};
+    elements *= uint64_t(d);
+    dims += (dims.empty() ? "" : ", ") + std::to_string(d);
+  }
+  if (shape.size() == 1) dims += ",";
+  if (elements != data.size())
+    return Error{"an npy array of shape (" + dims + ") holds " + std::to_string(elements) +
+                 " values, not " + std::to_string(data.size())};
+  std::string dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + dims + "), }";
+  size_t total = kMagic.size() + 4 + dict.size() + 1;
+  dict.append((64 - total % 64) % 64, ' ');
+  dict += '\n';
+  if (dict.size() > 65535) return Error{"the npy header of shape (" + dims + ") is too long"};
+  std::string out(kMagic);
+  out += '\x01';
+  out += '\x00';
+  out += char(dict.size() & 0xff);
+  out += char(dict.size() >> 8);
+  out += dict;
+  out.reserve(out.size() + data.size() * 4);
+  for (float v : data) {
+    uint32_t bits = 0;
+    std::memcpy(&bits, &v, 4);
+    for (int b = 0; b < 4; ++b) out += char((bits >> (8 * b)) & 0xff);
+  }
+  return out;
+}
+
 Result<NpyArray> parseNpy(std::string_view bytes, const std::string &name) {
   Result<NpyHeader> h = parseNpyHeader(bytes, name);
   if (!h) return Error{h.error()};

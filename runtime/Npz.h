@@ -43,6 +43,11 @@ Result<NpyHeader> parseNpyHeader(std::string_view prefix, const std::string &nam
 /// Parses a whole .npy file of uint8 whose data is exactly what the shape promises.
 Result<NpyArray> parseNpy(std::string_view bytes, const std::string &name);
 
+/// An npy file (format 1.0) of little-endian float32 (`'<f4'`, C order) with shape `shape`
+/// holding `data`; the header is padded so the data starts at a multiple of 64 bytes. Errors
+/// when the shape's product is not data.size() or the header would exceed format 1.0's 65535.
+Result<std::string> encodeNpyF32(const std::vector<int64_t> &shape, const std::vector<float> &data);
+
 /// Reads the members `members` (e.g. "x_train.npy") of the npz archive in `bytes`.
 Result<std::map<std::string, NpyArray>> readNpz(std::string_view bytes, const std::string &name,
                                                 const std::vector<std::string> &members);

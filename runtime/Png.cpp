@@ -10,6 +10,7 @@
 #include <png.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -58,6 +59,22 @@ constexpr Glyph kFont[] = {
     {'K', {0x11, 0x12, 0x14, 0x18, 0x14, 0x12, 0x11}},
     {'L', {0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x1F}},
     {'M', {0x11, 0x1B, 0x15, 0x15, 0x11, 0x11, 0x11}},
+    {'N', {0x11, 0x19, 0x15, 0x13, 0x11, 0x11, 0x11}},
+    {'O', {0x0E, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E}},
+    {'P', {0x1E, 0x11, 0x11, 0x1E, 0x10, 0x10, 0x10}},
+    {'Q', {0x0E, 0x11, 0x11, 0x11, 0x15, 0x12, 0x0D}},
+    {'R', {0x1E, 0x11, 0x11, 0x1E, 0x14, 0x12, 0x11}},
+    {'S', {0x0F, 0x10, 0x10, 0x0E, 0x01, 0x01, 0x1E}},
+    {'T', {0x1F, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04}},
+    {'U', {0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E}},
+    {'V', {0x11, 0x11, 0x11, 0x11, 0x11, 0x0A, 0x04}},
+    {'W', {0x11, 0x11, 0x11, 0x15, 0x15, 0x15, 0x0A}},
+    {'X', {0x11, 0x11, 0x0A, 0x04, 0x0A, 0x11, 0x11}},
+    {'Y', {0x11, 0x11, 0x11, 0x0A, 0x04, 0x04, 0x04}},
+    {'Z', {0x1F, 0x01, 0x02, 0x04, 0x08, 0x10, 0x1F}},
+    {'%', {0x18, 0x19, 0x02, 0x04, 0x08, 0x13, 0x03}},
+    {'_', {0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x1F}},
+    {',', {0x00, 0x00, 0x00, 0x00, 0x0C, 0x04, 0x08}},
     {'N', {0x11, 0x11, 0x19, 0x15, 0x13, 0x11, 0x11}},
     {'O', {0x0E, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E}},
     {'P', {0x1E, 0x11, 0x11, 0x1E, 0x10, 0x10, 0x10}},
@@ -200,6 +217,12 @@ std::string formatTick(double v, double step) {
   return buf;
 }
 
+/// A value in [0, 1] (clamped; NaN is 0) as a gray byte.
+uint8_t grayByte(float v) {
+  v = std::isnan(v) ? 0.f : std::clamp(v, 0.f, 1.f);
+  return static_cast<uint8_t>(std::lround(v * 255.f));
+}
+
 } // namespace
 
 Result<std::string> encodePng(uint32_t width, uint32_t height, int channels,
@@ -320,17 +343,20 @@ Result<PngImage> readPng(const std::string &path) {
 
 Status writeReconstructionGrid(const std::string &path, const std::vector<float> &originals,
                                const std::vector<float> &reconstructions, int64_t count,
-                               int64_t rows, int64_t cols, int scale) {
+                               int64_t rows, int64_t cols, int scale, int64_t columns) {
   std::string where = "cannot write '" + path + "': ";
-  if (count <= 0 || rows <= 0 || cols <= 0 || rows > 4096 || cols > 4096 || scale < 1 || scale > 64)
+  if (count <= 0 || rows <= 0 || cols <= 0 || rows > 4096 || cols > 4096 || scale < 1 ||
+      scale > 64 || columns < 1)
     return Error{where + "invalid grid of " + std::to_string(count) + " images of " +
                  std::to_string(rows) + "x" + std::to_string(cols) + " at scale " +
                  std::to_string(scale)};
   const int64_t gap = scale, cell = cols * scale, tall = rows * scale;
-  int64_t width = count * cell + (count + 1) * gap, height = 2 * tall + 3 * gap;
+  const int64_t across = std::min(count, columns), bands = (count + columns - 1) / columns;
+  int64_t width = across * cell + (across + 1) * gap, height = bands * (2 * tall + 2 * gap) + gap;
   if (width > 65536 || height > 65536)
     return Error{where + "a grid of " + std::to_string(count) + " images would be " +
-                 std::to_string(width) + " pixels wide (limit 65536)"};
+                 std::to_string(width) + "x" + std::to_string(height) +
+                 " pixels (limit 65536 each way)"};
   uint64_t need = uint64_t(count) * rows * cols;
   if (originals.size() < need || reconstructions.size() < need)
     return Error{where + std::to_string(count) + " images of " + std::to_string(rows) + "x" +
@@ -342,14 +368,12 @@ Status writeReconstructionGrid(const std::string &path, const std::vector<float>
   for (int row = 0; row < 2; ++row)
     for (int64_t k = 0; k < count; ++k) {
       const float *img = srcs[row]->data() + k * rows * cols;
-      int64_t x0 = gap + k * (cell + gap), y0 = gap + row * (tall + gap);
+      int64_t x0 = gap + (k % columns) * (cell + gap);
+      int64_t y0 = gap + (k / columns) * (2 * tall + 2 * gap) + row * (tall + gap);
       for (int64_t y = 0; y < tall; ++y)
-        for (int64_t x = 0; x < cell; ++x) {
-          float v = img[(y / scale) * cols + x / scale];
-          v = std::isnan(v) ? 0.f : std::clamp(v, 0.f, 1.f);
+        for (int64_t x = 0; x < cell; ++x)
           px[static_cast<size_t>((y0 + y) * width + x0 + x)] =
-              static_cast<uint8_t>(std::lround(v * 255.f));
-        }
+              grayByte(img[(y / scale) * cols + x / scale]);
     }
   return writePngGray(path, static_cast<uint32_t>(width), static_cast<uint32_t>(height), px);
 }
@@ -504,6 +528,115 @@ Status writeTrainingPlot(const std::string &path, const std::vector<double> &tra
   if (!drawCurvePanel(c, 500, curves(trainAccuracy, validationAccuracy), "accuracy"))
     return Error{"cannot write '" + path + "': no finite accuracy values to plot"};
   return writePngRgb(path, 800, 1000, c.pixels());
+}
+
+} // namespace nnc
+
+namespace nnc {
+
+namespace {
+
+constexpr Rgb kRight{20, 130, 40}, kWrong{210, 30, 30}, kGap{235, 235, 235};
+
+/// `s` in capitals (the bitmap font has only capitals, digits and a few signs).
+std::string upper(std::string s) {
+  for (char &ch : s) ch = char(std::toupper(static_cast<unsigned char>(ch)));
+  return s;
+}
+
+/// Draws `s` in capitals at (x, y), cut to `maxWidth` pixels at font scale 1.
+void caption(Canvas &c, int x, int y, const std::string &s, Rgb color, int maxWidth) {
+  std::string t = upper(s);
+  while (!t.empty() && Canvas::textWidth(t, 1) > maxWidth) t.pop_back();
+  c.text(x, y, t, color, 1);
+}
+
+} // namespace
+
+Status writeLabeledGrid(const std::string &path, const std::vector<float> &images, int64_t count,
+                        int64_t rows, int64_t cols, const std::vector<GridCaption> &captions,
+                        int64_t columns, int scale) {
+  std::string where = "cannot write '" + path + "': ";
+  if (count <= 0 || rows <= 0 || cols <= 0 || rows > 4096 || cols > 4096 || scale < 1 ||
+      scale > 64 || columns < 1)
+    return Error{where + "invalid grid of " + std::to_string(count) + " images of " +
+                 std::to_string(rows) + "x" + std::to_string(cols)};
+  if (images.size() < uint64_t(count) * rows * cols || captions.size() < uint64_t(count))
+    return Error{where + std::to_string(count) + " images of " + std::to_string(rows) + "x" +
+                 std::to_string(cols) + " need " + std::to_string(count * rows * cols) +
+                 " values and " + std::to_string(count) + " captions, got " +
+                 std::to_string(images.size()) + " and " + std::to_string(captions.size())};
+  const int64_t gap = 8, cellW = std::max<int64_t>(cols * scale, 104), tall = rows * scale;
+  const int64_t cellH = tall + 4 + 2 * 10;
+  const int64_t across = std::min(count, columns), down = (count + columns - 1) / columns;
+  int64_t width = across * cellW + (across + 1) * gap, height = down * (cellH + gap) + gap;
+  if (width > 65536 || height > 65536)
+    return Error{where + "a grid of " + std::to_string(count) + " images would be " +
+                 std::to_string(width) + "x" + std::to_string(height) +
+                 " pixels (limit 65536 each way)"};
+  Canvas c(int(width), int(height), kGap);
+  for (int64_t k = 0; k < count; ++k) {
+    int x0 = int(gap + (k % columns) * (cellW + gap)),
+        y0 = int(gap + (k / columns) * (cellH + gap));
+    int ix = x0 + int(cellW - cols * scale) / 2;
+    const float *img = images.data() + k * rows * cols;
+    for (int64_t y = 0; y < tall; ++y)
+      for (int64_t x = 0; x < cols * scale; ++x) {
+        uint8_t v = grayByte(img[(y / scale) * cols + x / scale]);
+        c.set(ix + int(x), y0 + int(y), Rgb{v, v, v});
+      }
+    const GridCaption &cap = captions[size_t(k)];
+    Rgb color = !cap.correct ? kBlack : *cap.correct ? kRight : kWrong;
+    if (cap.correct && !*cap.correct) {
+      c.rect(ix - 2, y0 - 2, int(cols * scale) + 4, int(tall) + 4, kWrong);
+      c.rect(ix - 1, y0 - 1, int(cols * scale) + 2, int(tall) + 2, kWrong);
+    }
+    caption(c, x0, y0 + int(tall) + 5, cap.top, color, int(cellW));
+    caption(c, x0, y0 + int(tall) + 15, cap.bottom, kBlack, int(cellW));
+  }
+  return writePngRgb(path, uint32_t(width), uint32_t(height), c.pixels());
+}
+
+Status writeConfusionPng(const std::string &path, const ConfusionMatrix &m,
+                         const std::vector<std::string> &names) {
+  const int k = m.classes();
+  if (k < 1 || k > 100)
+    return Error{"cannot write '" + path + "': a confusion matrix of " + std::to_string(k) +
+                 " classes (nnc draws 1 to 100)"};
+  int nameW = 0;
+  for (int t = 0; t < k; ++t)
+    nameW = std::max(nameW, Canvas::textWidth(upper(std::to_string(t) + " " +
+                                                    (size_t(t) < names.size() ? names[size_t(t)]
+                                                                              : std::string())),
+                                              2));
+  const int cell = 52, left = nameW + 56, top = 96;
+  const int width = left + k * cell + 24, height = top + k * cell + 24;
+  Canvas c(width, height, kWhite);
+  c.text(left, 12, "CONFUSION MATRIX", kBlack, 2);
+  std::string axis = "PREDICTED CLASS";
+  c.text(left + (k * cell - Canvas::textWidth(axis, 2)) / 2, 44, axis, kBlack, 2);
+  c.textUp(12, top + (k * cell + Canvas::textWidth("TRUE CLASS", 2)) / 2, "TRUE CLASS", kBlack, 2);
+  for (int t = 0; t < k; ++t) {
+    std::string label = std::to_string(t);
+    c.text(left + t * cell + (cell - Canvas::textWidth(label, 2)) / 2, top - 22, label, kBlack, 2);
+    std::string row = upper(label + " " + (size_t(t) < names.size() ? names[size_t(t)] : ""));
+    c.text(left - 8 - Canvas::textWidth(row, 2), top + t * cell + (cell - 14) / 2, row, kBlack, 2);
+    int64_t n = std::max<int64_t>(m.examples(t), 1);
+    for (int p = 0; p < k; ++p) {
+      double share = double(m.count(t, p)) / double(n);
+      Rgb shade{uint8_t(255 - std::lround(share * 222)), uint8_t(255 - std::lround(share * 150)),
+                uint8_t(255 - std::lround(share * 75))};
+      int x = left + p * cell, y = top + t * cell;
+      c.fill(x, y, cell, cell, shade);
+      c.rect(x, y, cell + 1, cell + 1, kGrid);
+      std::string count = std::to_string(m.count(t, p));
+      int fs = Canvas::textWidth(count, 2) <= cell - 6 ? 2 : 1;
+      c.text(x + (cell - Canvas::textWidth(count, fs)) / 2, y + (cell - 7 * fs) / 2, count,
+             share > 0.5 ? kWhite : kBlack, fs);
+    }
+  }
+  c.rect(left, top, k * cell + 1, k * cell + 1, kFrame);
+  return writePngRgb(path, uint32_t(width), uint32_t(height), c.pixels());
 }
 
 } // namespace nnc

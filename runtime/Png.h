@@ -4,9 +4,11 @@
 // for checking output.
 #pragma once
 
+#include "runtime/Classifier.h"
 #include "support/Result.h"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,12 +41,34 @@ Result<PngImage> decodePng(std::string_view bytes, const std::string &name);
 /// Reads a PNG file (a regular file of at most kMaxPngBytes) and decodes it.
 Result<PngImage> readPng(const std::string &path);
 
-/// Writes `count` original images (top row) above their reconstructions (bottom row); the
-/// inputs hold at least count*rows*cols floats in [0, 1] (clamped), image after image, and
-/// each image is scaled up `scale` times, separated by gray gaps.
+/// Writes `count` original images above their reconstructions, in bands of at most `columns`
+/// pairs that wrap downwards; the inputs hold at least count*rows*cols floats in [0, 1]
+/// (clamped), image after image, and each image is scaled up `scale` times, separated by gray
+/// gaps.
 Status writeReconstructionGrid(const std::string &path, const std::vector<float> &originals,
                                const std::vector<float> &reconstructions, int64_t count,
-                               int64_t rows = 28, int64_t cols = 28, int scale = 4);
+                               int64_t rows = 28, int64_t cols = 28, int scale = 4,
+                               int64_t columns = 10);
+
+/// Two caption lines under an image of a labelled grid; `correct` colours the first line green
+/// or red (and frames a wrong image in red), unset leaves it black.
+struct GridCaption {
+  std::string top, bottom;
+  std::optional<bool> correct;
+};
+
+/// Writes `count` gray images (rows x cols values in [0, 1] each, image after image) scaled
+/// `scale` times with their captions (drawn in capitals) below, in rows of at most `columns`
+/// images that wrap downwards.
+Status writeLabeledGrid(const std::string &path, const std::vector<float> &images, int64_t count,
+                        int64_t rows, int64_t cols, const std::vector<GridCaption> &captions,
+                        int64_t columns = 10, int scale = 3);
+
+/// Draws a confusion matrix: a cell per (true, predicted) pair shaded by its share of the true
+/// class with its count in it, class numbers across the top and numbers with `names` down the
+/// left.
+Status writeConfusionPng(const std::string &path, const ConfusionMatrix &m,
+                         const std::vector<std::string> &names);
 
 /// One curve of a plot: a name for the legend and (epoch, value) points.
 struct CurveSeries {

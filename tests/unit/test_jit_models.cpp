@@ -27,6 +27,7 @@ const Example kExamples[] = {
     {"examples/autoencoder.nn", 3},
     {"examples/autoencoder_transpose.nn", 3},
     {"examples/mnist_cnn.nn", 3},
+    {"examples/fashion_cnn.nn", 2},
     {"examples/dilation.nn", 2},
     {"examples/boxes.nn", 4},
     {"examples/boxes_wide.nn", 4},

@@ -1,9 +1,10 @@
-// nnc train | predict: train a model on MNIST-format data with checkpoints, progress and a loss
-// curve; draw a model's reconstructions of test images. Flags override the file's train
+// nnc train: train a model on MNIST-format data with checkpoints, progress and a loss curve.
+// Flags override the file's train
 // statement; numeric flags are read as text and range-checked (with the flag's name in the
 // message) before anything is compiled, loaded or written. SIGINT only sets a flag, which the
 // trainer polls after each step.
 #include "tools/nnc/Driver.h"
+#include "tools/nnc/ModelFlags.h"
 
 #include "frontend/Suggest.h"
 #include "passes/Pipeline.h"
@@ -36,12 +37,12 @@
 
 namespace cl = llvm::cl;
 using namespace nnc;
+using namespace nnc::driver;
 
 namespace {
 
 cl::SubCommand TrainCmd("train", "Train a model on MNIST-format data (checkpoints, progress, "
                                  "loss curve)");
-cl::SubCommand PredictCmd("predict", "Draw test images and the model's reconstructions as a PNG");
 
 cl::opt<std::string> TrainFile(cl::Positional, cl::desc("<file.nn>"), cl::Required,
                                cl::sub(TrainCmd), cl::cat(driver::category()));
@@ -73,15 +74,14 @@ cl::opt<std::string> Seed("seed",
                           cl::value_desc("integer"), cl::sub(TrainCmd),
                           cl::cat(driver::category()));
 cl::opt<std::string> Threads("threads", cl::desc("Worker threads, 1 to 1024 (default: all cores)"),
-                             cl::value_desc("integer"), cl::sub(TrainCmd), cl::sub(PredictCmd),
+                             cl::value_desc("integer"), cl::sub(TrainCmd),
                              cl::cat(driver::category()));
 cl::opt<std::string> Data("data",
                           cl::desc("Dataset: mnist (full MNIST, found or downloaded once; "
                                    "offline the bundled subset), mnist-10k (the bundled "
                                    "subset), fashion-mnist, or a directory of IDX files or of "
                                    "PNG class folders 0..9"),
-                          cl::init("mnist"), cl::sub(TrainCmd), cl::sub(PredictCmd),
-                          cl::cat(driver::category()));
+                          cl::init("mnist"), cl::sub(TrainCmd), cl::cat(driver::category()));
 cl::opt<std::string> ValidationSplit("validation-split",
                                      cl::desc("Hold out this fraction (at least 0, below 1) of "
                                               "the training split for validation (default, or "
@@ -102,11 +102,10 @@ cl::opt<bool> NewRun("new",
 cl::opt<std::string> BackendName("backend",
                                  cl::desc("Execution backend (default: the first of "
                                           "the known ones)"),
-                                 cl::sub(TrainCmd), cl::sub(PredictCmd),
-                                 cl::cat(driver::category()));
+                                 cl::sub(TrainCmd), cl::cat(driver::category()));
 cl::opt<bool> NoFuse("no-fuse",
                      cl::desc("JIT backend: compile every op as its own kernel (no fusion)"),
-                     cl::sub(TrainCmd), cl::sub(PredictCmd), cl::cat(driver::category()));
+                     cl::sub(TrainCmd), cl::cat(driver::category()));
 cl::opt<std::string> Plot("plot", cl::desc("Write the loss curve as a PNG"), cl::sub(TrainCmd),
                           cl::cat(driver::category()));
 cl::opt<std::string> Csv("csv",
@@ -129,16 +128,6 @@ cl::opt<bool> TimePasses("time-passes",
                                   "function pointers"),
                          cl::sub(TrainCmd), cl::cat(driver::category()));
 
-cl::opt<std::string> PredictFile(cl::Positional, cl::desc("<file.nn>"), cl::Required,
-                                 cl::sub(PredictCmd), cl::cat(driver::category()));
-cl::opt<std::string> Weights("weights", cl::desc("Safetensors weights or a checkpoint directory"),
-                             cl::Required, cl::sub(PredictCmd), cl::cat(driver::category()));
-cl::opt<std::string> Count("count", cl::desc("Number of test images to draw (default: 10)"),
-                           cl::value_desc("integer"), cl::sub(PredictCmd),
-                           cl::cat(driver::category()));
-cl::opt<std::string> Out("out", cl::desc("Output PNG"), cl::init("recon.png"), cl::sub(PredictCmd),
-                         cl::cat(driver::category()));
-
 std::atomic<bool> gStop{false};
 static_assert(std::atomic<bool>::is_always_lock_free);
 
@@ -152,61 +141,18 @@ std::ostream &silent() {
   return none;
 }
 
-/// Prints "nnc: error: MSG" and returns 1; an empty MSG stands for diagnostics already printed.
-int fail(const std::string &msg) {
-  std::cout.flush();
-  if (!msg.empty()) llvm::errs() << "nnc: error: " << msg << "\n";
-  return 1;
-}
-
 /// The optimizers `--optimizer` names (the train statement's `optimizer=` choices).
 const std::vector<std::string> kOptimizers = {"sgd", "adam", "adadelta", "rmsprop"};
 
 /// Largest learning rate a flag may give (the train statement's limit too).
 constexpr double kMaxLr = 1e6;
 
-/// The numeric flags of train and predict, read and range-checked before any work.
+/// The numeric flags of train, read and range-checked before any work.
 struct Flags {
   std::optional<double> lr, validationSplit; // validationSplit: nullopt or above 0
   std::optional<int64_t> epochs, batch, seed;
-  int64_t count = 10;
   int threads = 0; // 0: one per core
 };
-
-/// The whole of `text` as a number (inf and nan included), or nullopt.
-std::optional<double> toNumber(const std::string &text) {
-  double v = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return v;
-}
-
-/// The whole of `text` as a 64-bit integer, or nullopt.
-std::optional<int64_t> toInteger(const std::string &text) {
-  int64_t v = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return v;
-}
-
-/// "--FLAG: expected WHAT, found 'TEXT'".
-Error badFlag(const cl::opt<std::string> &flag, const std::string &what) {
-  return Error{
-      fmt::format("--{}: expected {}, found '{}'", flag.ArgStr.str(), what, flag.getValue())};
-}
-
-/// Reads integer flag `flag` into `out` if it was given; it must lie in [lo, hi].
-Status readInteger(const cl::opt<std::string> &flag, int64_t lo, int64_t hi,
-                   std::optional<int64_t> &out) {
-  if (!flag.getNumOccurrences()) return okStatus();
-  std::optional<int64_t> v = toInteger(flag);
-  if (v && *v >= lo && *v <= hi) {
-    out = v;
-    return okStatus();
-  }
-  if (hi != INT64_MAX) return badFlag(flag, fmt::format("an integer from {} to {}", lo, hi));
-  return badFlag(flag, fmt::format("an integer of {} or more", lo));
-}
 
 /// Reads number flag `flag` into `out` if it was given; `inRange` says which values are valid,
 /// `what` names them.
@@ -219,28 +165,20 @@ Status readNumber(const cl::opt<std::string> &flag, bool (*inRange)(double), con
   return okStatus();
 }
 
-/// "--FLAG: " and the problem of the path it gives, if it gives one.
-Status checkPathFlag(const cl::opt<std::string> &flag, Status (*check)(const std::string &)) {
-  if (!flag.getNumOccurrences()) return okStatus();
-  if (Status s = check(flag); !s) return Error{"--" + flag.ArgStr.str() + ": " + s.error()};
-  return okStatus();
-}
-
-/// The files train and predict would write, checked to be writable (nothing is created).
+/// The files train would write, checked to be writable (nothing is created).
 Status checkOutputPaths() {
   Status checks[] = {checkPathFlag(Plot, checkWritableFile), checkPathFlag(Csv, checkWritableFile),
-                     checkPathFlag(CheckpointDir, checkCreatableDirectory),
-                     checkPathFlag(Out, checkWritableFile)};
+                     checkPathFlag(CheckpointDir, checkCreatableDirectory)};
   for (Status &s : checks)
     if (!s) return s;
   return okStatus();
 }
 
-/// Every numeric flag of train and predict, and --optimizer, checked; the first bad one is the
+/// Every numeric flag of train, and --optimizer, checked; the first bad one is the
 /// error.
 Result<Flags> readFlags() {
   Flags f;
-  std::optional<int64_t> count, threads;
+  std::optional<int64_t> threads;
   Status checks[] = {
       readNumber(
           Lr, [](double v) { return v > 0 && v <= kMaxLr; }, "a positive number of at most 1e6",
@@ -252,7 +190,6 @@ Result<Flags> readFlags() {
           ValidationSplit, [](double v) { return v >= 0 && v < 1; },
           "a fraction of at least 0 and below 1", f.validationSplit),
       readInteger(Threads, 1, 1024, threads),
-      readInteger(Count, 1, INT64_MAX, count),
   };
   for (Status &s : checks)
     if (!s) return Error{s.error()};
@@ -269,7 +206,6 @@ Result<Flags> readFlags() {
                              Metrics.getValue(), didYouMean(Metrics, {"accuracy"}))};
   if (Status s = checkOutputPaths(); !s) return Error{s.error()};
   if (f.validationSplit == 0.0) f.validationSplit.reset(); // 0: validate on the test split
-  if (count) f.count = *count;
   if (threads) f.threads = int(*threads);
   return f;
 }
@@ -280,32 +216,6 @@ Status checkTrainable(const Graph &g, const std::string &file) {
       std::any_of(g.params.begin(), g.params.end(), [&](ValueId p) { return g[p].trainable; });
   if (trainable) return okStatus();
   return Error{file + ": the model has no trainable parameters: nothing to train"};
-}
-
-/// Reads and compiles FILE, printing diagnostics; returns the analysed graph.
-std::optional<Graph> load(const std::string &file, std::string &source) {
-  if (!driver::readFile(file, source, "model files")) return std::nullopt;
-  DiagEngine diags(file, source);
-  std::optional<Graph> g = compileSource(source, file, diags);
-  if (!diags.diagnostics().empty()) llvm::errs() << diags.render();
-  return g;
-}
-
-/// Runs decompose and autodiff on `g` (with its train settings already chosen). Diagnostics
-/// with a source location are printed here and come back as an empty error (see fail()).
-Status toTrainingGraph(Graph &g, const std::string &file, const std::string &source) {
-  if (g.loss == kNoValue)
-    return Error{"model '" + g.name + "' in '" + file +
-                 "' needs a training objective: add a 'loss' statement"};
-  DiagEngine diags(file, source);
-  PassContext ctx;
-  ctx.diags = &diags;
-  Status s = runPasses(g, ctx, trainingPasses());
-  if (!s && !diags.diagnostics().empty()) {
-    llvm::errs() << diags.render();
-    return Error{""};
-  }
-  return s;
 }
 
 std::string backendName() {
@@ -490,7 +400,7 @@ int runTrain() {
   if (Resume && NewRun) return fail("--new starts a new run; it cannot be combined with --resume");
   std::string source;
   auto t0 = std::chrono::steady_clock::now();
-  std::optional<Graph> g = load(TrainFile, source);
+  std::optional<Graph> g = loadModel(TrainFile, source);
   if (!g) return 1;
   if (Status s = checkTrainable(*g, TrainFile); !s) return fail(s.error());
   double frontSeconds = secondsSince(t0);
@@ -598,95 +508,6 @@ int runTrain() {
   return 0;
 }
 
-/// A checkpoint (from a directory's latest file or a file with checkpoint metadata) or plain
-/// safetensors weights, read and checked to be finite.
-Result<Checkpoint> readWeights(const std::string &where) {
-  struct stat st;
-  if (::stat(where.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return loadLatestCheckpoint(where);
-  Result<SafetensorsD> f = readSafetensorsD(where);
-  if (!f) return Error{f.error()};
-  if (isCheckpointMetadata(f->metadata)) return checkpointFrom(f.take(), where);
-  if (Status s = checkFinite(f->tensors, where); !s) return Error{s.error()};
-  Checkpoint plain;
-  plain.path = where;
-  plain.tensors = std::move(f->tensors);
-  return plain;
-}
-
-/// The weights for `g`, which becomes its training graph: a checkpoint's optimizer decides the
-/// state tensors, and all its tensors are checked; plain weights must hold the parameters.
-Result<TensorMapD> loadWeights(Graph &g, const std::string &where, const std::string &file,
-                               const std::string &source) {
-  Result<Checkpoint> c = readWeights(where);
-  if (!c) return Error{c.error()};
-  if (!c->note.empty()) llvm::errs() << "note: " << c->note << "\n";
-  bool checkpoint = !c->info.optimizer.empty();
-  if (checkpoint) g.train.optimizer = c->info.optimizer;
-  if (Status s = toTrainingGraph(g, file, source); !s) return Error{s.error()};
-  if (checkpoint) {
-    if (Status s = checkCheckpointTensors(c->tensors, g, c->path); !s) return Error{s.error()};
-    return std::move(c->tensors);
-  }
-  std::map<std::string, std::vector<int64_t>> shapes, expected;
-  TensorMapD params;
-  for (ValueId p : g.params) {
-    const Node &n = g[p];
-    expected[n.name] = n.type.dims;
-    auto it = c->tensors.find(n.name);
-    if (it == c->tensors.end()) continue;
-    params[n.name] = it->second;
-    shapes[n.name] = it->second.shape;
-  }
-  if (Status s = checkShapes(shapes, expected, c->path); !s) return Error{s.error()};
-  return params;
-}
-
-int runPredict() {
-  Result<Flags> flags = readFlags();
-  if (!flags) return fail(flags.error());
-  std::string source;
-  std::optional<Graph> g = load(PredictFile, source);
-  if (!g) return 1;
-  if (g->outputs.empty()) return fail("model '" + g->name + "' has no output");
-  Result<TensorMapD> weights = loadWeights(*g, Weights, PredictFile, source);
-  if (!weights) return fail(weights.error());
-  Result<DataSplit> data = loadDataset(Data);
-  if (!data) return fail(data.error());
-  const Dataset &test = data->test;
-  Result<InputBinding> in = InputBinding::make(*g, test);
-  if (!in) return fail(in.error());
-  const Node &out = (*g)[g->outputs[0]];
-  if (out.type.elements() != test.rows * test.cols)
-    return fail("output '" + out.name + "' has shape " + out.type.str() + ", not an image of " +
-                std::to_string(test.rows) + "x" + std::to_string(test.cols) +
-                " pixels; predict draws the reconstructions of an autoencoder");
-  int64_t n = std::min<int64_t>(flags->count, test.count);
-  Result<std::unique_ptr<Backend>> backend =
-      makeBackend(backendName(), *g, threadCount(*flags), !NoFuse);
-  if (!backend) return fail(backend.error());
-  if (Status s = setBackendState(**backend, *weights); !s) return fail(s.error());
-
-  std::vector<uint32_t> idx(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) idx[size_t(i)] = uint32_t(i);
-  TensorMap inputs = in->batch({&test, 0, test.count}, idx.data(), n);
-  TensorMap outputs;
-  Result<double> loss = (*backend)->evaluate(inputs, n, &outputs);
-  if (!loss) return fail(loss.error());
-  auto it = outputs.find(out.name);
-  if (it == outputs.end())
-    return fail("the backend returned no value for output '" + out.name + "'");
-  if (Status s = writeReconstructionGrid(Out, inputs.at(in->images).data, it->second.data, n,
-                                         test.rows, test.cols);
-      !s)
-    return fail(s.error());
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.4f", *loss);
-  llvm::outs() << "Wrote " << Out << ": " << n << " test images (top) and their reconstructions "
-               << "(bottom); loss on them " << buf << "\n";
-  return 0;
-}
-
 const bool registeredTrain = driver::registerCommand(TrainCmd, runTrain);
-const bool registeredPredict = driver::registerCommand(PredictCmd, runPredict);
 
 } // namespace
