@@ -73,6 +73,10 @@ double nodeFlops(const Graph &g, const Node &n) {
   case OpKind::MaxPool2D:
   case OpKind::AvgPool2D:
     return double(n.type.elements() * a.kh * a.kw);
+  case OpKind::GlobalAvgPool2D:
+    return el(n.inputs[0]);
+  case OpKind::GlobalAvgPool2DGrad:
+    return double(n.type.elements());
 #define LOSS_OP(ID, ...) case OpKind::ID:
 #include "ir/Ops.def"
     return 4 * el(n.inputs[0]);
@@ -186,6 +190,7 @@ Value *KernelEmitter::elementwise(ValueId v, Value *n, Value *idx, const Vals &v
   case OpKind::MaxPool2D:
   case OpKind::AvgPool2D:
   case OpKind::Upsample2D:
+  case OpKind::GlobalAvgPool2D:
   case OpKind::Softmax:
   case OpKind::Concat:
   case OpKind::CategoricalCrossentropyGrad:
@@ -200,6 +205,7 @@ Value *KernelEmitter::elementwise(ValueId v, Value *n, Value *idx, const Vals &v
   case OpKind::MaxPool2DGrad:
   case OpKind::AvgPool2DGrad:
   case OpKind::Upsample2DGrad:
+  case OpKind::GlobalAvgPool2DGrad:
   case OpKind::SoftmaxGrad:
   case OpKind::Slice:
 #define LEAF_OP(ID, ...) case OpKind::ID:
@@ -216,6 +222,39 @@ Value *KernelEmitter::noRule(OpKind op, const char *what) {
     missingRule_ =
         fmt::format("codegen: op '{}' has no {} (codegen/EmitOps.cpp)", opName(op), what);
   return llvm::PoisonValue::get(floatTy());
+}
+
+// global_avgpool2d: each channel's mean over the h x w cells, one output at a time.
+static void emitGlobalAvgPool(KernelEmitter &e) {
+  const Node &r = e.rootNode();
+  ValueId x = r.inputs[0];
+  Img I = img(e.g[x].type);
+  Value *acc = e.stackFloats(1, "acc");
+  e.forBatch([&](Value *n) {
+    e.loop(0, I.c, [&](Value *c) {
+      e.b.CreateStore(e.f32(0), acc);
+      e.loop(0, I.h * I.w, [&](Value *cell) {
+        Value *v = e.load(x, n, e.add(e.mulC(cell, I.c), c));
+        e.b.CreateStore(e.b.CreateFAdd(e.loadF(acc), v), acc);
+      });
+      e.epilogue(n, c, e.b.CreateFMul(e.loadF(acc), e.f32(1.0 / double(I.h * I.w))));
+    });
+  });
+}
+
+// global_avgpool2d_grad: every cell of channel c receives dy[c] / (h w).
+static void emitGlobalAvgPoolGrad(KernelEmitter &e) {
+  const Node &r = e.rootNode();
+  ValueId dy = r.inputs[0];
+  Img I = img(r.type);
+  e.forBatch([&](Value *n) {
+    e.loop(0, I.h * I.w, [&](Value *cell) {
+      e.loop(0, I.c, [&](Value *c) {
+        Value *d = e.b.CreateFMul(e.load(dy, n, c), e.f32(1.0 / double(I.h * I.w)));
+        e.epilogue(n, e.add(e.mulC(cell, I.c), c), d);
+      });
+    });
+  });
 }
 
 Status KernelEmitter::emitRoot() {
@@ -282,6 +321,12 @@ Status KernelEmitter::emitRoot() {
     break;
   case OpKind::AvgPool2DGrad:
     emitAvgPoolGrad();
+    break;
+  case OpKind::GlobalAvgPool2D:
+    emitGlobalAvgPool(*this);
+    break;
+  case OpKind::GlobalAvgPool2DGrad:
+    emitGlobalAvgPoolGrad(*this);
     break;
   case OpKind::Upsample2D:
     emitUpsample();

@@ -196,6 +196,10 @@ TypeResult Rule::run() {
     return ok(TensorType{true, {oh, ow, x.dims[2]}});
   }
 
+  case OpKind::GlobalAvgPool2D:
+    if (!arity(1, 1, err) || !image(0, err)) return err;
+    return ok(TensorType{true, {in(0).dims[2]}});
+
   case OpKind::Upsample2D: {
     if (!arity(1, 1, err) || !image(0, err)) return err;
     if (a.kh <= 0 || a.kw <= 0) return fail("upsample2d: size must be positive");
@@ -336,6 +340,12 @@ TypeResult Rule::run() {
   case OpKind::MaxPool2DGrad:
     if (!arity(2, 2, err)) return err;
     return ok(in(0));
+  case OpKind::GlobalAvgPool2DGrad:
+    if (!arity(1, 1, err)) return err;
+    if (a.shape.size() != 3 || in(0).dims != std::vector<int64_t>{a.shape[2]})
+      return fail(fmt::format("global_avgpool2d_grad: dy must be [N, channels of {}], got {}",
+                              TensorType{true, a.shape}.str(), in(0).str()));
+    return ok(TensorType{true, a.shape});
   case OpKind::Upsample2DGrad: {
     if (!arity(1, 1, err) || !image(0, err)) return err;
     const TensorType &dy = in(0);

@@ -64,6 +64,11 @@ Status avgPoolRule(GradContext &c) {
   return emitIf(c, 0, OpKind::AvgPool2DGrad, {c.dy}, shapedAs(c, 0));
 }
 
+// global_avgpool2d: every cell of a channel receives dy / (h w).
+Status globalAvgPoolRule(GradContext &c) {
+  return emitIf(c, 0, OpKind::GlobalAvgPool2DGrad, {c.dy}, shapedAs(c, 0));
+}
+
 // upsample2d: each input cell collects dy of the outputs it contributed to (with weights).
 Status upsampleRule(GradContext &c) {
   return emitIf(c, 0, OpKind::Upsample2DGrad, {c.dy}, gradAttrs(c.g[c.self]));
@@ -159,6 +164,7 @@ constexpr RuleRow kRules[] = {
     {OpKind::Conv2DTranspose, convRule},
     {OpKind::MaxPool2D, maxPoolRule},
     {OpKind::AvgPool2D, avgPoolRule},
+    {OpKind::GlobalAvgPool2D, globalAvgPoolRule},
     {OpKind::Upsample2D, upsampleRule},
     {OpKind::Flatten, reshapeRule},
     {OpKind::Reshape, reshapeRule},

@@ -633,6 +633,13 @@ Status Interpreter::runNode(ValueId v) {
   case OpKind::AvgPool2D:
     avgPool(a, in(0), y);
     break;
+  case OpKind::GlobalAvgPool2D: {
+    const TensorD &x = in(0);
+    size_t c = size_t(x.shape[3]), cells = size_t(x.shape[1] * x.shape[2]);
+    for (size_t i = 0; i < x.data.size(); ++i)
+      y.data[i / (cells * c) * c + i % c] += x.data[i] / double(cells);
+    break;
+  }
   case OpKind::Upsample2D:
     upsample(a, in(0), y);
     break;
@@ -727,6 +734,12 @@ Status Interpreter::runNode(ValueId v) {
   case OpKind::AvgPool2DGrad:
     avgPoolGrad(a, in(0), y);
     break;
+  case OpKind::GlobalAvgPool2DGrad: {
+    size_t c = size_t(a.shape[2]), cells = size_t(a.shape[0] * a.shape[1]);
+    for (size_t i = 0; i < y.data.size(); ++i)
+      y.data[i] = in(0).data[i / (cells * c) * c + i % c] / double(cells);
+    break;
+  }
   case OpKind::Upsample2DGrad:
     upsampleGrad(a, in(0), y);
     break;

@@ -2,7 +2,7 @@
 """PyTorch parity check of nnc's reference interpreter.
 
 For both lecture autoencoders, the stride-2 variant of the second (and small models for
-bilinear upsampling and for leaky_relu and elu): `nnc init` writes Keras-default weights, random inputs are
+bilinear upsampling, leaky_relu and elu, and global_avgpool2d): `nnc init` writes Keras-default weights, random inputs are
 written as safetensors, `nnc eval --backend=interp --grads` prints the loss and writes the
 gradients; the same model built in PyTorch float64 from those weights (Keras layouts converted
 to PyTorch's, TF "same" padding done with explicit F.pad) must give the same loss and
@@ -164,6 +164,23 @@ def slopes(x, p):
     return conv2d(h, p, "conv2d_2", 1)
 
 
+# Keras's GlobalAveragePooling2D: the mean of each channel over the image.
+GAP_NN = """model gap
+input x: [5, 6, 2]
+input t: [3]
+h = conv2d(x, filters=4, kernel=3, padding=same, activation=relu)
+h = global_avgpool2d(h)
+y = dense(h, units=3, activation=sigmoid)
+output y
+loss binary_crossentropy(y, t)
+"""
+
+
+def gap(x, p):
+    h = F.relu(conv2d(x, p, "conv2d", 3, "same")).mean(dim=(2, 3))
+    return h @ p["dense.kernel"] + p["dense.bias"]
+
+
 def check(nnc, tmp, nn, model, build, shapes, seed):
     w_path, x_path, g_path = (os.path.join(tmp, model + s) for s in ("_w.st", "_x.st", "_g.st"))
     subprocess.run([nnc, "init", nn, "--seed", str(seed), "--out", w_path], check=True,
@@ -179,7 +196,8 @@ def check(nnc, tmp, nn, model, build, shapes, seed):
     params = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True)
               for k, v in read_safetensors(w_path).items()}
     # NHWC -> NCHW; the first input is the image, the last one the target.
-    ts = [torch.tensor(inputs[k].astype(np.float64)).permute(0, 3, 1, 2) for k in shapes]
+    ts = [torch.tensor(inputs[k].astype(np.float64)) for k in shapes]
+    ts = [t.permute(0, 3, 1, 2) if t.dim() == 4 else t for t in ts]
     logits = build(ts[0], params)
     loss = F.binary_cross_entropy_with_logits(logits, ts[-1])  # mean over every element
     loss.backward()
@@ -222,6 +240,10 @@ def main():
             f.write(SLOPES_NN)
         failures += check(nnc, tmp, nn, "slopes", slopes,
                           {"x": (2, 6, 6, 2), "t": (2, 4, 4, 1)}, 11)
+        nn = os.path.join(tmp, "gap.nn")
+        with open(nn, "w") as f:
+            f.write(GAP_NN)
+        failures += check(nnc, tmp, nn, "gap", gap, {"x": (2, 5, 6, 2), "t": (2, 3)}, 12)
     for f in failures:
         print("FAIL:", f)
     return 1 if failures else 0

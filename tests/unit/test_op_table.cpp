@@ -40,6 +40,10 @@ const std::vector<std::string> &probes() {
       "y = flatten(q)\nloss categorical_crossentropy(y, u)\n",
       "model p\ninput x: [4]\ninput u: [3]\nh = dense(x, units=3)\nq = sigmoid(h)\n"
       "y = flatten(q)\nloss binary_crossentropy(y, u)\n",
+      // global_avgpool2d after a conv (its gradient takes the relu gradient as an epilogue)
+      "model p\ninput x: [4, 5, 2]\ninput u: [3]\n"
+      "h = conv2d(x, filters=3, kernel=3, padding=same, activation=relu)\n"
+      "h = global_avgpool2d(h)\ny = dense(h, units=3)\nloss mse(y, u)\n",
       // leaky_relu and elu, as layers and as activation=, with default and given alpha
       "model p\ninput x: [5, 5, 1]\ninput u: [2]\n"
       "h = conv2d(x, filters=2, kernel=3, activation=leaky_relu)\nh = elu(h, alpha=0.5)\n"
