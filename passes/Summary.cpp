@@ -76,10 +76,13 @@ std::string printSummary(const Graph &g, int64_t batch, bool explain) {
     if (i) out += "\n";
     std::string shape = n.type.kerasStr(batch);
     if (n.op == OpKind::Input) shape = "[" + shape + "]";
-    std::string name =
-        fmt::format("{} ({})", n.layer.empty() ? n.name : n.layer, kerasTypeName(n.op));
-    out += row(name, shape, withCommas(n.stats.params), withCommas(n.stats.macs), rfText(n.stats),
-               weightShapes(g, n));
+    std::string layer = n.layer.empty() ? n.name : n.layer;
+    std::string type = fmt::format("({})", kerasTypeName(n.op));
+    // A cell too long for its column wraps the type onto a line of its own, as Keras does.
+    bool wrap = layer.size() + 1 + type.size() > size_t(w1 - 2);
+    out += row(wrap ? layer : layer + " " + type, shape, withCommas(n.stats.params),
+               withCommas(n.stats.macs), rfText(n.stats), weightShapes(g, n));
+    if (wrap) out += row(type, "", "", "", "", "");
     if (explain)
       for (const std::string &why : explainLayer(g, n)) out += "     " + why + "\n";
     total += n.stats.params;

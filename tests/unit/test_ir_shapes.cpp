@@ -2,6 +2,7 @@
 // every example, and the analyses (MACs, receptive field, memory).
 #include "ir/ShapeRules.h"
 #include "passes/Pipeline.h"
+#include "passes/Summary.h"
 
 #include <doctest/doctest.h>
 
@@ -219,4 +220,17 @@ TEST_CASE("MACs and activation memory") {
   CHECK((*g)[g->find("z")].stats.macs == 28 * 28 * 16 * 10);
   CHECK((*g)[g->find("t")].stats.macs == 28 * 28 * 1 * 9 * 2);
   CHECK((*g)[g->find("y")].stats.activationBytes == 28 * 28 * 16 * 4);
+}
+
+TEST_CASE("global_avgpool2d: [h, w, c] -> [c], Keras's name, and a summary row that wraps") {
+  CHECK(shapeOf("[5, 6, 3]", "global_avgpool2d(x)") == "f32[N,3]");
+  CHECK(shapeOf("[6]", "global_avgpool2d(x)").find("expects an image batch") != std::string::npos);
+  auto g = compile("model m\ninput x: [8, 8, 1]\nh = conv2d(x, 4, 3)\ny = global_avgpool2d(h)\n");
+  REQUIRE(g.has_value());
+  std::string s = printSummary(*g);
+  CAPTURE(s);
+  // The name and type do not fit the 38-character column: the type goes on the next line.
+  CHECK(s.find("\n global_average_pooling2d              (None, 4)                 0") !=
+        std::string::npos);
+  CHECK(s.find("\n (GlobalAveragePooling2D)\n") != std::string::npos);
 }
