@@ -83,7 +83,8 @@ struct Attrs {
   bool useBias = true;
   std::optional<OpKind> activation; // activation=: an ActivationFn op; none is linear
   Interpolation interpolation = Interpolation::Nearest;
-  double alpha = 0;           // leaky_relu slope, elu scale
+  double alpha = 0;                                 // leaky_relu slope, elu scale
+  int64_t top = 0, bottom = 0, left = 0, right = 0; // zero_padding2d / cropping2d margins
   int64_t axis = -1;          // squeeze/concat/slice: axis into the per-example dims
   int64_t offset = 0;         // slice: first index along axis
   std::vector<int64_t> shape; // reshape: target as written (one -1 allowed)

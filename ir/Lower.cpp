@@ -236,6 +236,7 @@ private:
   bool getEnum(const Literal &l, const ParamSpec &p, std::string &out);
   bool getSize(const Literal &l, const char *what, int64_t max, int64_t &a, int64_t &b);
   bool getShape(const Literal &l, std::vector<int64_t> &out);
+  bool getMargins(const Literal &l, const char *what, Attrs &a);
   bool setAttr(const ParamSpec &p, const Literal &l, Attrs &a);
 };
 
@@ -345,6 +346,34 @@ bool Lowerer::getSize(const Literal &l, const char *what, int64_t max, int64_t &
   return false;
 }
 
+// Margins as Keras takes them: n (all four), (rows, cols), or ((top, bottom), (left, right));
+// each between 0 and 65536.
+bool Lowerer::getMargins(const Literal &l, const char *what, Attrs &a) {
+  auto isPair = [](const Literal &t) {
+    return t.kind == Literal::Tuple && t.elems.size() == 2 && t.elems[0].kind == Literal::Int &&
+           t.elems[1].kind == Literal::Int;
+  };
+  if (l.kind == Literal::Tuple && l.elems.size() == 2 && isPair(l.elems[0]) && isPair(l.elems[1])) {
+    a.top = l.elems[0].elems[0].i, a.bottom = l.elems[0].elems[1].i;
+    a.left = l.elems[1].elems[0].i, a.right = l.elems[1].elems[1].i;
+  } else if (l.kind == Literal::Int || isPair(l)) {
+    int64_t rows = 0, cols = 0;
+    getPair(l, what, rows, cols);
+    a.top = a.bottom = rows, a.left = a.right = cols;
+  } else {
+    literalError(l, fmt::format("expected an integer, (rows, cols) or ((top, bottom), (left, "
+                                "right)) for '{}', found {}",
+                                what, describe(l)));
+    return false;
+  }
+  for (int64_t m : {a.top, a.bottom, a.left, a.right})
+    if (m < 0 || m > 65536) {
+      d_.error(l.loc, fmt::format("'{}' must be between 0 and 65536, found {}", what, m));
+      return false;
+    }
+  return true;
+}
+
 bool Lowerer::getShape(const Literal &l, std::vector<int64_t> &out) {
   if (l.kind != Literal::Shape && l.kind != Literal::Tuple) {
     d_.error(l.loc,
@@ -418,6 +447,8 @@ bool Lowerer::setAttr(const ParamSpec &p, const Literal &l, Attrs &a) {
     return getNumber(l, p.name, a.rho);
   case AttrSlot::Alpha:
     return getNumber(l, p.name, a.alpha);
+  case AttrSlot::Margins:
+    return getMargins(l, p.name, a);
   }
   return false;
 }

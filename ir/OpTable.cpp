@@ -147,6 +147,9 @@ void applyDefault(AttrSlot slot, const ArgDefault &d, Attrs &a) {
   case AttrSlot::Alpha:
     a.alpha = x;
     return;
+  case AttrSlot::Margins:
+    a.top = a.bottom = a.left = a.right = d.i;
+    return;
   }
 }
 
@@ -189,6 +192,7 @@ std::vector<const char *> slotChoices(AttrSlot slot) {
   case AttrSlot::Epsilon:
   case AttrSlot::Rho:
   case AttrSlot::Alpha:
+  case AttrSlot::Margins:
     return {};
   }
   return {};

@@ -11,7 +11,16 @@
 namespace nnc {
 
 /// What a call argument accepts.
-enum class ArgType : uint8_t { Value, Int, IntPair, Bool, Enum, Number, ShapeList };
+enum class ArgType : uint8_t {
+  Value,
+  Int,
+  IntPair,
+  Margins, // an int, (rows, cols) or ((top, bottom), (left, right))
+  Bool,
+  Enum,
+  Number,
+  ShapeList,
+};
 
 /// The Attrs field an argument sets (Operand: a value, not an attribute).
 enum class AttrSlot : uint8_t {
@@ -37,6 +46,7 @@ enum class AttrSlot : uint8_t {
   Epsilon,
   Rho,
   Alpha,
+  Margins,
 };
 
 /// A typed default value; Required marks an argument that must be given, PoolSize the

@@ -66,6 +66,8 @@ std::string slotText(const char *key, AttrSlot slot, const Attrs &a) {
     return fmt::format("{}={}", key, a.rho);
   case AttrSlot::Alpha:
     return fmt::format("{}={}", key, a.alpha);
+  case AttrSlot::Margins:
+    return fmt::format("{}=({}, {})", key, pair(a.top, a.bottom), pair(a.left, a.right));
   }
   return "";
 }
