@@ -75,6 +75,9 @@ double nodeFlops(const Graph &g, const Node &n) {
     return double(n.type.elements() * a.kh * a.kw);
   case OpKind::GlobalAvgPool2D:
     return el(n.inputs[0]);
+  case OpKind::ZeroPadding2D:
+  case OpKind::Cropping2D:
+    return 0;
   case OpKind::GlobalAvgPool2DGrad:
     return double(n.type.elements());
 #define LOSS_OP(ID, ...) case OpKind::ID:
@@ -191,6 +194,8 @@ Value *KernelEmitter::elementwise(ValueId v, Value *n, Value *idx, const Vals &v
   case OpKind::AvgPool2D:
   case OpKind::Upsample2D:
   case OpKind::GlobalAvgPool2D:
+  case OpKind::ZeroPadding2D:
+  case OpKind::Cropping2D:
   case OpKind::Softmax:
   case OpKind::Concat:
   case OpKind::CategoricalCrossentropyGrad:
@@ -222,6 +227,36 @@ Value *KernelEmitter::noRule(OpKind op, const char *what) {
     missingRule_ =
         fmt::format("codegen: op '{}' has no {} (codegen/EmitOps.cpp)", opName(op), what);
   return llvm::PoisonValue::get(floatTy());
+}
+
+// zero_padding2d and cropping2d: output cell (y, x) copies input cell (y - top, x - left) or
+// (y + top, x + left); padding cells outside the input are 0 (read from a clamped address).
+static void emitMargins(KernelEmitter &e) {
+  const Node &r = e.rootNode();
+  const Attrs &a = r.attrs;
+  ValueId x = r.inputs[0];
+  Img I = img(e.g[x].type), O = img(r.type);
+  bool pad = r.op == OpKind::ZeroPadding2D;
+  int64_t dy = pad ? -a.top : a.top, dx = pad ? -a.left : a.left;
+  e.forBatch([&](Value *n) {
+    e.loop(0, O.h, [&](Value *oy) {
+      e.loop(0, O.w, [&](Value *ox) {
+        Value *iy = e.b.CreateAdd(oy, e.i64(dy)), *ix = e.b.CreateAdd(ox, e.i64(dx));
+        Value *inside = pad ? e.b.CreateAnd(e.inRange(iy, I.h), e.inRange(ix, I.w)) : nullptr;
+        if (inside) {
+          iy = e.b.CreateSelect(inside, iy, e.i64(0));
+          ix = e.b.CreateSelect(inside, ix, e.i64(0));
+        }
+        Value *ipix = e.mulC(e.add(e.mulC(iy, I.w), ix), I.c);
+        Value *opix = e.mulC(e.add(e.mulC(oy, O.w), ox), O.c);
+        e.loop(0, O.c, [&](Value *c) {
+          Value *v = e.load(x, n, e.add(ipix, c));
+          if (inside) v = e.b.CreateSelect(inside, v, e.f32(0));
+          e.epilogue(n, e.add(opix, c), v);
+        });
+      });
+    });
+  });
 }
 
 // global_avgpool2d: each channel's mean over the h x w cells, one output at a time.
@@ -324,6 +359,10 @@ Status KernelEmitter::emitRoot() {
     break;
   case OpKind::GlobalAvgPool2D:
     emitGlobalAvgPool(*this);
+    break;
+  case OpKind::ZeroPadding2D:
+  case OpKind::Cropping2D:
+    emitMargins(*this);
     break;
   case OpKind::GlobalAvgPool2DGrad:
     emitGlobalAvgPoolGrad(*this);

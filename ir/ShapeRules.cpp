@@ -196,6 +196,20 @@ TypeResult Rule::run() {
     return ok(TensorType{true, {oh, ow, x.dims[2]}});
   }
 
+  case OpKind::ZeroPadding2D:
+  case OpKind::Cropping2D: {
+    if (!arity(1, 1, err) || !image(0, err)) return err;
+    const TensorType &x = in(0);
+    int64_t sign = n.op == OpKind::ZeroPadding2D ? 1 : -1;
+    int64_t h = x.dims[0] + sign * (a.top + a.bottom), w = x.dims[1] + sign * (a.left + a.right);
+    if (h < 1 || w < 1)
+      return fail(fmt::format("cropping2d: cropping rows ({}, {}) and columns ({}, {}) leaves "
+                              "({} - {} - {}) x ({} - {} - {}) = {} x {} of the {}x{} input",
+                              a.top, a.bottom, a.left, a.right, x.dims[0], a.top, a.bottom,
+                              x.dims[1], a.left, a.right, h, w, x.dims[0], x.dims[1]));
+    return ok(TensorType{true, {h, w, x.dims[2]}});
+  }
+
   case OpKind::GlobalAvgPool2D:
     if (!arity(1, 1, err) || !image(0, err)) return err;
     return ok(TensorType{true, {in(0).dims[2]}});

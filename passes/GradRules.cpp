@@ -64,6 +64,14 @@ Status avgPoolRule(GradContext &c) {
   return emitIf(c, 0, OpKind::AvgPool2DGrad, {c.dy}, shapedAs(c, 0));
 }
 
+// zero_padding2d and cropping2d undo each other: dx of a padding is dy cropped by the same
+// margins, dx of a cropping is dy padded with zeros.
+Status marginRule(GradContext &c) {
+  const Node &n = c.g[c.self];
+  OpKind op = n.op == OpKind::ZeroPadding2D ? OpKind::Cropping2D : OpKind::ZeroPadding2D;
+  return emitIf(c, 0, op, {c.dy}, gradAttrs(n));
+}
+
 // global_avgpool2d: every cell of a channel receives dy / (h w).
 Status globalAvgPoolRule(GradContext &c) {
   return emitIf(c, 0, OpKind::GlobalAvgPool2DGrad, {c.dy}, shapedAs(c, 0));
@@ -165,6 +173,8 @@ constexpr RuleRow kRules[] = {
     {OpKind::MaxPool2D, maxPoolRule},
     {OpKind::AvgPool2D, avgPoolRule},
     {OpKind::GlobalAvgPool2D, globalAvgPoolRule},
+    {OpKind::ZeroPadding2D, marginRule},
+    {OpKind::Cropping2D, marginRule},
     {OpKind::Upsample2D, upsampleRule},
     {OpKind::Flatten, reshapeRule},
     {OpKind::Reshape, reshapeRule},

@@ -633,6 +633,22 @@ Status Interpreter::runNode(ValueId v) {
   case OpKind::AvgPool2D:
     avgPool(a, in(0), y);
     break;
+  case OpKind::ZeroPadding2D:
+  case OpKind::Cropping2D: {
+    // Output cell (y, x) is input cell (y - top, x - left) for padding, (y + top, x + left)
+    // for cropping; padding cells outside the input stay 0.
+    Dims4 X = dims4(in(0)), Y = dims4(y);
+    int64_t s = n.op == OpKind::ZeroPadding2D ? -1 : 1;
+    for (int64_t b = 0; b < Y.n; ++b)
+      for (int64_t oy = 0; oy < Y.h; ++oy)
+        for (int64_t ox = 0; ox < Y.w; ++ox) {
+          int64_t iy = oy + s * a.top, ix = ox + s * a.left;
+          if (iy < 0 || iy >= X.h || ix < 0 || ix >= X.w) continue;
+          for (int64_t c = 0; c < Y.c; ++c)
+            y.data[size_t(Y.at(b, oy, ox, c))] = in(0).data[size_t(X.at(b, iy, ix, c))];
+        }
+    break;
+  }
   case OpKind::GlobalAvgPool2D: {
     const TensorD &x = in(0);
     size_t c = size_t(x.shape[3]), cells = size_t(x.shape[1] * x.shape[2]);

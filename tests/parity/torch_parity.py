@@ -2,7 +2,7 @@
 """PyTorch parity check of nnc's reference interpreter.
 
 For both lecture autoencoders, the stride-2 variant of the second (and small models for
-bilinear upsampling, leaky_relu and elu, and global_avgpool2d): `nnc init` writes Keras-default weights, random inputs are
+bilinear upsampling, leaky_relu and elu, global_avgpool2d, zero_padding2d and cropping2d): `nnc init` writes Keras-default weights, random inputs are
 written as safetensors, `nnc eval --backend=interp --grads` prints the loss and writes the
 gradients; the same model built in PyTorch float64 from those weights (Keras layouts converted
 to PyTorch's, TF "same" padding done with explicit F.pad) must give the same loss and
@@ -181,6 +181,30 @@ def gap(x, p):
     return h @ p["dense.kernel"] + p["dense.bias"]
 
 
+# Keras's ZeroPadding2D and Cropping2D, with the three ways of giving margins.
+MARGINS_NN = """model margins
+input x: [5, 6, 2]
+input t: [5, 2, 2]
+h = zero_padding2d(x, padding=((1, 2), (0, 1)))
+h = conv2d(h, filters=3, kernel=3, activation=tanh)
+h = cropping2d(h, cropping=(1, 2))
+h = zero_padding2d(h, 1)
+h = cropping2d(h, cropping=((1, 0), (0, 1)))
+y = conv2d(h, filters=2, kernel=1, activation=sigmoid)
+output y
+loss binary_crossentropy(y, t)
+"""
+
+
+def margins(x, p):
+    h = F.pad(x, (0, 1, 1, 2))  # (left, right, top, bottom)
+    h = torch.tanh(conv2d(h, p, "conv2d", 3))
+    h = h[:, :, 1:h.shape[2] - 1, 2:h.shape[3] - 2]
+    h = F.pad(h, (1, 1, 1, 1))
+    h = h[:, :, 1:, :h.shape[3] - 1]
+    return conv2d(h, p, "conv2d_1", 1)
+
+
 def check(nnc, tmp, nn, model, build, shapes, seed):
     w_path, x_path, g_path = (os.path.join(tmp, model + s) for s in ("_w.st", "_x.st", "_g.st"))
     subprocess.run([nnc, "init", nn, "--seed", str(seed), "--out", w_path], check=True,
@@ -244,6 +268,11 @@ def main():
         with open(nn, "w") as f:
             f.write(GAP_NN)
         failures += check(nnc, tmp, nn, "gap", gap, {"x": (2, 5, 6, 2), "t": (2, 3)}, 12)
+        nn = os.path.join(tmp, "margins.nn")
+        with open(nn, "w") as f:
+            f.write(MARGINS_NN)
+        failures += check(nnc, tmp, nn, "margins", margins,
+                          {"x": (2, 5, 6, 2), "t": (2, 5, 2, 2)}, 13)
     for f in failures:
         print("FAIL:", f)
     return 1 if failures else 0

@@ -68,6 +68,10 @@ TEST_CASE("semantic errors name the line, the column and the problem") {
       {"misspelled activation", kHead + "y = conv2d(x, 4, 3, activation=rellu)\n", "3:32",
        "unknown activation 'rellu'; did you mean 'relu'? (expected one of: linear, relu, sigmoid, "
        "tanh, leaky_relu, elu, softmax)"},
+      {"cropping more than the image", kHead + "y = cropping2d(x, cropping=(20, 1))\n", "3:5",
+       "cropping2d: cropping rows (20, 20) and columns (1, 1) leaves"},
+      {"margins of three", kHead + "y = zero_padding2d(x, padding=(1, 2, 3))\n", "3:31",
+       "expected an integer, (rows, cols) or ((top, bottom), (left, right)) for 'padding'"},
       {"misspelled padding", kHead + "y = conv2d(x, 4, 3, padding=sme)\n", "3:29",
        "unknown padding 'sme'; did you mean 'same'? (expected one of: valid, same)"},
       {"capitalised padding", kHead + "y = conv2d(x, 4, 3, padding='Same')\n", "3:29",

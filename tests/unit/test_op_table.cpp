@@ -44,6 +44,11 @@ const std::vector<std::string> &probes() {
       "model p\ninput x: [4, 5, 2]\ninput u: [3]\n"
       "h = conv2d(x, filters=3, kernel=3, padding=same, activation=relu)\n"
       "h = global_avgpool2d(h)\ny = dense(h, units=3)\nloss mse(y, u)\n",
+      // zero_padding2d and cropping2d (each one's gradient is the other), all three spellings
+      "model p\ninput x: [4, 5, 2]\ninput u: [2]\nh = zero_padding2d(x, padding=((1, 2), (0, 3)))\n"
+      "h = conv2d(h, filters=2, kernel=3, activation=relu)\nh = cropping2d(h, cropping=(1, 2))\n"
+      "h = zero_padding2d(h)\nh = cropping2d(h, cropping=((0, 1), (2, 0)))\nh = flatten(h)\n"
+      "y = dense(h, units=2)\nloss mse(y, u)\n",
       // leaky_relu and elu, as layers and as activation=, with default and given alpha
       "model p\ninput x: [5, 5, 1]\ninput u: [2]\n"
       "h = conv2d(x, filters=2, kernel=3, activation=leaky_relu)\nh = elu(h, alpha=0.5)\n"
